@@ -1,0 +1,44 @@
+# Zhejiang Credit Bank: `make run` runs the whole system, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the pinned dependencies (only what is missing)
+
+servers: ## start PostgreSQL and Redis on loopback if they do not answer
+	@deploy/ensure-servers.sh
+
+run: install servers ## migrate, seed and start every service, worker, relay, beat and Flower
+	@deploy/run.sh
+
+test: install servers ## run the whole test suite (real PostgreSQL, real Redis, real workers)
+	$(BIN)/pytest
+
+lint: install ## ruff (lint and format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: install servers ## run the benchmarks and print their figures
+	$(BIN)/python bench/org_scope.py
+
+compose-check: ## validate docker-compose.yml with the docker client
+	docker compose config -q
+
+lock: ## re-pin constraints.txt from what is installed in .venv
+	$(BIN)/pip freeze --exclude-editable | grep -v '^creditbank' > constraints.txt
+
+.PHONY: help install servers run test lint bench compose-check lock

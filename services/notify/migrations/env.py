@@ -1,0 +1,6 @@
+"""Alembic environment of the notify service (its own database, its own metadata)."""
+
+from services.notify.models import Base
+from shared.migrations import run_migrations
+
+run_migrations(Base.metadata, "notify")

@@ -1,0 +1,294 @@
+"""Staff accounts: creation within scope, passwords, tokens, throttling, deactivation."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+import redis
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from services.org import audit
+from services.org.context import OrgContext
+from services.org.models import Level, PointState, RefreshToken, Role, Staff, Unit
+from services.org.tree import get_visible
+from shared.auth import Principal
+from shared.db import utcnow
+from shared.errors import Conflict, FieldError, Forbidden, TooManyRequests, Unauthorized, ValidationProblem
+
+log = logging.getLogger(__name__)
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+PASSWORD_MIN, PASSWORD_MAX = 10, 128
+ROLES_BY_LEVEL = {
+    Level.PROVINCE: {Role.ADMIN, Role.MANAGEMENT, Role.REVIEWER},
+    Level.BRANCH: {Role.ADMIN, Role.MANAGEMENT, Role.REVIEWER, Role.BUREAU},
+    Level.SUBCENTRE: {Role.ADMIN, Role.MANAGEMENT, Role.REVIEWER, Role.BUREAU},
+    # An acceptance point's admin comes only from allocation and activation.
+    Level.ACCEPTANCE_POINT: {Role.MANAGEMENT, Role.TECHNICAL, Role.SERVICE, Role.REVIEWER},
+}
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "Bearer"
+
+
+def digest(secret: str) -> str:
+    """SHA-256 of a high-entropy random secret (tokens, codes): enough, and indexable."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def check_password(password: str, field: str = "password") -> None:
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise ValidationProblem(
+            "the password does not meet the policy",
+            [FieldError(field, f"must be {PASSWORD_MIN} to {PASSWORD_MAX} characters long")],
+        )
+    if password.isdigit() or password.isalpha():
+        raise ValidationProblem(
+            "the password does not meet the policy",
+            [FieldError(field, "must mix letters with digits or symbols")],
+        )
+
+
+def normalise_username(username: str) -> str:
+    name = username.strip().lower()
+    if not USERNAME.match(name):
+        raise ValidationProblem(
+            "the username is not valid",
+            [FieldError("username", "3-64 of a-z, 0-9, '.', '_' or '-', starting alphanumeric")],
+        )
+    return name
+
+
+def principal_of(staff: Staff, unit: Unit) -> Principal:
+    return Principal(staff.id, staff.username, unit.code, unit.path, unit.level.value,
+                     frozenset(staff.roles))
+
+
+def acting_staff(session: Session, principal: Principal) -> Staff:
+    """The caller's account, refusing a deactivated account or a suspended point's staff."""
+    staff = session.get(Staff, principal.staff_id)
+    if staff is None or not staff.active:
+        raise Forbidden("this account is deactivated")
+    unit = session.get(Unit, staff.unit_code)
+    if unit is not None and unit.state == PointState.SUSPENDED:
+        raise Forbidden(f"acceptance point {unit.code} is suspended; its staff cannot act")
+    return staff
+
+
+def _throttle_key(username: str) -> str:
+    return f"cb:org:login-failures:{digest(username.lower())[:32]}"
+
+
+def _check_throttle(ctx: OrgContext, username: str) -> None:
+    try:
+        key = _throttle_key(username)
+        failures = int(ctx.redis.get(key) or 0)
+        if failures >= ctx.settings.login_failures_allowed:
+            ttl = max(1, int(ctx.redis.ttl(key)))
+            raise TooManyRequests(
+                "too many failed logins for this account; wait and try again", retry_after=ttl
+            )
+    except redis.RedisError:
+        # Throttling guards against guessing; a short Redis outage must not lock everyone out.
+        log.warning("login throttle unavailable (Redis)")
+
+
+def _count_failure(ctx: OrgContext, username: str) -> None:
+    try:
+        pipe = ctx.redis.pipeline()
+        key = _throttle_key(username)
+        pipe.incr(key)
+        pipe.expire(key, ctx.settings.login_failure_window, nx=True)
+        pipe.execute()
+    except redis.RedisError:
+        log.warning("login throttle unavailable (Redis)")
+
+
+def _verify(ctx: OrgContext, staff: Staff | None, password: str) -> bool:
+    if staff is None or staff.password_hash is None:
+        # Spend the same time as a real check, so timing does not reveal usernames.
+        ctx.passwords.hash(password)
+        return False
+    try:
+        return bool(ctx.passwords.verify(staff.password_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _usable(session: Session, staff: Staff) -> Unit:
+    if not staff.active:
+        raise Forbidden("this account is deactivated")
+    unit = session.get(Unit, staff.unit_code)
+    assert unit is not None
+    if unit.state == PointState.SUSPENDED:
+        raise Forbidden(f"acceptance point {unit.code} is suspended; its staff cannot sign in")
+    return unit
+
+
+def login(session: Session, ctx: OrgContext, username: str, password: str) -> TokenPair:
+    """Exchange a username and password for an access token and a refresh token."""
+    _check_throttle(ctx, username)
+    staff = session.scalar(select(Staff).where(Staff.username == username.strip().lower()))
+    if not _verify(ctx, staff, password):
+        _count_failure(ctx, username)
+        raise Unauthorized("the username or password is wrong")
+    assert staff is not None
+    unit = _usable(session, staff)
+    ctx.redis.delete(_throttle_key(username))
+    return _issue(session, ctx, staff, unit)
+
+
+def _issue(session: Session, ctx: OrgContext, staff: Staff, unit: Unit) -> TokenPair:
+    refresh = secrets.token_urlsafe(32)
+    session.add(
+        RefreshToken(
+            staff_id=staff.id,
+            token_hash=digest(refresh),
+            expires_at=utcnow() + timedelta(seconds=ctx.settings.refresh_token_ttl),
+        )
+    )
+    access = ctx.issuer.issue(principal_of(staff, unit))
+    return TokenPair(access, refresh, ctx.settings.access_token_ttl)
+
+
+def refresh(session: Session, ctx: OrgContext, token: str) -> TokenPair:
+    """Rotate a refresh token: the old one is spent, a new pair is issued."""
+    row = session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == digest(token)).with_for_update()
+    )
+    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+        raise Unauthorized("the refresh token is not valid")
+    row.revoked_at = utcnow()
+    staff = session.get(Staff, row.staff_id)
+    assert staff is not None
+    return _issue(session, ctx, staff, _usable(session, staff))
+
+
+def revoke(session: Session, token: str) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.token_hash == digest(token), RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def _check_roles(unit: Unit, roles: list[str]) -> list[str]:
+    allowed = {r.value for r in ROLES_BY_LEVEL[unit.level]}
+    wrong = sorted(set(roles) - allowed)
+    if wrong or not roles:
+        reason = (
+            f"not allowed at a {unit.level.value}: {', '.join(wrong)}; allowed: "
+            f"{', '.join(sorted(allowed))}" if wrong else "at least one role is required"
+        )
+        raise ValidationProblem("the roles do not fit the unit", [FieldError("roles", reason)])
+    return sorted(set(roles))
+
+
+def _may_create_in(actor: Principal, unit: Unit) -> None:
+    if unit.level == Level.ACCEPTANCE_POINT:
+        if actor.unit_code != unit.code or not actor.has_any(Role.ADMIN):
+            raise Forbidden("only the acceptance point's own admin registers its staff")
+        if unit.state not in (PointState.ACTIVE, PointState.OPERATING):
+            from shared.errors import InvalidState
+
+            raise InvalidState(
+                f"acceptance point {unit.code} is {unit.state}; staff are registered once "
+                "it is ACTIVE",
+                current_state=str(unit.state),
+            )
+    elif not actor.has_any(Role.ADMIN):
+        raise Forbidden("only an admin creates staff accounts")
+
+
+def create_staff(
+    session: Session,
+    ctx: OrgContext,
+    actor: Principal,
+    username: str,
+    display_name: str,
+    unit_code: str,
+    roles: list[str],
+    password: str,
+) -> Staff:
+    """Create a staff account in ``unit_code``, which must lie in the actor's subtree."""
+    unit = get_visible(session, actor, unit_code)
+    _may_create_in(actor, unit)
+    name = normalise_username(username)
+    check_password(password)
+    role_list = _check_roles(unit, roles)
+    if session.scalar(select(Staff.id).where(Staff.username == name)) is not None:
+        raise Conflict(f"username {name} is taken", [FieldError("username", "already taken")])
+    staff = Staff(
+        username=name, display_name=display_name, unit_code=unit.code, roles=role_list,
+        password_hash=ctx.passwords.hash(password), created_by=actor.staff_id,
+    )
+    session.add(staff)
+    session.flush()
+    audit.record(session, actor, "staff.created", unit, target=name, roles=role_list)
+    return staff
+
+
+def visible_staff(session: Session, actor: Principal, staff_id: int) -> tuple[Staff, Unit]:
+    from shared.errors import NotFound
+
+    staff = session.get(Staff, staff_id)
+    unit = session.get(Unit, staff.unit_code) if staff else None
+    if staff is None or unit is None or not actor.covers(unit.path):
+        raise NotFound(f"staff {staff_id} not found")
+    return staff, unit
+
+
+def set_active(session: Session, actor: Principal, staff_id: int, active: bool) -> Staff:
+    """Deactivate (or reactivate) an account; deactivation also spends its refresh tokens."""
+    staff, unit = visible_staff(session, actor, staff_id)
+    if not actor.has_any(Role.ADMIN):
+        raise Forbidden("only an admin deactivates or reactivates accounts")
+    if staff.id == actor.staff_id:
+        raise Conflict("an admin cannot deactivate their own account")
+    if staff.active == active:
+        raise Conflict(f"account {staff.username} is already {'active' if active else 'deactivated'}")
+    staff.active = active
+    staff.deactivated_at = None if active else utcnow()
+    if not active:
+        session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.staff_id == staff.id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+    audit.record(session, actor, "staff.reactivated" if active else "staff.deactivated", unit,
+                 target=staff.username)
+    return staff
+
+
+def ensure_first_admin(
+    session: Session, ctx: OrgContext, username: str, password: str, display_name: str
+) -> tuple[Staff, bool]:
+    """Create the provincial centre's first admin; an existing account is left untouched."""
+    name = normalise_username(username)
+    existing = session.scalar(select(Staff).where(Staff.username == name))
+    if existing is not None:
+        return existing, False
+    check_password(password)
+    root = session.scalar(select(Unit).where(Unit.level == Level.PROVINCE))
+    if root is None:
+        raise Conflict("the org tree is not loaded; run `flask org load-tree` first")
+    staff = Staff(
+        username=name, display_name=display_name, unit_code=root.code,
+        roles=[Role.ADMIN.value], password_hash=ctx.passwords.hash(password),
+    )
+    session.add(staff)
+    session.flush()
+    audit.record(session, None, "staff.first_admin_created", root, target=name)
+    return staff, True

@@ -1,0 +1,246 @@
+"""The org HTTP API: each view loads its schema, calls one service function, dumps a schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from flask_smorest import Blueprint
+
+from services.org import accounts, audit, listing, points, tree
+from services.org import schemas as s
+from services.org.extensions import context, db
+from services.org.models import Staff, Unit
+from shared.auth import Principal, current_principal
+from shared.errors import FieldError, ValidationProblem
+from shared.paging import paginate
+
+blp = Blueprint("org", __name__, description="Org tree, acceptance points, staff and sign-in")
+BEARER = [{"bearerAuth": []}]
+
+
+def actor() -> Principal:
+    """The caller, refused if their account is deactivated or their point suspended."""
+    principal = current_principal()
+    accounts.acting_staff(db.session, principal)
+    return principal
+
+
+def committed(value: Any) -> Any:
+    db.session.commit()
+    return value
+
+
+# --- sign-in ----------------------------------------------------------------------------
+
+@blp.post("/auth/token")
+@blp.arguments(s.LoginSchema)
+@blp.response(200, s.TokenSchema)
+@blp.alt_response(401, description="wrong username or password")
+@blp.alt_response(429, description="too many failures for this account in the last minute")
+def login(body: dict[str, str]) -> Any:
+    """Sign in: a short-lived access token and a refresh token."""
+    return committed(accounts.login(db.session, context(), body["username"], body["password"]))
+
+
+@blp.post("/auth/refresh")
+@blp.arguments(s.RefreshSchema)
+@blp.response(200, s.TokenSchema)
+def refresh(body: dict[str, str]) -> Any:
+    """Exchange a refresh token for a new pair; the old refresh token is spent."""
+    return committed(accounts.refresh(db.session, context(), body["refresh_token"]))
+
+
+@blp.post("/auth/revoke")
+@blp.arguments(s.RefreshSchema)
+@blp.response(204)
+def revoke(body: dict[str, str]) -> None:
+    """Sign out: spend a refresh token."""
+    committed(accounts.revoke(db.session, body["refresh_token"]))
+
+
+@blp.get("/me")
+@blp.response(200, s.MeSchema)
+@blp.doc(security=BEARER)
+def me() -> Any:
+    """Who the token says the caller is."""
+    principal = actor()
+    return {**vars(principal), "roles": sorted(principal.roles)}
+
+
+# --- units ------------------------------------------------------------------------------
+
+@blp.get("/units")
+@blp.arguments(s.UnitListArgs, location="query")
+@blp.response(200, s.UnitPageSchema)
+@blp.doc(security=BEARER)
+def list_units(args: dict[str, Any]) -> Any:
+    """Units in the caller's subtree, by level, parent, name or state; paginated."""
+    query = tree.units_query(actor(), args.get("level"), args.get("parent"), args.get("q"),
+                             args.get("state"))
+    return paginate(db.session, query, args["page"], args["per_page"])
+
+
+@blp.get("/units/<code>")
+@blp.response(200, s.UnitSchema)
+@blp.doc(security=BEARER)
+def get_unit(code: str) -> Unit:
+    """One unit of the caller's subtree (404 for any other)."""
+    return tree.get_visible(db.session, actor(), code)
+
+
+@blp.get("/units/<code>/ancestors")
+@blp.response(200, s.UnitSchema(many=True))
+@blp.doc(security=BEARER)
+def unit_ancestors(code: str) -> list[Unit]:
+    """The unit's ancestors, from the provincial centre down."""
+    return tree.ancestors(db.session, tree.get_visible(db.session, actor(), code))
+
+
+@blp.get("/units/<code>/compliance")
+@blp.arguments(s.PageArgs, location="query")
+@blp.response(200, s.CompliancePageSchema)
+@blp.doc(security=BEARER)
+def compliance(args: dict[str, int], code: str) -> Any:
+    """Acceptance points under the unit lacking a service window or a required staff role."""
+    unit = tree.get_visible(db.session, actor(), code)
+    return paginate(db.session, points.compliance_query(unit), args["page"], args["per_page"],
+                    rows=True)
+
+
+# --- acceptance points ------------------------------------------------------------------
+
+@blp.post("/acceptance-points")
+@blp.arguments(s.PointListingSchema)
+@blp.response(201, s.UnitSchema)
+@blp.doc(security=BEARER)
+def list_point(body: dict[str, Any]) -> Unit:
+    """Step 1 (education bureau): list an acceptance point under a unit of its area."""
+    return committed(points.list_point(db.session, actor(), **body))
+
+
+@blp.post("/acceptance-points/batch")
+@blp.response(200, s.BatchResultSchema)
+@blp.doc(security=BEARER, requestBody={"content": {"text/csv": {"schema": {
+    "type": "string", "description": "columns: " + ", ".join(listing.COLUMNS)}}}})
+def list_points_batch() -> Any:
+    """Step 1 in bulk: a CSV list; good rows are listed, bad rows reported with line numbers."""
+    principal = actor()
+    upload = request.files.get("file")
+    raw = upload.read() if upload else request.get_data()
+    if not raw:
+        raise ValidationProblem("send the CSV as the body or as the form file 'file'",
+                                [FieldError("file", "missing", "body")])
+    return committed(listing.list_points_from_csv(db.session, principal, raw))
+
+
+@blp.post("/acceptance-points/<code>/allocation")
+@blp.arguments(s.AllocationRequestSchema)
+@blp.response(201, s.AllocationSchema)
+@blp.alt_response(409, description="the point is not LISTED (or its code is still valid)")
+@blp.doc(security=BEARER)
+def allocate(body: dict[str, str], code: str) -> Any:
+    """Step 2 (its sub-centre or branch): allocate the admin account; the code is shown once."""
+    result = committed(points.allocate(db.session, context(), actor(), code, **body))
+    return {"unit_code": result.unit.code, "state": result.unit.state.value,
+            "admin_username": result.admin.username,
+            "activation_code": result.activation_code, "expires_at": result.expires_at}
+
+
+@blp.post("/activation")
+@blp.arguments(s.ActivationSchema)
+@blp.response(200, s.UnitSchema)
+def activate(body: dict[str, str]) -> Unit:
+    """Step 3 (the point's admin, no token yet): activate with the code and set a password."""
+    return committed(points.activate(db.session, context(), body["username"],
+                                     body["activation_code"], body["password"]))
+
+
+@blp.put("/acceptance-points/<code>/window")
+@blp.arguments(s.WindowSchema)
+@blp.response(200, s.UnitSchema)
+@blp.doc(security=BEARER)
+def set_window(body: dict[str, str], code: str) -> Unit:
+    """Register the point's service window (address, opening hours)."""
+    return committed(points.set_window(db.session, actor(), code, body["address"],
+                                       body["opening_hours"]))
+
+
+@blp.post("/acceptance-points/<code>/start")
+@blp.response(200, s.UnitSchema)
+@blp.alt_response(409, description="not ACTIVE, or lacking a window or a required role")
+@blp.doc(security=BEARER)
+def start(code: str) -> Unit:
+    """Step 4 (the point's admin): start business."""
+    return committed(points.start_business(db.session, actor(), code))
+
+
+@blp.post("/acceptance-points/<code>/suspend")
+@blp.arguments(s.SuspendSchema)
+@blp.response(200, s.UnitSchema)
+@blp.doc(security=BEARER)
+def suspend(body: dict[str, str], code: str) -> Unit:
+    """A superior suspends the point: its staff cannot act until it is reinstated."""
+    return committed(points.suspend(db.session, actor(), code, body["reason"]))
+
+
+@blp.post("/acceptance-points/<code>/reinstate")
+@blp.response(200, s.UnitSchema)
+@blp.doc(security=BEARER)
+def reinstate(code: str) -> Unit:
+    """A superior reinstates a suspended point to the state it was suspended from."""
+    return committed(points.reinstate(db.session, actor(), code))
+
+
+# --- staff ------------------------------------------------------------------------------
+
+@blp.post("/staff")
+@blp.arguments(s.StaffCreateSchema)
+@blp.response(201, s.StaffSchema)
+@blp.doc(security=BEARER)
+def create_staff(body: dict[str, Any]) -> Staff:
+    """Create a staff account in a unit of the caller's subtree (a point's own admin for
+    its management, technical, service and reviewer staff)."""
+    return committed(accounts.create_staff(db.session, context(), actor(), **body))
+
+
+@blp.get("/staff")
+@blp.arguments(s.StaffListArgs, location="query")
+@blp.response(200, s.StaffPageSchema)
+@blp.doc(security=BEARER)
+def list_staff(args: dict[str, Any]) -> Any:
+    """Staff accounts of the caller's subtree."""
+    from sqlalchemy import select
+
+    principal = actor()
+    query = (select(Staff).join(Unit, Unit.code == Staff.unit_code)
+             .where(tree.under(principal.unit_path)).order_by(Staff.id))
+    if args.get("unit_code"):
+        query = query.where(Staff.unit_code == args["unit_code"])
+    return paginate(db.session, query, args["page"], args["per_page"])
+
+
+@blp.post("/staff/<int:staff_id>/deactivate")
+@blp.response(200, s.StaffSchema)
+@blp.doc(security=BEARER)
+def deactivate(staff_id: int) -> Staff:
+    """Deactivate an account: it can no longer sign in or refresh its tokens."""
+    return committed(accounts.set_active(db.session, actor(), staff_id, active=False))
+
+
+@blp.post("/staff/<int:staff_id>/reactivate")
+@blp.response(200, s.StaffSchema)
+@blp.doc(security=BEARER)
+def reactivate(staff_id: int) -> Staff:
+    """Reactivate a deactivated account."""
+    return committed(accounts.set_active(db.session, actor(), staff_id, active=True))
+
+
+@blp.get("/audit")
+@blp.arguments(s.AuditListArgs, location="query")
+@blp.response(200, s.AuditPageSchema)
+@blp.doc(security=BEARER)
+def list_audit(args: dict[str, Any]) -> Any:
+    """The audit record of the caller's subtree, newest first."""
+    query = audit.audit_query(actor(), args.get("unit_code"), args.get("action"))
+    return paginate(db.session, query, args["page"], args["per_page"])

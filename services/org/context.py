@@ -1,0 +1,40 @@
+"""What the org service's rules need besides the session: keys, hashers, Redis, settings.
+
+Built once per app (or per worker) and passed to the service functions, so tests can build
+one with their own settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from argon2 import PasswordHasher
+
+from shared.auth import TokenIssuer
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class OrgContext:
+    settings: Settings
+    passwords: PasswordHasher
+    issuer: TokenIssuer
+    redis: redis.Redis
+    notify_public_pem: bytes
+
+
+def build_context(settings: Settings) -> OrgContext:
+    private = settings.key_file(settings.jwt_private_key_file, "jwt_private.pem").read_bytes()
+    notify_pub = settings.key_file(settings.notify_public_key_file, "notify_seal_public.pem")
+    return OrgContext(
+        settings=settings,
+        passwords=PasswordHasher(
+            time_cost=settings.password_time_cost, memory_cost=settings.password_memory_cost
+        ),
+        issuer=TokenIssuer(
+            private, settings.jwt_issuer, settings.jwt_audience, settings.access_token_ttl
+        ),
+        redis=redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2),
+        notify_public_pem=notify_pub.read_bytes(),
+    )

@@ -1,0 +1,25 @@
+"""Org's periodic housekeeping, run by the org worker on the ``org`` queue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from sqlalchemy import delete
+
+from services.org.models import RefreshToken
+from services.org.worker_db import worker_db
+from shared.db import utcnow
+
+
+@shared_task(name="org.purge_refresh_tokens")
+def purge_refresh_tokens() -> int:
+    """Delete refresh tokens that expired or were spent more than a day ago."""
+    cutoff = utcnow() - timedelta(days=1)
+    with worker_db().transaction() as session:
+        result = session.execute(
+            delete(RefreshToken).where(
+                (RefreshToken.expires_at < cutoff) | (RefreshToken.revoked_at < cutoff)
+            )
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

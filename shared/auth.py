@@ -1,0 +1,155 @@
+"""Access tokens: issued and signed by org (Ed25519), verified locally by every service.
+
+A token carries the staff id, username, unit code, the unit's materialised path and the
+roles, so a service can scope a request to the caller's subtree without calling org.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import Flask, g, request
+
+from shared.errors import Forbidden, Unauthorized
+
+ALGORITHM = "EdDSA"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Principal:
+    staff_id: int
+    username: str
+    unit_code: str
+    unit_path: str
+    unit_level: str
+    roles: frozenset[str]
+
+    def covers(self, path: str) -> bool:
+        """True when ``path`` is this principal's unit or lies beneath it."""
+        return path.startswith(self.unit_path)
+
+    def has_any(self, *roles: str) -> bool:
+        return bool(self.roles.intersection(roles))
+
+
+def generate_keypair(private_path: Path, public_path: Path) -> None:
+    """Write a new Ed25519 key pair as PEM files (the private one readable by owner only)."""
+    key = Ed25519PrivateKey.generate()
+    private_path.parent.mkdir(parents=True, exist_ok=True)
+    private_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    private_path.chmod(0o600)
+    public_path.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+
+
+class TokenIssuer:
+    def __init__(self, private_pem: bytes, issuer: str, audience: str, ttl: int) -> None:
+        self._key = serialization.load_pem_private_key(private_pem, password=None)
+        self.issuer, self.audience, self.ttl = issuer, audience, ttl
+
+    def issue(self, principal: Principal) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": str(principal.staff_id),
+            "iat": now,
+            "exp": now + self.ttl,
+            "jti": uuid.uuid4().hex,
+            "typ": "access",
+            "username": principal.username,
+            "unit": principal.unit_code,
+            "path": principal.unit_path,
+            "level": principal.unit_level,
+            "roles": sorted(principal.roles),
+        }
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM)  # type: ignore[arg-type]
+
+
+class TokenVerifier:
+    def __init__(self, public_pem: bytes, issuer: str, audience: str) -> None:
+        self._key = serialization.load_pem_public_key(public_pem)
+        self.issuer, self.audience = issuer, audience
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,  # type: ignore[arg-type]
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("the access token has expired") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized("the access token is not valid") from exc
+        if claims.get("typ") != "access":
+            raise Unauthorized("the token is not an access token")
+        return Principal(
+            staff_id=int(claims["sub"]),
+            username=claims["username"],
+            unit_code=claims["unit"],
+            unit_path=claims["path"],
+            unit_level=claims["level"],
+            roles=frozenset(claims.get("roles", [])),
+        )
+
+
+def init_app(app: Flask, verifier: TokenVerifier) -> None:
+    """Verify the bearer token of every request that carries one; views ask for it."""
+    app.extensions["cb_auth"] = verifier
+
+    @app.before_request
+    def _load_principal() -> None:
+        g.principal = None
+        header = request.headers.get("Authorization", "")
+        if header.lower().startswith("bearer "):
+            g.principal = verifier.verify(header[7:].strip())
+
+
+def current_principal() -> Principal:
+    principal = g.get("principal")
+    if principal is None:
+        raise Unauthorized()
+    return principal  # type: ignore[no-any-return]
+
+
+def require_roles(*roles: str) -> Callable[[F], F]:
+    """Refuse (403) a caller that holds none of ``roles``; 401 without a token."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            principal = current_principal()
+            if roles and not principal.has_any(*roles):
+                raise Forbidden(f"this action needs one of the roles: {', '.join(roles)}")
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def roles_of(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(values)

@@ -1,0 +1,76 @@
+"""The Celery app factory shared by every service.
+
+Reliability settings live here so no service can forget one: late acks, re-queue when a
+worker dies, one message prefetched at a time, and a Redis visibility timeout larger than any
+task's time limit (otherwise Redis would hand a still-running task to a second worker).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery, signals
+from kombu import Queue
+
+from shared.logs import application_id_var, configure_logging, task_id_var
+from shared.queues import QUEUES, route_task
+from shared.settings import Settings
+
+
+def make_celery(settings: Settings, include: list[str] | None = None) -> Celery:
+    """A Celery app for ``settings.service`` with every queue declared and routed by name."""
+    if settings.visibility_timeout <= settings.task_time_limit:
+        raise ValueError(
+            f"visibility_timeout ({settings.visibility_timeout}s) must exceed "
+            f"task_time_limit ({settings.task_time_limit}s)"
+        )
+    app = Celery(settings.service, broker=settings.redis_url, include=include or [])
+    app.conf.update(
+        task_queues=[Queue(name, routing_key=name) for name in QUEUES],
+        task_default_queue=QUEUES[0] if settings.service not in QUEUES else settings.service,
+        task_routes=(route_task,),
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_time_limit=settings.task_time_limit,
+        task_soft_time_limit=max(1, settings.task_time_limit - 30),
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout,
+            "socket_timeout": 5,
+            "socket_connect_timeout": 5,
+        },
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        enable_utc=True,
+        timezone="Asia/Shanghai",
+    )
+    app.conf.cb_settings = settings
+    return app
+
+
+@signals.setup_logging.connect
+def _json_logging(**_kw: Any) -> None:
+    # Replaces Celery's own logging setup in workers and beat with the project's JSON logs.
+    configure_logging("celery", logging.getLevelName(logging.INFO))
+
+
+@signals.task_prerun.connect
+def _bind_task_context(task_id: str | None = None, kwargs: Any = None, **_kw: Any) -> None:
+    task_id_var.set(task_id)
+    app_id = (kwargs or {}).get("application_id") if isinstance(kwargs, dict) else None
+    application_id_var.set(str(app_id) if app_id else None)
+
+
+@signals.task_postrun.connect
+def _clear_task_context(**_kw: Any) -> None:
+    task_id_var.set(None)
+    application_id_var.set(None)

@@ -1,0 +1,101 @@
+"""SQLAlchemy 2 engine and session handling: one session per request, one per task.
+
+Services declare their own ``Base`` (so each keeps its own metadata and migrations) with
+``NAMING_CONVENTION`` so every constraint has a predictable name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, create_engine, text
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def naming_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    kwargs.setdefault("pool_pre_ping", True)
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", 5)
+        kwargs.setdefault("max_overflow", 10)
+    return create_engine(url, **kwargs)
+
+
+class Database:
+    """Owns the engine and the session registry of one service.
+
+    Web requests use ``db.session`` (removed, and so rolled back if uncommitted, when the
+    request ends); tasks and commands use ``with db.transaction() as session``.
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        self.engine: Engine | None = None
+        self._factory: sessionmaker[Session] | None = None
+        self._registry: scoped_session[Session] | None = None
+        if url:
+            self.configure(url)
+
+    def configure(self, url: str, **kwargs: Any) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+        self.engine = make_engine(url, **kwargs)
+        self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        self._registry = scoped_session(self._factory)
+
+    def init_app(self, app: Any) -> None:
+        self.configure(app.config["DATABASE_URL"])
+        app.extensions["cb_db"] = self
+
+        @app.teardown_appcontext
+        def _remove_session(_exc: BaseException | None) -> None:
+            self.remove()
+
+    @property
+    def session(self) -> Session:
+        assert self._registry is not None, "Database not configured"
+        return self._registry()
+
+    def remove(self) -> None:
+        if self._registry is not None:
+            self._registry.remove()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A fresh session that commits when the block ends and rolls back on error."""
+        assert self._factory is not None, "Database not configured"
+        session = self._factory()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def ping(self) -> None:
+        assert self.engine is not None
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()

@@ -1,0 +1,48 @@
+"""Alembic ``env.py`` body shared by the services: each passes its metadata and service name.
+
+The database URL comes from the same settings the service uses (``CB_<SERVICE>_DATABASE_URL``)
+unless ``sqlalchemy.url`` is set on the Alembic config (as tests and bootstrap do).
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import MetaData, pool
+
+from shared.db import make_engine
+from shared.settings import database_url
+
+
+def run_migrations(metadata: MetaData, service: str) -> None:
+    config = context.config
+    url = config.get_main_option("sqlalchemy.url") or database_url(service)
+    if context.is_offline_mode():
+        context.configure(url=url, target_metadata=metadata, literal_binds=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = make_engine(url, poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=metadata, compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+def alembic_config(service: str, url: str | None = None):  # type: ignore[no-untyped-def]
+    """An Alembic ``Config`` for ``service``'s migrations, optionally for another database."""
+    from alembic.config import Config
+
+    from shared.settings import PROJECT_ROOT
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "services" / service / "migrations"))
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(service: str, url: str | None = None) -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(service, url), "head")

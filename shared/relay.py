@@ -1,0 +1,178 @@
+"""The outbox relay: publishes committed outbox rows to their queues and marks them sent.
+
+Run one (or more: rows are claimed with ``FOR UPDATE SKIP LOCKED``) per service database:
+
+    python -m shared.relay --service org
+
+It wakes on the ``outbox`` NOTIFY sent at commit and otherwise polls every
+``CB_RELAY_IDLE_WAIT`` seconds. If Redis is unreachable the rows simply stay pending and the
+relay retries with a growing pause; nothing committed is lost. A row published but not yet
+marked sent when the relay dies is published again on restart: delivery is at least once, and
+receivers drop duplicates by ``message_id``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+from typing import Any
+
+import psycopg
+from celery import Celery
+from sqlalchemy import Engine, column, func, select, table, update
+from sqlalchemy.engine import make_url
+
+from shared.celery_app import make_celery
+from shared.db import make_engine
+from shared.logs import configure_logging
+from shared.outbox import NOTIFY_CHANNEL
+from shared.settings import SERVICES, load_settings
+
+log = logging.getLogger("relay")
+
+outbox = table(
+    "outbox",
+    column("id"),
+    column("task_name"),
+    column("queue"),
+    column("payload"),
+    column("created_at"),
+    column("available_at"),
+    column("sent_at"),
+    column("attempts"),
+    column("last_error"),
+)
+
+
+class Relay:
+    def __init__(
+        self,
+        engine: Engine,
+        celery_app: Celery,
+        batch_size: int = 200,
+        idle_wait: float = 1.0,
+        max_backoff: float = 10.0,
+    ) -> None:
+        self.engine, self.celery = engine, celery_app
+        self.batch_size, self.idle_wait, self.max_backoff = batch_size, idle_wait, max_backoff
+        self.stopping = threading.Event()
+        self.failures = 0
+
+    def relay_once(self) -> int:
+        """Publish one batch of pending rows; return how many were published."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(outbox.c.id, outbox.c.task_name, outbox.c.queue, outbox.c.payload)
+                .where(outbox.c.sent_at.is_(None), outbox.c.available_at <= func.now())
+                .order_by(outbox.c.created_at)
+                .limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            published = []
+            with self.celery.producer_or_acquire() as producer:
+                for row in rows:
+                    try:
+                        self._publish(row, producer)
+                    except Exception as exc:  # the broker is down or refused: keep the row
+                        self._record_failure(conn, row.id, exc)
+                        break
+                    published.append(row.id)
+            if published:
+                conn.execute(
+                    update(outbox).where(outbox.c.id.in_(published)).values(sent_at=func.now())
+                )
+        if published:
+            self.failures = 0
+            log.info("published outbox messages", extra={"count": len(published)})
+        return len(published)
+
+    def _publish(self, row: Any, producer: Any) -> None:
+        self.celery.send_task(
+            row.task_name,
+            kwargs=row.payload,
+            queue=row.queue,
+            task_id=str(row.id),
+            producer=producer,
+            retry=False,
+        )
+
+    def _record_failure(self, conn: Any, row_id: Any, exc: Exception) -> None:
+        self.failures += 1
+        log.warning("publish failed; will retry", extra={"error": type(exc).__name__})
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == row_id)
+            .values(attempts=outbox.c.attempts + 1, last_error=str(exc)[:500])
+        )
+
+    def backoff(self) -> float:
+        return float(min(self.max_backoff, 0.2 * 2 ** min(self.failures, 10)))
+
+    def run(self) -> None:
+        """Relay until ``stopping`` is set; a batch in progress is always finished."""
+        listener = self._listen()
+        while not self.stopping.is_set():
+            try:
+                count = self.relay_once()
+            except Exception:
+                log.exception("relay batch failed")
+                self.failures += 1
+                count = 0
+            if self.failures:
+                self.stopping.wait(self.backoff())
+            elif count < self.batch_size:
+                listener = self._wait(listener)
+        if listener is not None:
+            listener.close()
+
+    def _dsn(self) -> str:
+        url = make_url(self.engine.url).set(drivername="postgresql")
+        return url.render_as_string(hide_password=False)
+
+    def _listen(self) -> psycopg.Connection[Any] | None:
+        try:
+            conn = psycopg.connect(self._dsn(), autocommit=True)
+            conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            return conn
+        except psycopg.Error:
+            log.warning("cannot LISTEN for outbox rows; polling instead")
+            return None
+
+    def _wait(self, listener: psycopg.Connection[Any] | None) -> psycopg.Connection[Any] | None:
+        if listener is None:
+            self.stopping.wait(self.idle_wait)
+            return self._listen()
+        try:
+            for _ in listener.notifies(timeout=self.idle_wait, stop_after=1):
+                pass
+            return listener
+        except psycopg.Error:
+            listener.close()
+            return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--service", required=True, choices=SERVICES)
+    args = parser.parse_args(argv)
+    settings = load_settings(args.service)
+    configure_logging(f"{args.service}-relay", settings.log_level)
+    relay = Relay(
+        make_engine(settings.database_url, pool_size=2),
+        make_celery(settings),
+        batch_size=settings.relay_batch_size,
+        idle_wait=settings.relay_idle_wait,
+    )
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: relay.stopping.set())
+    log.info("relay started")
+    relay.run()
+    log.info("relay stopped")
+
+
+if __name__ == "__main__":
+    time.tzset()
+    main()

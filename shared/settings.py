@@ -1,0 +1,97 @@
+"""Settings: defaults, then the environment (prefix ``CB_``), then explicit overrides.
+
+Every service reads the same ``Settings``; what differs between services (its database, its
+queues) is named by the service, so ``CB_ORG_DATABASE_URL`` and ``CB_INTAKE_DATABASE_URL`` sit
+side by side in one environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PREFIX = "CB_"
+SERVICES = ("org", "intake", "review", "notify")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_database_url(service: str) -> str:
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/creditbank_{service}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: str = "org"
+    env: str = "development"  # development | test | production
+    database_url: str = ""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    var_dir: str = str(PROJECT_ROOT / "var")
+    jwt_private_key_file: str = ""
+    jwt_public_key_file: str = ""
+    jwt_issuer: str = "creditbank-org"
+    jwt_audience: str = "creditbank"
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 7 * 24 * 3600
+    login_failures_allowed: int = 5
+    login_failure_window: int = 60
+    activation_code_ttl: int = 72 * 3600
+    notify_public_key_file: str = ""
+    password_time_cost: int = 3
+    password_memory_cost: int = 65536
+    max_body_bytes: int = 1024 * 1024
+    task_time_limit: int = 300
+    visibility_timeout: int = 3600
+    relay_batch_size: int = 200
+    relay_idle_wait: float = 1.0
+    log_level: str = "INFO"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key_dir(self) -> Path:
+        return Path(self.var_dir) / "keys"
+
+    def key_file(self, configured: str, name: str) -> Path:
+        return Path(configured) if configured else self.key_dir / name
+
+
+def _coerce(raw: str, kind: Any) -> Any:
+    if kind in (int, "int"):
+        return int(raw)
+    if kind in (float, "float"):
+        return float(raw)
+    if kind in (bool, "bool"):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    return raw
+
+
+def load_settings(
+    service: str,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the settings of ``service`` from defaults, the environment and ``overrides``."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {"service": service}
+    for f in dataclasses.fields(Settings):
+        if f.name in ("service", "extra", "database_url"):
+            continue
+        raw = environ.get(PREFIX + f.name.upper())
+        if raw is not None:
+            values[f.name] = _coerce(raw, f.type)
+    values["database_url"] = environ.get(
+        f"{PREFIX}{service.upper()}_DATABASE_URL", default_database_url(service)
+    )
+    known = {f.name for f in dataclasses.fields(Settings)}
+    extra = {k: v for k, v in (overrides or {}).items() if k not in known}
+    values.update({k: v for k, v in (overrides or {}).items() if k in known})
+    values["extra"] = extra
+    return Settings(**values)
+
+
+def database_url(service: str, environ: Mapping[str, str] | None = None) -> str:
+    environ = os.environ if environ is None else environ
+    return environ.get(f"{PREFIX}{service.upper()}_DATABASE_URL", default_database_url(service))

@@ -1,0 +1,160 @@
+"""What every service's Flask app has: settings, logs, request ids, errors, auth, OpenAPI
+docs served from this machine, ``/healthz`` and ``/readyz``."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import redis
+import swagger_ui_bundle
+from flask import Flask, Response, g, request, send_from_directory
+from flask_smorest import Api, Blueprint
+from marshmallow import Schema, fields
+
+from shared import auth, errors
+from shared.db import Database
+from shared.logs import configure_logging, request_id_var
+from shared.settings import Settings
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class FieldErrorSchema(Schema):
+    field = fields.String(metadata={"description": "dotted path of the field, _body for all"})
+    location = fields.String(metadata={"description": "json, query, path, headers or files"})
+    reason = fields.String()
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, as every error of every service is answered."""
+
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    instance = fields.String()
+    request_id = fields.String()
+    current_state = fields.String(metadata={"description": "on 409 invalid-state only"})
+    errors = fields.List(fields.Nested(FieldErrorSchema))
+
+
+class ServiceApi(Api):  # type: ignore[misc]
+    """flask-smorest's Api documenting our problem shape; errors are handled by ``shared.errors``."""
+
+    ERROR_SCHEMA = ProblemSchema
+    DEFAULT_RESPONSE_CONTENT_TYPE = "application/json"
+
+    def _register_error_handlers(self) -> None:
+        errors.init_app(self._app)
+
+
+def flask_config(settings: Settings, title: str, description: str) -> dict[str, Any]:
+    return {
+        "DATABASE_URL": settings.database_url,
+        "MAX_CONTENT_LENGTH": settings.max_body_bytes,
+        "API_TITLE": title,
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
+        "API_SPEC_OPTIONS": {
+            "info": {"description": description},
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                }
+            },
+        },
+        "JSON_AS_ASCII": False,
+        "CB_SETTINGS": settings,
+    }
+
+
+def _health_blueprint(db: Database) -> Blueprint:
+    blp = Blueprint("health", __name__, description="Liveness and readiness")
+
+    @blp.route("/healthz")
+    @blp.response(200)
+    def healthz() -> dict[str, str]:
+        """Alive: the process answers."""
+        return {"status": "ok"}
+
+    @blp.route("/readyz")
+    @blp.response(200)
+    @blp.alt_response(503, description="the database or Redis does not answer")
+    def readyz() -> Any:
+        """Ready: this service's database and Redis both answer."""
+        checks: dict[str, str] = {}
+        for name, probe in (("database", db.ping), ("redis", _redis_ping)):
+            try:
+                probe()
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"unavailable: {type(exc).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        return {"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503
+
+    return blp
+
+
+def _redis_ping() -> None:
+    from flask import current_app
+
+    current_app.extensions["cb_redis"].ping()
+
+
+def create_service_app(
+    name: str,
+    settings: Settings,
+    db: Database,
+    blueprints: Iterable[Blueprint],
+    title: str,
+    description: str,
+) -> Flask:
+    """The Flask app of service ``name`` with everything services share wired in."""
+    configure_logging(name, settings.log_level)
+    app = Flask(name)
+    app.config.update(flask_config(settings, title, description))
+    db.init_app(app)
+    app.extensions["cb_redis"] = redis.Redis.from_url(
+        settings.redis_url, socket_timeout=2, socket_connect_timeout=2
+    )
+    _request_ids(app)
+    public_pem = settings.key_file(settings.jwt_public_key_file, "jwt_public.pem").read_bytes()
+    auth.init_app(
+        app, auth.TokenVerifier(public_pem, settings.jwt_issuer, settings.jwt_audience)
+    )
+    api = ServiceApi(app)
+    api.register_blueprint(_health_blueprint(db))
+    for blp in blueprints:
+        api.register_blueprint(blp, url_prefix="/api/v1")
+    app.extensions["cb_api"] = api
+    assets = swagger_ui_bundle.swagger_ui_path
+
+    @app.route("/docs/assets/<path:filename>")
+    def _swagger_assets(filename: str) -> Response:
+        return send_from_directory(assets, filename)
+
+    return app
+
+
+def _request_ids(app: Flask) -> None:
+    @app.before_request
+    def _bind() -> None:
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id_var.set(g.request_id)
+
+    @app.after_request
+    def _echo(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        return response
+
+    @app.teardown_request
+    def _unbind(_exc: BaseException | None) -> None:
+        request_id_var.set(None)
