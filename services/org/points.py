@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Sequence, and_, func, select, true
+from sqlalchemy import Select, Sequence, and_, any_, func, select, true
 from sqlalchemy.orm import Session
 
 from services.org import audit
@@ -116,7 +116,7 @@ def _outstanding_code(session: Session, unit: Unit) -> ActivationCode | None:
 
 def _pending_admin(session: Session, unit: Unit, username: str, display_name: str) -> Staff:
     admin = session.scalar(select(Staff).where(Staff.unit_code == unit.code,
-                                               Staff.roles.any(Role.ADMIN.value)))
+                                               any_(Staff.roles) == Role.ADMIN.value))
     name = normalise_username(username)
     clash = session.scalar(select(Staff.id).where(Staff.username == name))
     if clash is not None and (admin is None or clash != admin.id):
@@ -261,11 +261,11 @@ def reinstate(session: Session, actor: Principal, code: str) -> Unit:
 def compliance_query(unit: Unit) -> Select[Any]:
     """Acceptance points under ``unit`` that lack a window or one of the required roles."""
     def has(role: Role) -> Any:
-        return func.coalesce(func.bool_or(Staff.roles.any(role.value)), False).label(role.value)
+        return func.coalesce(func.bool_or(any_(Staff.roles) == role.value), False).label(role.value)
 
     has_window = (Unit.window_address.is_not(None)).label("window")
     roles = [has(r) for r in REQUIRED_ROLES]
-    lacking = ~and_(true(), *[func.coalesce(func.bool_or(Staff.roles.any(r.value)), False)
+    lacking = ~and_(true(), *[func.coalesce(func.bool_or(any_(Staff.roles) == r.value), False)
                               for r in REQUIRED_ROLES])
     return (
         select(Unit.code, Unit.name, Unit.state, Unit.parent_code, has_window, *roles)

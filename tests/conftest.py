@@ -1,0 +1,95 @@
+"""Test run set-up: its own PostgreSQL databases, its own Redis DB number, its own keys.
+
+Done in ``pytest_configure`` (before any test module is imported) because service modules
+read their settings from the environment; everything is dropped in ``pytest_unconfigure``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+from shared.settings import SERVICES
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_HOST = "redis://127.0.0.1:6379"
+RUN: dict[str, object] = {}
+
+
+def _claim_redis_db() -> int:
+    """A Redis DB number no other concurrent test run holds (a lock key in DB 0)."""
+    r = redis.Redis.from_url(f"{REDIS_HOST}/0")
+    for number in range(15, 0, -1):
+        if r.set(f"cbtest:redis-db-lock:{number}", os.getpid(), nx=True, ex=4 * 3600):
+            redis.Redis.from_url(f"{REDIS_HOST}/{number}").flushdb()
+            return number
+    raise RuntimeError("every Redis DB 1-15 is held by another test run")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from shared import auth, sealing
+    from shared.migrations import upgrade
+
+    run_id = f"cbt_{os.getpid()}_{secrets.token_hex(3)}"
+    var_dir = Path(tempfile.mkdtemp(prefix=f"{run_id}_"))
+    keys = var_dir / "keys"
+    auth.generate_keypair(keys / "jwt_private.pem", keys / "jwt_public.pem")
+    sealing.generate_keypair(keys / "notify_seal_private.pem", keys / "notify_seal_public.pem")
+    redis_db = _claim_redis_db()
+    env = {
+        "CB_ENV": "test",
+        "CB_VAR_DIR": str(var_dir),
+        "CB_REDIS_URL": f"{REDIS_HOST}/{redis_db}",
+        "CB_PASSWORD_TIME_COST": "1",
+        "CB_PASSWORD_MEMORY_COST": "8192",
+        "CB_RELAY_IDLE_WAIT": "0.2",
+        "CB_LOG_LEVEL": "WARNING",
+    }
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        for service in SERVICES:
+            name = f"{run_id}_{service}"
+            conn.execute(f'CREATE DATABASE "{name}"')
+            env[f"CB_{service.upper()}_DATABASE_URL"] = (
+                f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+            )
+    os.environ.update(env)
+    RUN.update(run_id=run_id, var_dir=var_dir, redis_db=redis_db, env=env)
+    for service in SERVICES:
+        upgrade(service, env[f"CB_{service.upper()}_DATABASE_URL"])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not RUN:
+        return
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        for service in SERVICES:
+            conn.execute(f'DROP DATABASE IF EXISTS "{RUN["run_id"]}_{service}" WITH (FORCE)')
+    number = RUN["redis_db"]
+    redis.Redis.from_url(f"{REDIS_HOST}/{number}").flushdb()
+    redis.Redis.from_url(f"{REDIS_HOST}/0").delete(f"cbtest:redis-db-lock:{number}")
+    shutil.rmtree(str(RUN["var_dir"]), ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def run_env() -> dict[str, str]:
+    """The environment of this test run (database URLs, Redis URL, key directory)."""
+    return dict(RUN["env"])  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def var_dir() -> Path:
+    return RUN["var_dir"]  # type: ignore[return-value]
+
+
+@pytest.fixture
+def redis_client(run_env: dict[str, str]) -> redis.Redis:
+    client = redis.Redis.from_url(run_env["CB_REDIS_URL"])
+    yield client
+    client.close()

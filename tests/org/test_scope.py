@@ -1,0 +1,104 @@
+"""Every request is scoped to the caller's subtree; outside it, units do not exist (404)."""
+
+from __future__ import annotations
+
+from tests.org.conftest import PASSWORD, World
+
+
+def test_subcentre_never_sees_another_subcentres_points(world: World) -> None:
+    mine = world.listed_point("S001", "甲社区学校")
+    theirs = world.listed_point("S002", "乙社区学校")
+    s001 = world.staff("S001", ["admin"], "s001-admin")
+    assert world.client.get(f"/api/v1/units/{mine}", headers=s001.headers).status_code == 200
+    r = world.client.get(f"/api/v1/units/{theirs}", headers=s001.headers)
+    assert r.status_code == 404 and r.json["detail"] == f"unit {theirs} not found"
+    assert world.client.get(f"/api/v1/units/{theirs}/ancestors",
+                            headers=s001.headers).status_code == 404
+    r = world.client.get("/api/v1/units?level=acceptance_point", headers=s001.headers)
+    assert [u["code"] for u in r.json["items"]] == [mine]
+    r = world.client.post(f"/api/v1/acceptance-points/{theirs}/suspend", headers=s001.headers,
+                          json={"reason": "x"})
+    assert r.status_code == 404
+
+
+def test_branch_sees_its_city_and_province_sees_everything(world: World) -> None:
+    world.listed_point("S001")
+    world.listed_point("S014")  # 宁波
+    branch = world.staff("B01", ["admin"], "b01-admin")
+    r = world.client.get("/api/v1/units?level=subcentre&per_page=100", headers=branch.headers)
+    assert r.json["total"] == 13
+    assert all(u["path"].startswith("/ZJ/B01/") for u in r.json["items"])
+    r = world.client.get("/api/v1/units?level=acceptance_point", headers=branch.headers)
+    assert r.json["total"] == 1
+    admin = world.admin()
+    r = world.client.get("/api/v1/units?level=acceptance_point", headers=admin.headers)
+    assert r.json["total"] == 2
+    r = world.client.get("/api/v1/units?parent=ZJ&per_page=100", headers=admin.headers)
+    assert r.json["total"] == 14  # 11 branches and sub-centres 90-92
+    r = world.client.get("/api/v1/units?q=舟山&level=branch", headers=admin.headers)
+    assert [u["code"] for u in r.json["items"]] == ["B09"]
+
+
+def test_pagination_pages_through_everything(world: World) -> None:
+    admin = world.admin()
+    seen, page = [], 1
+    while True:
+        r = world.client.get(f"/api/v1/units?level=subcentre&per_page=40&page={page}",
+                             headers=admin.headers)
+        seen += [u["code"] for u in r.json["items"]]
+        if page * 40 >= r.json["total"]:
+            break
+        page += 1
+    assert len(seen) == len(set(seen)) == 92
+
+
+def test_bureau_lists_only_within_its_area(world: World) -> None:
+    city = world.staff("B01", ["bureau"], "hz-bureau")
+    county = world.staff("S001", ["bureau"], "sc-bureau")
+    body = {"name": "某社区学校", "point_kind": "community_school", "point_tier": "township"}
+    assert world.client.post("/api/v1/acceptance-points", headers=city.headers,
+                             json={**body, "parent_code": "S002"}).status_code == 201
+    assert world.client.post("/api/v1/acceptance-points", headers=city.headers,
+                             json={**body, "parent_code": "B01"}).status_code == 201
+    assert world.client.post("/api/v1/acceptance-points", headers=county.headers,
+                             json={**body, "parent_code": "S002"}).status_code == 404
+    assert world.client.post("/api/v1/acceptance-points", headers=city.headers,
+                             json={**body, "parent_code": "S014"}).status_code == 404
+    reviewer = world.staff("S001", ["reviewer"], "sc-reviewer")
+    assert world.client.post("/api/v1/acceptance-points", headers=reviewer.headers,
+                             json={**body, "parent_code": "S001"}).status_code == 403
+
+
+def test_admin_creates_staff_only_in_its_subtree(world: World) -> None:
+    branch = world.staff("B01", ["admin"], "b01-admin")
+    body = {"display_name": "复审员", "roles": ["reviewer"], "password": PASSWORD}
+    r = world.client.post("/api/v1/staff", headers=branch.headers,
+                          json={**body, "username": "s001-rev", "unit_code": "S001"})
+    assert r.status_code == 201 and r.json["unit_code"] == "S001"
+    r = world.client.post("/api/v1/staff", headers=branch.headers,
+                          json={**body, "username": "s014-rev", "unit_code": "S014"})
+    assert r.status_code == 404
+    r = world.client.get("/api/v1/staff", headers=branch.headers)
+    assert {s["username"] for s in r.json["items"]} == {"b01-admin", "s001-rev"}
+    manager = world.staff("B01", ["management"], "b01-mgr")
+    r = world.client.post("/api/v1/staff", headers=manager.headers,
+                          json={**body, "username": "s001-rev2", "unit_code": "S001"})
+    assert r.status_code == 403
+
+
+def test_compliance_lists_points_lacking_window_or_roles(world: World) -> None:
+    ok, _ = world.operating_point("S001")
+    lacking, admin = world.active_point("S001")
+    world.client.post("/api/v1/staff", headers=admin.headers, json={
+        "username": "lack-svc", "display_name": "x", "unit_code": lacking,
+        "roles": ["service"], "password": PASSWORD})
+    other = world.listed_point("S014")
+    branch = world.staff("B01", ["admin"], "b01-admin")
+    r = world.client.get("/api/v1/units/B01/compliance", headers=branch.headers)
+    assert r.status_code == 200
+    items = {i["code"]: i for i in r.json["items"]}
+    assert ok not in items and other not in items
+    assert items[lacking]["window"] is False and items[lacking]["service"] is True
+    assert items[lacking]["management"] is False and items[lacking]["technical"] is False
+    assert world.client.get("/api/v1/units/S014/compliance",
+                            headers=branch.headers).status_code == 404
