@@ -1,0 +1,48 @@
+"""Org's periodic task, called directly and through a real worker on the org queue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from sqlalchemy import select
+
+from services.org import tasks
+from services.org.extensions import db
+from services.org.models import RefreshToken
+from shared.db import utcnow
+from tests.helpers import wait_for
+from tests.org.conftest import World
+
+
+def make_tokens(world: World) -> None:
+    world.staff("S001", ["reviewer"], "gina")
+    for _ in range(3):
+        world.login("gina")
+    with db.transaction() as session:
+        rows = session.scalars(select(RefreshToken).order_by(RefreshToken.id)).all()
+        rows[0].expires_at = utcnow() - timedelta(days=2)
+        rows[1].revoked_at = utcnow() - timedelta(days=3)
+
+
+def remaining() -> int:
+    with db.transaction() as session:
+        return len(session.scalars(select(RefreshToken.id)).all())
+
+
+def test_purge_called_directly(world: World) -> None:
+    make_tokens(world)
+    assert tasks.purge_refresh_tokens() == 2
+    assert remaining() == 2  # staff() signed in once more
+
+
+@pytest.mark.integration
+def test_purge_through_the_org_worker(world: World) -> None:
+    from services.org.worker import celery
+
+    make_tokens(world)
+    with start_worker(celery, queues=["org"], perform_ping_check=False, pool="solo",
+                      loglevel="WARNING", shutdown_timeout=10):
+        celery.send_task("org.purge_refresh_tokens")
+        wait_for(lambda: remaining() == 2)
