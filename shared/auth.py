@@ -86,11 +86,28 @@ class TokenIssuer:
 
 
 class TokenVerifier:
+    """Checks signature, issuer, audience and expiry. A token already verified is remembered
+    (by its exact text, until it expires): a front end sends the same token many times, and
+    the check costs more than the rest of a simple read."""
+
+    CACHE_SIZE = 4096
+
     def __init__(self, public_pem: bytes, issuer: str, audience: str) -> None:
         self._key = serialization.load_pem_public_key(public_pem)
         self.issuer, self.audience = issuer, audience
+        self._verified: dict[str, tuple[Principal, int]] = {}
 
     def verify(self, token: str) -> Principal:
+        hit = self._verified.get(token)
+        if hit is not None and hit[1] > time.time():
+            return hit[0]
+        principal, expires = self._verify(token)
+        if len(self._verified) >= self.CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (principal, expires)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, int]:
         try:
             claims = jwt.decode(
                 token,
@@ -106,7 +123,7 @@ class TokenVerifier:
             raise Unauthorized("the access token is not valid") from exc
         if claims.get("typ") != "access":
             raise Unauthorized("the token is not an access token")
-        return Principal(
+        principal = Principal(
             staff_id=int(claims["sub"]),
             username=claims["username"],
             unit_code=claims["unit"],
@@ -114,6 +131,7 @@ class TokenVerifier:
             unit_level=claims["level"],
             roles=frozenset(claims.get("roles", [])),
         )
+        return principal, int(claims["exp"])
 
 
 def init_app(app: Flask, verifier: TokenVerifier) -> None:

@@ -14,6 +14,25 @@ from typing import Any
 from sqlalchemy import Engine, MetaData, create_engine, text
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class RequestSession(Session):
+    """Reads of a GET request run in autocommit: no BEGIN/ROLLBACK round trips for a request
+    that cannot write. Any other request, task or command gets a normal transaction."""
+
+    def get_bind(self, *args: Any, **kwargs: Any) -> Any:
+        read_engine = self.info.get("read_engine")
+        if read_engine is not None and _safe_request():
+            return read_engine
+        return super().get_bind(*args, **kwargs)
+
+
+def _safe_request() -> bool:
+    from flask import has_request_context, request
+
+    return has_request_context() and request.method in SAFE_METHODS
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -32,7 +51,11 @@ def utcnow() -> datetime:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping: it costs a round trip per checkout. A connection found dead raises once;
+    # SQLAlchemy then invalidates the whole pool, so a PostgreSQL restart costs one failed
+    # request per process (clients retry; writes are idempotent) instead of a tax on every one.
+    kwargs.setdefault("pool_pre_ping", False)
+    kwargs.setdefault("pool_recycle", 1800)
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 5)
         kwargs.setdefault("max_overflow", 10)
@@ -58,7 +81,11 @@ class Database:
             self.engine.dispose()
         self.engine = make_engine(url, **kwargs)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
-        self._registry = scoped_session(self._factory)
+        read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._registry = scoped_session(
+            sessionmaker(self.engine, class_=RequestSession, expire_on_commit=False,
+                         info={"read_engine": read_engine})
+        )
 
     def init_app(self, app: Any) -> None:
         self.configure(app.config["DATABASE_URL"])

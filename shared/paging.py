@@ -36,7 +36,10 @@ def paginate(
     session: Session, query: Select[Any], page: int, per_page: int, rows: bool = False
 ) -> dict[str, Any]:
     """Run ``query`` for one page (entities, or ``rows`` as mappings) and count all its rows."""
-    total = session.execute(select(func.count()).select_from(query.order_by(None).subquery()))
+    if query._group_by_clauses:  # noqa: SLF001 - grouped rows must be counted as a subquery
+        total = session.execute(select(func.count()).select_from(query.order_by(None).subquery()))
+    else:
+        total = session.execute(query.with_only_columns(func.count()).order_by(None))
     paged = session.execute(query.limit(per_page).offset((page - 1) * per_page))
     items = paged.mappings().all() if rows else paged.scalars().all()
     return {"items": items, "page": page, "per_page": per_page, "total": total.scalar_one()}

@@ -76,15 +76,17 @@ def principal_of(staff: Staff, unit: Unit) -> Principal:
                      frozenset(staff.roles))
 
 
-def acting_staff(session: Session, principal: Principal) -> Staff:
-    """The caller's account, refusing a deactivated account or a suspended point's staff."""
-    staff = session.get(Staff, principal.staff_id)
-    if staff is None or not staff.active:
+def acting_staff(session: Session, principal: Principal) -> None:
+    """Refuse a deactivated account or a suspended point's staff (one query per request)."""
+    row = session.execute(
+        select(Staff.active, Unit.state, Unit.code)
+        .join(Unit, Unit.code == Staff.unit_code)
+        .where(Staff.id == principal.staff_id)
+    ).first()
+    if row is None or not row.active:
         raise Forbidden("this account is deactivated")
-    unit = session.get(Unit, staff.unit_code)
-    if unit is not None and unit.state == PointState.SUSPENDED:
-        raise Forbidden(f"acceptance point {unit.code} is suspended; its staff cannot act")
-    return staff
+    if row.state == PointState.SUSPENDED:
+        raise Forbidden(f"acceptance point {row.code} is suspended; its staff cannot act")
 
 
 def _throttle_key(username: str) -> str:

@@ -78,7 +78,7 @@ def list_units(args: dict[str, Any]) -> Any:
     """Units in the caller's subtree, by level, parent, name or state; paginated."""
     query = tree.units_query(actor(), args.get("level"), args.get("parent"), args.get("q"),
                              args.get("state"))
-    return paginate(db.session, query, args["page"], args["per_page"])
+    return paginate(db.session, query, args["page"], args["per_page"], rows=True)
 
 
 @blp.get("/units/<code>")

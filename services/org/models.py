@@ -72,7 +72,8 @@ class Unit(Base):
     parent_code: Mapped[str | None] = mapped_column(ForeignKey("units.code"))
     # "/ZJ/B01/S001/": the codes of every ancestor and the unit itself, so "everything under
     # X" is one prefix query on an index.
-    path: Mapped[str] = mapped_column(String(120), unique=True)
+    # Collation "C": byte order, so one btree serves both the LIKE prefix and ORDER BY path.
+    path: Mapped[str] = mapped_column(String(120, collation="C"), unique=True)
     seq: Mapped[int | None] = mapped_column(Integer)
     state: Mapped[PointState | None] = mapped_column(_enum(PointState, "point_state"))
     suspended_from: Mapped[PointState | None] = mapped_column(
@@ -90,9 +91,8 @@ class Unit(Base):
     )
 
     __table_args__ = (
-        Index("ix_units_path_prefix", "path", postgresql_ops={"path": "text_pattern_ops"}),
         Index("ix_units_parent_code", "parent_code"),
-        Index("ix_units_level_path", "level", "path", postgresql_ops={"path": "text_pattern_ops"}),
+        Index("ix_units_level_path", "level", "path"),
         CheckConstraint(
             "(level = 'acceptance_point') = (state IS NOT NULL)", name="state_only_for_points"
         ),
@@ -150,13 +150,13 @@ class AuditRecord(Base):
     actor_username: Mapped[str | None] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(50))
     unit_code: Mapped[str] = mapped_column(String(16))
-    unit_path: Mapped[str] = mapped_column(String(120))
+    unit_path: Mapped[str] = mapped_column(String(120, collation="C"))
     target: Mapped[str | None] = mapped_column(String(100))
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     request_id: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
-        Index("ix_audit_records_unit_path", "unit_path", postgresql_ops={"unit_path": "text_pattern_ops"}),
+        Index("ix_audit_records_unit_path", "unit_path"),
     )
 
 

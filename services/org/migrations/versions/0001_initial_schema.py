@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 00:12:07.105197
+Create Date: 2026-11-27 00:20:45.720320
 """
 
 from collections.abc import Sequence
@@ -28,13 +28,13 @@ def upgrade() -> None:
     sa.Column('actor_username', sa.String(length=64), nullable=True),
     sa.Column('action', sa.String(length=50), nullable=False),
     sa.Column('unit_code', sa.String(length=16), nullable=False),
-    sa.Column('unit_path', sa.String(length=120), nullable=False),
+    sa.Column('unit_path', sa.String(length=120, collation='C'), nullable=False),
     sa.Column('target', sa.String(length=100), nullable=True),
     sa.Column('detail', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('request_id', sa.String(length=64), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_records'))
     )
-    op.create_index('ix_audit_records_unit_path', 'audit_records', ['unit_path'], unique=False, postgresql_ops={'unit_path': 'text_pattern_ops'})
+    op.create_index('ix_audit_records_unit_path', 'audit_records', ['unit_path'], unique=False)
     op.create_table('outbox',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('task_name', sa.String(length=100), nullable=False),
@@ -56,7 +56,7 @@ def upgrade() -> None:
     sa.Column('city', sa.String(length=20), nullable=True),
     sa.Column('county', sa.String(length=20), nullable=True),
     sa.Column('parent_code', sa.String(length=16), nullable=True),
-    sa.Column('path', sa.String(length=120), nullable=False),
+    sa.Column('path', sa.String(length=120, collation='C'), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=True),
     sa.Column('state', sa.Enum('LISTED', 'ALLOCATED', 'ACTIVE', 'OPERATING', 'SUSPENDED', name='point_state'), nullable=True),
     sa.Column('suspended_from', sa.Enum('LISTED', 'ALLOCATED', 'ACTIVE', 'OPERATING', 'SUSPENDED', name='point_state'), nullable=True),
@@ -74,9 +74,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('code', name=op.f('pk_units')),
     sa.UniqueConstraint('path', name=op.f('uq_units_path'))
     )
-    op.create_index('ix_units_level_path', 'units', ['level', 'path'], unique=False, postgresql_ops={'path': 'text_pattern_ops'})
+    op.create_index('ix_units_level_path', 'units', ['level', 'path'], unique=False)
     op.create_index('ix_units_parent_code', 'units', ['parent_code'], unique=False)
-    op.create_index('ix_units_path_prefix', 'units', ['path'], unique=False, postgresql_ops={'path': 'text_pattern_ops'})
     op.create_table('staff',
     sa.Column('id', sa.Integer(), sa.Identity(always=False), nullable=False),
     sa.Column('username', sa.String(length=64), nullable=False),
@@ -147,13 +146,12 @@ def downgrade() -> None:
     op.drop_table('activation_codes')
     op.drop_index(op.f('ix_staff_unit_code'), table_name='staff')
     op.drop_table('staff')
-    op.drop_index('ix_units_path_prefix', table_name='units', postgresql_ops={'path': 'text_pattern_ops'})
     op.drop_index('ix_units_parent_code', table_name='units')
-    op.drop_index('ix_units_level_path', table_name='units', postgresql_ops={'path': 'text_pattern_ops'})
+    op.drop_index('ix_units_level_path', table_name='units')
     op.drop_table('units')
     op.drop_index('ix_outbox_pending', table_name='outbox', postgresql_where=sa.text('sent_at IS NULL'))
     op.drop_table('outbox')
-    op.drop_index('ix_audit_records_unit_path', table_name='audit_records', postgresql_ops={'unit_path': 'text_pattern_ops'})
+    op.drop_index('ix_audit_records_unit_path', table_name='audit_records')
     op.drop_table('audit_records')
     # ### end Alembic commands ###
     sa.Enum(name="point_state").drop(op.get_bind(), checkfirst=True)
