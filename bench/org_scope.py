@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psycopg  # noqa: E402
+import psycopg
 
 PG = "postgresql://postgres@127.0.0.1:5432"
 
@@ -34,11 +34,15 @@ def setup(points: int) -> tuple[str, str]:
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     var = tempfile.mkdtemp(prefix="bench-org-")
-    os.environ.update({
-        "CB_ORG_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
-        "CB_VAR_DIR": var, "CB_LOG_LEVEL": "WARNING",
-        "CB_PASSWORD_TIME_COST": "1", "CB_PASSWORD_MEMORY_COST": "8192",
-    })
+    os.environ.update(
+        {
+            "CB_ORG_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
+            "CB_VAR_DIR": var,
+            "CB_LOG_LEVEL": "WARNING",
+            "CB_PASSWORD_TIME_COST": "1",
+            "CB_PASSWORD_MEMORY_COST": "8192",
+        }
+    )
     from deploy.bootstrap import ensure_keys
     from shared.migrations import upgrade
 
@@ -51,18 +55,40 @@ def setup(points: int) -> tuple[str, str]:
             conn.execute(
                 "INSERT INTO units (code, level, name, parent_code, path, seq, city, county,"
                 " host_institution) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                (spec.code, spec.level.value, spec.name, spec.parent_code, spec.path, spec.seq,
-                 spec.city, spec.county, spec.host_institution))
-        subs = conn.execute("SELECT code, path FROM units WHERE level='subcentre' "
-                            "ORDER BY code").fetchall()
+                (
+                    spec.code,
+                    spec.level.value,
+                    spec.name,
+                    spec.parent_code,
+                    spec.path,
+                    spec.seq,
+                    spec.city,
+                    spec.county,
+                    spec.host_institution,
+                ),
+            )
+        subs = conn.execute(
+            "SELECT code, path FROM units WHERE level='subcentre' ORDER BY code"
+        ).fetchall()
         with conn.cursor().copy(
             "COPY units (code, level, name, parent_code, path, state, point_kind, point_tier)"
-            " FROM STDIN") as copy:
+            " FROM STDIN"
+        ) as copy:
             for i in range(points):
                 parent, path = subs[i % len(subs)]
                 code = f"AP{i + 1:06d}"
-                copy.write_row((code, "acceptance_point", f"受理点{i + 1}", parent,
-                                f"{path}{code}/", "OPERATING", "community_school", "township"))
+                copy.write_row(
+                    (
+                        code,
+                        "acceptance_point",
+                        f"受理点{i + 1}",
+                        parent,
+                        f"{path}{code}/",
+                        "OPERATING",
+                        "community_school",
+                        "township",
+                    )
+                )
         conn.execute("SELECT setval('acceptance_point_code_seq', %s)", (points,))
         conn.execute("ANALYZE units")
     return name, var
@@ -70,7 +96,7 @@ def setup(points: int) -> tuple[str, str]:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -96,13 +122,19 @@ def run(name: str, rounds: int, points: int) -> None:
 
     app = create_app()
     with app.app_context():
-        staff = Staff(username="bench-b01", display_name="bench", unit_code="B01",
-                      roles=["admin"], password_hash=context().passwords.hash("bench-pass-1"))
+        staff = Staff(
+            username="bench-b01",
+            display_name="bench",
+            unit_code="B01",
+            roles=["admin"],
+            password_hash=context().passwords.hash("bench-pass-1"),
+        )
         db.session.add(staff)
         db.session.commit()
     client = app.test_client()
-    token = client.post("/api/v1/auth/token", json={
-        "username": "bench-b01", "password": "bench-pass-1"}).json["access_token"]
+    token = client.post(
+        "/api/v1/auth/token", json={"username": "bench-b01", "password": "bench-pass-1"}
+    ).json["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
     list_url = "/api/v1/units?level=acceptance_point&page=1&per_page=20"
     probe = client.get(list_url, headers=headers).json
@@ -110,12 +142,14 @@ def run(name: str, rounds: int, points: int) -> None:
     print(f"{points} acceptance points; branch B01 sees {probe['total']} of them")
 
     bare = psycopg.connect(f"{PG}/{name}")
-    count_sql = ("SELECT count(*) FROM units WHERE path LIKE %s AND level = 'acceptance_point'")
+    count_sql = "SELECT count(*) FROM units WHERE path LIKE %s AND level = 'acceptance_point'"
     from services.org.tree import LISTED_COLUMNS
 
     columns = ", ".join(c.key for c in LISTED_COLUMNS)  # the very columns the API selects
-    page_sql = (f"SELECT {columns} FROM units WHERE path LIKE %s AND level = 'acceptance_point' "
-                "ORDER BY path LIMIT 20 OFFSET 0")
+    page_sql = (
+        f"SELECT {columns} FROM units WHERE path LIKE %s AND level = 'acceptance_point' "  # noqa: S608 - our own column names
+        "ORDER BY path LIMIT 20 OFFSET 0"
+    )
     anc_sql = "SELECT * FROM units WHERE code = ANY(%s)"
     path = "/ZJ/B01/%"
 
@@ -134,9 +168,15 @@ def run(name: str, rounds: int, points: int) -> None:
         codes = code_path[0].strip("/").split("/")[:-1]
         bare.execute(anc_sql, (codes,)).fetchall()
 
-    timings: dict[str, list[float]] = {k: [] for k in ("api_list", "sql_list", "api_anc", "sql_anc")}
-    pairs = (("api_list", api_list), ("sql_list", sql_list),
-             ("api_anc", api_ancestors), ("sql_anc", sql_ancestors))
+    timings: dict[str, list[float]] = {
+        k: [] for k in ("api_list", "sql_list", "api_anc", "sql_anc")
+    }
+    pairs = (
+        ("api_list", api_list),
+        ("sql_list", sql_list),
+        ("api_anc", api_ancestors),
+        ("sql_anc", sql_ancestors),
+    )
     for _ in range(20):  # warm-up: connections, caches, plans
         for _, fn in pairs:
             fn()
@@ -149,7 +189,9 @@ def run(name: str, rounds: int, points: int) -> None:
 
     def line(label: str, key: str) -> None:
         t = timings[key]
-        print(f"  {label:<34} p50 {statistics.median(t):7.3f} ms   p99 {percentile(t, 0.99):7.3f} ms")
+        print(
+            f"  {label:<34} p50 {statistics.median(t):7.3f} ms   p99 {percentile(t, 0.99):7.3f} ms"
+        )
 
     print(f"rounds: {rounds} (interleaved)")
     line("scoped list, API (one page of 20)", "api_list")
@@ -158,8 +200,10 @@ def run(name: str, rounds: int, points: int) -> None:
     line("ancestors, bare SQL", "sql_anc")
     ratio_list = statistics.median(timings["api_list"]) / statistics.median(timings["sql_list"])
     ratio_anc = statistics.median(timings["api_anc"]) / statistics.median(timings["sql_anc"])
-    print(f"ratio API/bare SQL at p50: scoped list {ratio_list:.2f}x (expected <= 3x), "
-          f"ancestors {ratio_anc:.2f}x")
+    print(
+        f"ratio API/bare SQL at p50: scoped list {ratio_list:.2f}x (expected <= 3x), "
+        f"ancestors {ratio_anc:.2f}x"
+    )
 
 
 if __name__ == "__main__":

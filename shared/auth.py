@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask, g, request
 
 from shared.errors import Forbidden, Unauthorized
+from shared.keys import write_keypair
 
 ALGORITHM = "EdDSA"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,22 +44,8 @@ class Principal:
 
 
 def generate_keypair(private_path: Path, public_path: Path) -> None:
-    """Write a new Ed25519 key pair as PEM files (the private one readable by owner only)."""
-    key = Ed25519PrivateKey.generate()
-    private_path.parent.mkdir(parents=True, exist_ok=True)
-    private_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    private_path.chmod(0o600)
-    public_path.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    """Write a new Ed25519 key pair (token signing) as PEM files."""
+    write_keypair(Ed25519PrivateKey.generate(), private_path, public_path)
 
 
 class TokenIssuer:

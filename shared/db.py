@@ -33,6 +33,7 @@ def _safe_request() -> bool:
 
     return has_request_context() and request.method in SAFE_METHODS
 
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -83,8 +84,12 @@ class Database:
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
         read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._registry = scoped_session(
-            sessionmaker(self.engine, class_=RequestSession, expire_on_commit=False,
-                         info={"read_engine": read_engine})
+            sessionmaker(
+                self.engine,
+                class_=RequestSession,
+                expire_on_commit=False,
+                info={"read_engine": read_engine},
+            )
         )
 
     def init_app(self, app: Any) -> None:

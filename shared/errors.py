@@ -1,8 +1,8 @@
 """One JSON error shape for every service: RFC 9457 problem details with field errors.
 
-    {"type": "https://creditbank.zj/problems/validation", "title": "Unprocessable Content",
-     "status": 422, "detail": "...", "instance": "/api/v1/...", "request_id": "...",
-     "errors": [{"field": "name", "location": "json", "reason": "Missing data for required field."}]}
+{"type": "https://creditbank.zj/problems/validation", "title": "Unprocessable Content",
+ "status": 422, "detail": "...", "instance": "/api/v1/...", "request_id": "...",
+ "errors": [{"field": "name", "location": "json", "reason": "Missing data for required field."}]}
 """
 
 from __future__ import annotations

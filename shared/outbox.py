@@ -47,9 +47,7 @@ class OutboxMixin:
     task_name: Mapped[str] = mapped_column(String(100))
     queue: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     available_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
@@ -58,7 +56,7 @@ class OutboxMixin:
     last_error: Mapped[str | None] = mapped_column(Text)
 
     @declared_attr.directive
-    def __table_args__(cls) -> tuple[Any, ...]:  # noqa: N805 - SQLAlchemy passes the class
+    def __table_args__(cls) -> tuple[Any, ...]:
         return (
             Index(
                 "ix_outbox_pending",
@@ -83,7 +81,7 @@ def enqueue(
     payload = {**payload, "message_id": str(message_id)}
     contracts.check(task_name, payload)
     session.add(
-        model(
+        model(  # type: ignore[call-arg]  # a mapped subclass takes its columns as keywords
             id=message_id,
             task_name=task_name,
             queue=queue or queue_for(task_name),

@@ -36,7 +36,7 @@ def paginate(
     session: Session, query: Select[Any], page: int, per_page: int, rows: bool = False
 ) -> dict[str, Any]:
     """Run ``query`` for one page (entities, or ``rows`` as mappings) and count all its rows."""
-    if query._group_by_clauses:  # noqa: SLF001 - grouped rows must be counted as a subquery
+    if query._group_by_clauses:
         total = session.execute(select(func.count()).select_from(query.order_by(None).subquery()))
     else:
         total = session.execute(query.with_only_columns(func.count()).order_by(None))

@@ -16,26 +16,15 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from shared.keys import write_keypair
+
 _INFO = b"creditbank sealed box v1"
 _RAW = serialization.Encoding.Raw, serialization.PublicFormat.Raw
 
 
 def generate_keypair(private_path: Path, public_path: Path) -> None:
-    key = X25519PrivateKey.generate()
-    private_path.parent.mkdir(parents=True, exist_ok=True)
-    private_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    private_path.chmod(0o600)
-    public_path.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    """Write a new X25519 key pair (sealing) as PEM files."""
+    write_keypair(X25519PrivateKey.generate(), private_path, public_path)
 
 
 def _derive(shared_secret: bytes, ephemeral: bytes, recipient: bytes) -> bytes:

@@ -42,7 +42,7 @@ class ProblemSchema(Schema):
 
 
 class ServiceApi(Api):  # type: ignore[misc]
-    """flask-smorest's Api documenting our problem shape; errors are handled by ``shared.errors``."""
+    """flask-smorest's Api documenting our problem shape; ``shared.errors`` answers errors."""
 
     ERROR_SCHEMA = ProblemSchema
     DEFAULT_RESPONSE_CONTENT_TYPE = "application/json"
@@ -126,9 +126,7 @@ def create_service_app(
     )
     _request_ids(app)
     public_pem = settings.key_file(settings.jwt_public_key_file, "jwt_public.pem").read_bytes()
-    auth.init_app(
-        app, auth.TokenVerifier(public_pem, settings.jwt_issuer, settings.jwt_audience)
-    )
+    auth.init_app(app, auth.TokenVerifier(public_pem, settings.jwt_issuer, settings.jwt_audience))
     api = ServiceApi(app)
     api.register_blueprint(_health_blueprint(db))
     for blp in blueprints:

@@ -44,7 +44,9 @@ class Relay:
     def start(self) -> Relay:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "shared.relay", "--service", self.service],
-            cwd=ROOT, env=self.env, stderr=subprocess.PIPE,
+            cwd=ROOT,
+            env=self.env,
+            stderr=subprocess.PIPE,
         )
         return self
 
@@ -75,9 +77,25 @@ class PrivateRedis:
 
     def start(self, appendonly: bool = True) -> PrivateRedis:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes" if appendonly else "no", "--appendfsync", "always",
-             "--dir", self.dir, "--daemonize", "no", "--loglevel", "warning"],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes" if appendonly else "no",
+                "--appendfsync",
+                "always",
+                "--dir",
+                self.dir,
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
+            ],
             stdout=subprocess.DEVNULL,
         )
         import redis

@@ -39,12 +39,24 @@ def get(url: str, headers: dict[str, str] | None = None, data: bytes | None = No
 def system(run_env, var_dir):
     if any(in_use(p) for p in [*PORTS.values(), 5555]):
         pytest.skip("a service port is taken (is `make run` already running here?)")
-    env = {**os.environ, **run_env, "CB_ADMIN_USERNAME": "first-admin",
-           "CB_ADMIN_PASSWORD": "first-admin-pw1", "CB_FLOWER_USER": "ops",
-           "CB_FLOWER_PASSWORD": "flower-pw", "CB_WEB_WORKERS": "1", "CB_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([str(ROOT / "deploy" / "run.sh")], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    env = {
+        **os.environ,
+        **run_env,
+        "CB_ADMIN_USERNAME": "first-admin",
+        "CB_ADMIN_PASSWORD": "first-admin-pw1",
+        "CB_FLOWER_USER": "ops",
+        "CB_FLOWER_PASSWORD": "flower-pw",
+        "CB_WEB_WORKERS": "1",
+        "CB_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [str(ROOT / "deploy" / "run.sh")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     yield proc
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -53,18 +65,23 @@ def system(run_env, var_dir):
 
 def test_whole_system_runs_and_stops(system) -> None:
     for name, port in PORTS.items():
-        wait_for(lambda port=port: get(f"http://127.0.0.1:{port}/readyz")[0] == 200,
-                 timeout=90, interval=0.5)
+        wait_for(
+            lambda port=port: get(f"http://127.0.0.1:{port}/readyz")[0] == 200,
+            timeout=90,
+            interval=0.5,
+        )
         status, body = get(f"http://127.0.0.1:{port}/openapi.json")
         assert status == 200 and json.loads(body)["info"]["title"].endswith(f"{name} service")
-    status, body = get("http://127.0.0.1:8001/api/v1/auth/token",
-                       {"Content-Type": "application/json"},
-                       json.dumps({"username": "first-admin",
-                                   "password": "first-admin-pw1"}).encode())
+    status, body = get(
+        "http://127.0.0.1:8001/api/v1/auth/token",
+        {"Content-Type": "application/json"},
+        json.dumps({"username": "first-admin", "password": "first-admin-pw1"}).encode(),
+    )
     assert status == 200, body
     token = json.loads(body)["access_token"]
-    status, body = get("http://127.0.0.1:8001/api/v1/units?level=branch",
-                       {"Authorization": f"Bearer {token}"})
+    status, body = get(
+        "http://127.0.0.1:8001/api/v1/units?level=branch", {"Authorization": f"Bearer {token}"}
+    )
     assert status == 200 and json.loads(body)["total"] == 11
     wait_for(lambda: get("http://127.0.0.1:5555/healthcheck")[0] != 0, timeout=60, interval=0.5)
     assert get("http://127.0.0.1:5555/api/workers")[0] == 401

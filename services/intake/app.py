@@ -1,4 +1,4 @@
-"""The intake service: ``create_app(config=None)``; run with gunicorn 'services.intake.app:create_app()'."""
+"""The intake service's app factory: ``create_app(config=None)`` (served by gunicorn)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,9 @@ from shared.settings import Settings, load_settings
 
 SERVICE = "intake"
 TITLE = "Credit bank intake service"
-DESCRIPTION = "The service window's back end: learning accounts, identity, applications and evidence."
+DESCRIPTION = (
+    "The service window's back end: learning accounts, identity, applications and evidence."
+)
 
 
 def settings(overrides: Mapping[str, Any] | None = None) -> Settings:

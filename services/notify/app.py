@@ -1,4 +1,4 @@
-"""The notify service: ``create_app(config=None)``; run with gunicorn 'services.notify.app:create_app()'."""
+"""The notify service's app factory: ``create_app(config=None)`` (served by gunicorn)."""
 
 from __future__ import annotations
 

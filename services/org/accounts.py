@@ -20,7 +20,14 @@ from services.org.models import Level, PointState, RefreshToken, Role, Staff, Un
 from services.org.tree import get_visible
 from shared.auth import Principal
 from shared.db import utcnow
-from shared.errors import Conflict, FieldError, Forbidden, TooManyRequests, Unauthorized, ValidationProblem
+from shared.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    TooManyRequests,
+    Unauthorized,
+    ValidationProblem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +47,7 @@ class TokenPair:
     access_token: str
     refresh_token: str
     expires_in: int
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
 
 
 def digest(secret: str) -> str:
@@ -72,8 +79,9 @@ def normalise_username(username: str) -> str:
 
 
 def principal_of(staff: Staff, unit: Unit) -> Principal:
-    return Principal(staff.id, staff.username, unit.code, unit.path, unit.level.value,
-                     frozenset(staff.roles))
+    return Principal(
+        staff.id, staff.username, unit.code, unit.path, unit.level.value, frozenset(staff.roles)
+    )
 
 
 def acting_staff(session: Session, principal: Principal) -> None:
@@ -192,7 +200,9 @@ def _check_roles(unit: Unit, roles: list[str]) -> list[str]:
     if wrong or not roles:
         reason = (
             f"not allowed at a {unit.level.value}: {', '.join(wrong)}; allowed: "
-            f"{', '.join(sorted(allowed))}" if wrong else "at least one role is required"
+            f"{', '.join(sorted(allowed))}"
+            if wrong
+            else "at least one role is required"
         )
         raise ValidationProblem("the roles do not fit the unit", [FieldError("roles", reason)])
     return sorted(set(roles))
@@ -233,8 +243,12 @@ def create_staff(
     if session.scalar(select(Staff.id).where(Staff.username == name)) is not None:
         raise Conflict(f"username {name} is taken", [FieldError("username", "already taken")])
     staff = Staff(
-        username=name, display_name=display_name, unit_code=unit.code, roles=role_list,
-        password_hash=ctx.passwords.hash(password), created_by=actor.staff_id,
+        username=name,
+        display_name=display_name,
+        unit_code=unit.code,
+        roles=role_list,
+        password_hash=ctx.passwords.hash(password),
+        created_by=actor.staff_id,
     )
     session.add(staff)
     session.flush()
@@ -260,7 +274,9 @@ def set_active(session: Session, actor: Principal, staff_id: int, active: bool) 
     if staff.id == actor.staff_id:
         raise Conflict("an admin cannot deactivate their own account")
     if staff.active == active:
-        raise Conflict(f"account {staff.username} is already {'active' if active else 'deactivated'}")
+        raise Conflict(
+            f"account {staff.username} is already {'active' if active else 'deactivated'}"
+        )
     staff.active = active
     staff.deactivated_at = None if active else utcnow()
     if not active:
@@ -269,8 +285,13 @@ def set_active(session: Session, actor: Principal, staff_id: int, active: bool) 
             .where(RefreshToken.staff_id == staff.id, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
-    audit.record(session, actor, "staff.reactivated" if active else "staff.deactivated", unit,
-                 target=staff.username)
+    audit.record(
+        session,
+        actor,
+        "staff.reactivated" if active else "staff.deactivated",
+        unit,
+        target=staff.username,
+    )
     return staff
 
 
@@ -287,8 +308,11 @@ def ensure_first_admin(
     if root is None:
         raise Conflict("the org tree is not loaded; run `flask org load-tree` first")
     staff = Staff(
-        username=name, display_name=display_name, unit_code=root.code,
-        roles=[Role.ADMIN.value], password_hash=ctx.passwords.hash(password),
+        username=name,
+        display_name=display_name,
+        unit_code=root.code,
+        roles=[Role.ADMIN.value],
+        password_hash=ctx.passwords.hash(password),
     )
     session.add(staff)
     session.flush()

@@ -16,7 +16,7 @@ from shared.errors import FieldError, ValidationProblem
 from shared.paging import paginate
 
 blp = Blueprint("org", __name__, description="Org tree, acceptance points, staff and sign-in")
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def actor() -> Principal:
@@ -32,6 +32,7 @@ def committed(value: Any) -> Any:
 
 
 # --- sign-in ----------------------------------------------------------------------------
+
 
 @blp.post("/auth/token")
 @blp.arguments(s.LoginSchema)
@@ -56,7 +57,8 @@ def refresh(body: dict[str, str]) -> Any:
 @blp.response(204)
 def revoke(body: dict[str, str]) -> None:
     """Sign out: spend a refresh token."""
-    committed(accounts.revoke(db.session, body["refresh_token"]))
+    accounts.revoke(db.session, body["refresh_token"])
+    db.session.commit()
 
 
 @blp.get("/me")
@@ -70,14 +72,16 @@ def me() -> Any:
 
 # --- units ------------------------------------------------------------------------------
 
+
 @blp.get("/units")
 @blp.arguments(s.UnitListArgs, location="query")
 @blp.response(200, s.UnitPageSchema)
 @blp.doc(security=BEARER)
 def list_units(args: dict[str, Any]) -> Any:
     """Units in the caller's subtree, by level, parent, name or state; paginated."""
-    query = tree.units_query(actor(), args.get("level"), args.get("parent"), args.get("q"),
-                             args.get("state"))
+    query = tree.units_query(
+        actor(), args.get("level"), args.get("parent"), args.get("q"), args.get("state")
+    )
     return paginate(db.session, query, args["page"], args["per_page"], rows=True)
 
 
@@ -104,11 +108,13 @@ def unit_ancestors(code: str) -> list[Unit]:
 def compliance(args: dict[str, int], code: str) -> Any:
     """Acceptance points under the unit lacking a service window or a required staff role."""
     unit = tree.get_visible(db.session, actor(), code)
-    return paginate(db.session, points.compliance_query(unit), args["page"], args["per_page"],
-                    rows=True)
+    return paginate(
+        db.session, points.compliance_query(unit), args["page"], args["per_page"], rows=True
+    )
 
 
 # --- acceptance points ------------------------------------------------------------------
+
 
 @blp.post("/acceptance-points")
 @blp.arguments(s.PointListingSchema)
@@ -121,16 +127,29 @@ def list_point(body: dict[str, Any]) -> Unit:
 
 @blp.post("/acceptance-points/batch")
 @blp.response(200, s.BatchResultSchema)
-@blp.doc(security=BEARER, requestBody={"content": {"text/csv": {"schema": {
-    "type": "string", "description": "columns: " + ", ".join(listing.COLUMNS)}}}})
+@blp.doc(
+    security=BEARER,
+    requestBody={
+        "content": {
+            "text/csv": {
+                "schema": {
+                    "type": "string",
+                    "description": "columns: " + ", ".join(listing.COLUMNS),
+                }
+            }
+        }
+    },
+)
 def list_points_batch() -> Any:
     """Step 1 in bulk: a CSV list; good rows are listed, bad rows reported with line numbers."""
     principal = actor()
     upload = request.files.get("file")
     raw = upload.read() if upload else request.get_data()
     if not raw:
-        raise ValidationProblem("send the CSV as the body or as the form file 'file'",
-                                [FieldError("file", "missing", "body")])
+        raise ValidationProblem(
+            "send the CSV as the body or as the form file 'file'",
+            [FieldError("file", "missing", "body")],
+        )
     return committed(listing.list_points_from_csv(db.session, principal, raw))
 
 
@@ -142,9 +161,13 @@ def list_points_batch() -> Any:
 def allocate(body: dict[str, str], code: str) -> Any:
     """Step 2 (its sub-centre or branch): allocate the admin account; the code is shown once."""
     result = committed(points.allocate(db.session, context(), actor(), code, **body))
-    return {"unit_code": result.unit.code, "state": result.unit.state.value,
-            "admin_username": result.admin.username,
-            "activation_code": result.activation_code, "expires_at": result.expires_at}
+    return {
+        "unit_code": result.unit.code,
+        "state": result.unit.state.value,
+        "admin_username": result.admin.username,
+        "activation_code": result.activation_code,
+        "expires_at": result.expires_at,
+    }
 
 
 @blp.post("/activation")
@@ -152,8 +175,11 @@ def allocate(body: dict[str, str], code: str) -> Any:
 @blp.response(200, s.UnitSchema)
 def activate(body: dict[str, str]) -> Unit:
     """Step 3 (the point's admin, no token yet): activate with the code and set a password."""
-    return committed(points.activate(db.session, context(), body["username"],
-                                     body["activation_code"], body["password"]))
+    return committed(
+        points.activate(
+            db.session, context(), body["username"], body["activation_code"], body["password"]
+        )
+    )
 
 
 @blp.put("/acceptance-points/<code>/window")
@@ -162,8 +188,9 @@ def activate(body: dict[str, str]) -> Unit:
 @blp.doc(security=BEARER)
 def set_window(body: dict[str, str], code: str) -> Unit:
     """Register the point's service window (address, opening hours)."""
-    return committed(points.set_window(db.session, actor(), code, body["address"],
-                                       body["opening_hours"]))
+    return committed(
+        points.set_window(db.session, actor(), code, body["address"], body["opening_hours"])
+    )
 
 
 @blp.post("/acceptance-points/<code>/start")
@@ -194,6 +221,7 @@ def reinstate(code: str) -> Unit:
 
 # --- staff ------------------------------------------------------------------------------
 
+
 @blp.post("/staff")
 @blp.arguments(s.StaffCreateSchema)
 @blp.response(201, s.StaffSchema)
@@ -213,8 +241,12 @@ def list_staff(args: dict[str, Any]) -> Any:
     from sqlalchemy import select
 
     principal = actor()
-    query = (select(Staff).join(Unit, Unit.code == Staff.unit_code)
-             .where(tree.under(principal.unit_path)).order_by(Staff.id))
+    query = (
+        select(Staff)
+        .join(Unit, Unit.code == Staff.unit_code)
+        .where(tree.under(principal.unit_path))
+        .order_by(Staff.id)
+    )
     if args.get("unit_code"):
         query = query.where(Staff.unit_code == args["unit_code"])
     return paginate(db.session, query, args["page"], args["per_page"])

@@ -1,4 +1,4 @@
-"""The org service: ``create_app(config=None)``; run with ``gunicorn 'services.org.app:create_app()'``."""
+"""The org service's app factory: ``create_app(config=None)`` (served by gunicorn)."""
 
 from __future__ import annotations
 

@@ -26,8 +26,12 @@ def load_tree() -> None:
 
 @org_cli.command("create-admin")
 @click.option("--username", default=lambda: os.environ.get("CB_ADMIN_USERNAME"), required=True)
-@click.option("--password", default=lambda: os.environ.get("CB_ADMIN_PASSWORD"), required=True,
-              help="defaults to $CB_ADMIN_PASSWORD, so it need not appear in the process list")
+@click.option(
+    "--password",
+    default=lambda: os.environ.get("CB_ADMIN_PASSWORD"),
+    required=True,
+    help="defaults to $CB_ADMIN_PASSWORD, so it need not appear in the process list",
+)
 @click.option("--display-name", default="省中心管理员")
 def create_admin(username: str, password: str, display_name: str) -> None:
     """Create the provincial centre's first administrator; an existing one is left as it is."""

@@ -36,8 +36,9 @@ def read_rows(raw: bytes) -> list[dict[str, str]]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ValidationProblem("the file must be UTF-8 encoded CSV",
-                                [FieldError("file", "not UTF-8", "body")]) from None
+        raise ValidationProblem(
+            "the file must be UTF-8 encoded CSV", [FieldError("file", "not UTF-8", "body")]
+        ) from None
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in reader.fieldnames or []]
     missing = [c for c in REQUIRED if c not in header]
@@ -50,8 +51,9 @@ def read_rows(raw: bytes) -> list[dict[str, str]]:
     if not rows:
         raise ValidationProblem("the file has no rows", [FieldError("file", "empty", "body")])
     if len(rows) > MAX_ROWS:
-        raise ValidationProblem(f"at most {MAX_ROWS} rows per file",
-                                [FieldError("file", f"{len(rows)} rows", "body")])
+        raise ValidationProblem(
+            f"at most {MAX_ROWS} rows per file", [FieldError("file", f"{len(rows)} rows", "body")]
+        )
     return rows
 
 
@@ -72,7 +74,8 @@ def list_points_from_csv(session: Session, actor: Principal, raw: bytes) -> Batc
             with session.begin_nested():
                 result.created.append(list_point(session, actor, **schema.load(data)))
         except (ValidationProblem, NotFound, Problem) as exc:
-            errs = exc.errors or [FieldError("parent_code" if isinstance(exc, NotFound)
-                                             else "_row", exc.detail)]
+            errs = exc.errors or [
+                FieldError("parent_code" if isinstance(exc, NotFound) else "_row", exc.detail)
+            ]
             result.errors += [RowError(line, e.field, e.reason) for e in errs]
     return result

@@ -17,7 +17,6 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Text,
     func,
     text,
 )
@@ -76,9 +75,7 @@ class Unit(Base):
     path: Mapped[str] = mapped_column(String(120, collation="C"), unique=True)
     seq: Mapped[int | None] = mapped_column(Integer)
     state: Mapped[PointState | None] = mapped_column(_enum(PointState, "point_state"))
-    suspended_from: Mapped[PointState | None] = mapped_column(
-        _enum(PointState, "point_state")
-    )
+    suspended_from: Mapped[PointState | None] = mapped_column(_enum(PointState, "point_state"))
     point_kind: Mapped[str | None] = mapped_column(String(30))
     point_tier: Mapped[str | None] = mapped_column(String(20))
     address: Mapped[str | None] = mapped_column(String(200))
@@ -155,9 +152,7 @@ class AuditRecord(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     request_id: Mapped[str | None] = mapped_column(String(64))
 
-    __table_args__ = (
-        Index("ix_audit_records_unit_path", "unit_path"),
-    )
+    __table_args__ = (Index("ix_audit_records_unit_path", "unit_path"),)
 
 
 class Outbox(OutboxMixin, Base):

@@ -66,37 +66,71 @@ def _require_state(unit: Unit, step: str, *allowed: PointState) -> None:
         )
 
 
-def _event(session: Session, event_type: str, unit: Unit, recipients: list[int],
-           sealed: dict[str, str] | None = None, **data: Any) -> None:
-    outbox.enqueue(session, Outbox, "notify.deliver", {
-        "event_type": event_type,
-        "occurred_at": utcnow().isoformat(),
-        "unit_code": unit.code,
-        "recipient_staff_ids": recipients,
-        "data": {"unit_name": unit.name, **data},
-        "sealed": sealed or {},
-    })
+def _event(
+    session: Session,
+    event_type: str,
+    unit: Unit,
+    recipients: list[int],
+    sealed: dict[str, str] | None = None,
+    **data: Any,
+) -> None:
+    outbox.enqueue(
+        session,
+        Outbox,
+        "notify.deliver",
+        {
+            "event_type": event_type,
+            "occurred_at": utcnow().isoformat(),
+            "unit_code": unit.code,
+            "recipient_staff_ids": recipients,
+            "data": {"unit_name": unit.name, **data},
+            "sealed": sealed or {},
+        },
+    )
 
 
-def list_point(session: Session, actor: Principal, name: str, parent_code: str,
-               point_kind: str, point_tier: str, address: str | None = None) -> Unit:
+def list_point(
+    session: Session,
+    actor: Principal,
+    name: str,
+    parent_code: str,
+    point_kind: str,
+    point_tier: str,
+    address: str | None = None,
+) -> Unit:
     """Step 1: an education bureau lists an acceptance point under a unit of its area."""
     if not actor.has_any(Role.BUREAU):
         raise Forbidden("only an education bureau's account lists acceptance points")
     parent = get_visible(session, actor, parent_code)
     if parent.level not in (Level.BRANCH, Level.SUBCENTRE):
-        raise ValidationProblem("acceptance points sit under a branch or a sub-centre", [
-            FieldError("parent_code", f"{parent_code} is a {parent.level.value}")])
-    taken = session.scalar(select(Unit.code).where(Unit.parent_code == parent.code,
-                                                   Unit.name == name))
+        raise ValidationProblem(
+            "acceptance points sit under a branch or a sub-centre",
+            [FieldError("parent_code", f"{parent_code} is a {parent.level.value}")],
+        )
+    taken = session.scalar(
+        select(Unit.code).where(Unit.parent_code == parent.code, Unit.name == name)
+    )
     if taken:
-        raise Conflict(f"{parent.code} already has an acceptance point named {name}",
-                       [FieldError("name", f"already listed as {taken}")], existing_code=taken)
+        raise Conflict(
+            f"{parent.code} already has an acceptance point named {name}",
+            [FieldError("name", f"already listed as {taken}")],
+            existing_code=taken,
+        )
     code = f"AP{session.scalar(POINT_CODE_SEQ.next_value()):06d}"
-    unit = Unit(code=code, level=Level.ACCEPTANCE_POINT, name=name, parent_code=parent.code,
-                path=f"{parent.path}{code}/", city=parent.city, county=parent.county,
-                state=PointState.LISTED, point_kind=point_kind, point_tier=point_tier,
-                address=address, listed_by=actor.staff_id)
+    unit = Unit(
+        code=code,
+        level=Level.ACCEPTANCE_POINT,
+        name=name,
+        parent_code=parent.code,
+        path=f"{parent.path}{code}/",
+        city=parent.city,
+        county=parent.county,
+        state=PointState.LISTED,
+        point_kind=point_kind,
+        point_tier=point_tier,
+        address=address,
+        listed_by=actor.staff_id,
+    )
     session.add(unit)
     session.flush()
     audit.record(session, actor, "point.listed", unit, target=code)
@@ -109,29 +143,47 @@ def _new_activation_code() -> str:
 
 
 def _outstanding_code(session: Session, unit: Unit) -> ActivationCode | None:
-    return session.scalar(select(ActivationCode).where(
-        ActivationCode.unit_code == unit.code, ActivationCode.used_at.is_(None),
-    ).order_by(ActivationCode.id.desc()).limit(1))
+    return session.scalar(
+        select(ActivationCode)
+        .where(
+            ActivationCode.unit_code == unit.code,
+            ActivationCode.used_at.is_(None),
+        )
+        .order_by(ActivationCode.id.desc())
+        .limit(1)
+    )
 
 
 def _pending_admin(session: Session, unit: Unit, username: str, display_name: str) -> Staff:
-    admin = session.scalar(select(Staff).where(Staff.unit_code == unit.code,
-                                               any_(Staff.roles) == Role.ADMIN.value))
+    admin = session.scalar(
+        select(Staff).where(Staff.unit_code == unit.code, any_(Staff.roles) == Role.ADMIN.value)
+    )
     name = normalise_username(username)
     clash = session.scalar(select(Staff.id).where(Staff.username == name))
     if clash is not None and (admin is None or clash != admin.id):
         raise Conflict(f"username {name} is taken", [FieldError("admin_username", "already taken")])
     if admin is None:
-        admin = Staff(unit_code=unit.code, roles=[Role.ADMIN.value], username=name,
-                      display_name=display_name, active=False)
+        admin = Staff(
+            unit_code=unit.code,
+            roles=[Role.ADMIN.value],
+            username=name,
+            display_name=display_name,
+            active=False,
+        )
         session.add(admin)
     admin.username, admin.display_name = name, display_name
     session.flush()
     return admin
 
 
-def allocate(session: Session, ctx: OrgContext, actor: Principal, code: str,
-             admin_username: str, admin_display_name: str) -> Allocation:
+def allocate(
+    session: Session,
+    ctx: OrgContext,
+    actor: Principal,
+    code: str,
+    admin_username: str,
+    admin_display_name: str,
+) -> Allocation:
     """Step 2: the point's sub-centre or branch allocates its admin account.
 
     Yields a one-time activation code, valid for ``activation_code_ttl``; once it has
@@ -144,39 +196,70 @@ def allocate(session: Session, ctx: OrgContext, actor: Principal, code: str,
     if unit.state == PointState.ALLOCATED and previous and previous.expires_at > utcnow():
         raise InvalidState(
             f"acceptance point {unit.code} is ALLOCATED and its activation code is valid "
-            f"until {previous.expires_at.isoformat()}", current_state=unit.state.value)
+            f"until {previous.expires_at.isoformat()}",
+            current_state=unit.state.value,
+        )
     _require_state(unit, "allocation", PointState.LISTED, PointState.ALLOCATED)
     admin = _pending_admin(session, unit, admin_username, admin_display_name)
     plain = _new_activation_code()
     expires = utcnow() + timedelta(seconds=ctx.settings.activation_code_ttl)
     if previous is not None:
         previous.expires_at = min(previous.expires_at, utcnow())
-    session.add(ActivationCode(unit_code=unit.code, staff_id=admin.id, code_hash=digest(plain),
-                               expires_at=expires, created_by=actor.staff_id))
+    session.add(
+        ActivationCode(
+            unit_code=unit.code,
+            staff_id=admin.id,
+            code_hash=digest(plain),
+            expires_at=expires,
+            created_by=actor.staff_id,
+        )
+    )
     unit.state = PointState.ALLOCATED
-    _event(session, "org.activation_code_allocated", unit, [actor.staff_id, admin.id],
-           sealed={"activation_code": sealing.seal(ctx.notify_public_pem, plain)},
-           admin_username=admin.username, expires_at=expires.isoformat())
-    audit.record(session, actor, "point.allocated", unit, target=admin.username,
-                 expires_at=expires.isoformat())
+    _event(
+        session,
+        "org.activation_code_allocated",
+        unit,
+        [actor.staff_id, admin.id],
+        sealed={"activation_code": sealing.seal(ctx.notify_public_pem, plain)},
+        admin_username=admin.username,
+        expires_at=expires.isoformat(),
+    )
+    audit.record(
+        session,
+        actor,
+        "point.allocated",
+        unit,
+        target=admin.username,
+        expires_at=expires.isoformat(),
+    )
     return Allocation(unit, admin, plain, expires)
 
 
-def activate(session: Session, ctx: OrgContext, username: str, code: str,
-             password: str) -> Unit:
+def activate(session: Session, ctx: OrgContext, username: str, code: str, password: str) -> Unit:
     """Step 3: the point's admin activates the account with the code and sets a password."""
-    bad = ValidationProblem("the activation code is not valid for this account",
-                            [FieldError("activation_code", "unknown, used, or for another account")])
-    row = session.scalar(select(ActivationCode).where(
-        ActivationCode.code_hash == digest(code.strip().upper())).with_for_update())
+    bad = ValidationProblem(
+        "the activation code is not valid for this account",
+        [FieldError("activation_code", "unknown, used, or for another account")],
+    )
+    row = session.scalar(
+        select(ActivationCode)
+        .where(ActivationCode.code_hash == digest(code.strip().upper()))
+        .with_for_update()
+    )
     admin = session.get(Staff, row.staff_id) if row else None
     if row is None or admin is None or admin.username != username.strip().lower():
         raise bad
     if row.used_at is not None:
         raise bad
     if row.expires_at <= utcnow():
-        raise ValidationProblem("the activation code has expired", [FieldError(
-            "activation_code", "expired; ask your sub-centre or branch to allocate again")])
+        raise ValidationProblem(
+            "the activation code has expired",
+            [
+                FieldError(
+                    "activation_code", "expired; ask your sub-centre or branch to allocate again"
+                )
+            ],
+        )
     unit = session.get(Unit, row.unit_code, with_for_update=True)
     assert unit is not None
     _require_state(unit, "activation", PointState.ALLOCATED)
@@ -185,8 +268,9 @@ def activate(session: Session, ctx: OrgContext, username: str, code: str,
     admin.password_hash = ctx.passwords.hash(password)
     admin.active = True
     unit.state = PointState.ACTIVE
-    principal = Principal(admin.id, admin.username, unit.code, unit.path, unit.level.value,
-                          frozenset(admin.roles))
+    principal = Principal(
+        admin.id, admin.username, unit.code, unit.path, unit.level.value, frozenset(admin.roles)
+    )
     audit.record(session, principal, "point.activated", unit, target=admin.username)
     return unit
 
@@ -196,8 +280,9 @@ def _require_own_admin(actor: Principal, unit: Unit) -> None:
         raise Forbidden("only the acceptance point's own admin does this")
 
 
-def set_window(session: Session, actor: Principal, code: str, address: str,
-               opening_hours: str) -> Unit:
+def set_window(
+    session: Session, actor: Principal, code: str, address: str, opening_hours: str
+) -> Unit:
     """Register (or change) the point's service window."""
     unit = get_point(session, actor, code, lock=True)
     _require_own_admin(actor, unit)
@@ -209,8 +294,13 @@ def set_window(session: Session, actor: Principal, code: str, address: str,
 
 def gaps(session: Session, unit: Unit) -> list[str]:
     """What the point still lacks to operate: 'window' and any of the required roles."""
-    held = set(session.scalars(select(func.unnest(Staff.roles)).where(
-        Staff.unit_code == unit.code, Staff.active.is_(True))))
+    held = set(
+        session.scalars(
+            select(func.unnest(Staff.roles)).where(
+                Staff.unit_code == unit.code, Staff.active.is_(True)
+            )
+        )
+    )
     missing = [] if unit.window_address else ["window"]
     return missing + [r.value for r in REQUIRED_ROLES if r.value not in held]
 
@@ -222,8 +312,12 @@ def start_business(session: Session, actor: Principal, code: str) -> Unit:
     _require_state(unit, "starting business", PointState.ACTIVE)
     missing = gaps(session, unit)
     if missing:
-        raise Conflict(f"acceptance point {unit.code} cannot start business yet: it lacks "
-                       f"{', '.join(missing)}", missing=missing, current_state=unit.state.value)
+        raise Conflict(
+            f"acceptance point {unit.code} cannot start business yet: it lacks "
+            f"{', '.join(missing)}",
+            missing=missing,
+            current_state=str(unit.state),
+        )
     unit.state = PointState.OPERATING
     _event(session, "org.acceptance_point_operating", unit, [actor.staff_id])
     audit.record(session, actor, "point.operating", unit, target=unit.code)
@@ -239,8 +333,9 @@ def suspend(session: Session, actor: Principal, code: str, reason: str) -> Unit:
     unit = get_point(session, actor, code, lock=True)
     _require_superior(actor, unit)
     if unit.state == PointState.SUSPENDED:
-        raise InvalidState(f"acceptance point {unit.code} is already SUSPENDED",
-                           current_state=unit.state.value)
+        raise InvalidState(
+            f"acceptance point {unit.code} is already SUSPENDED", current_state=unit.state.value
+        )
     unit.suspended_from, unit.state = unit.state, PointState.SUSPENDED
     _event(session, "org.acceptance_point_suspended", unit, [actor.staff_id], reason=reason)
     audit.record(session, actor, "point.suspended", unit, target=unit.code, reason=reason)
@@ -260,13 +355,16 @@ def reinstate(session: Session, actor: Principal, code: str) -> Unit:
 
 def compliance_query(unit: Unit) -> Select[Any]:
     """Acceptance points under ``unit`` that lack a window or one of the required roles."""
+
     def has(role: Role) -> Any:
         return func.coalesce(func.bool_or(any_(Staff.roles) == role.value), False).label(role.value)
 
     has_window = (Unit.window_address.is_not(None)).label("window")
     roles = [has(r) for r in REQUIRED_ROLES]
-    lacking = ~and_(true(), *[func.coalesce(func.bool_or(any_(Staff.roles) == r.value), False)
-                              for r in REQUIRED_ROLES])
+    lacking = ~and_(
+        true(),
+        *[func.coalesce(func.bool_or(any_(Staff.roles) == r.value), False) for r in REQUIRED_ROLES],
+    )
     return (
         select(Unit.code, Unit.name, Unit.state, Unit.parent_code, has_window, *roles)
         .join(Staff, and_(Staff.unit_code == Unit.code, Staff.active.is_(True)), isouter=True)

@@ -20,10 +20,12 @@ def text(max_len: int, **kw: object) -> fields.String:
 
 # --- auth -------------------------------------------------------------------------------
 
+
 class LoginSchema(Strict):
     username = text(64, required=True)
-    password = fields.String(required=True, validate=validate.Length(min=1, max=128),
-                             load_only=True)
+    password = fields.String(
+        required=True, validate=validate.Length(min=1, max=128), load_only=True
+    )
 
 
 class RefreshSchema(Strict):
@@ -47,6 +49,7 @@ class MeSchema(Schema):
 
 
 # --- units ------------------------------------------------------------------------------
+
 
 class UnitSchema(Schema):
     code = fields.String()
@@ -91,6 +94,7 @@ CompliancePageSchema = page_schema(ComplianceItemSchema, "CompliancePage")
 
 # --- acceptance points ------------------------------------------------------------------
 
+
 class PointListingSchema(Strict):
     name = text(100, required=True)
     parent_code = text(16, required=True)
@@ -126,8 +130,9 @@ class AllocationSchema(Schema):
 class ActivationSchema(Strict):
     username = text(64, required=True)
     activation_code = text(20, required=True)
-    password = fields.String(required=True, validate=validate.Length(min=1, max=128),
-                             load_only=True)
+    password = fields.String(
+        required=True, validate=validate.Length(min=1, max=128), load_only=True
+    )
 
 
 class WindowSchema(Strict):
@@ -141,14 +146,19 @@ class SuspendSchema(Strict):
 
 # --- staff ------------------------------------------------------------------------------
 
+
 class StaffCreateSchema(Strict):
     username = text(64, required=True)
     display_name = text(64, required=True)
     unit_code = text(16, required=True)
-    roles = fields.List(fields.String(validate=validate.OneOf([r.value for r in Role])),
-                        required=True, validate=validate.Length(min=1, max=6))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=128),
-                             load_only=True)
+    roles = fields.List(
+        fields.String(validate=validate.OneOf([r.value for r in Role])),
+        required=True,
+        validate=validate.Length(min=1, max=6),
+    )
+    password = fields.String(
+        required=True, validate=validate.Length(min=1, max=128), load_only=True
+    )
 
 
 class StaffSchema(Schema):

@@ -54,8 +54,14 @@ def tree_specs(data_dir: Path = DATA_DIR) -> list[UnitSpec]:
         seq = int(row["seq"])
         code = branch_code(seq)
         spec = UnitSpec(
-            code, Level.BRANCH, row["name"], root.code, f"{root.path}{code}/", seq,
-            city=row["city"], host_institution=row["host_institution"],
+            code,
+            Level.BRANCH,
+            row["name"],
+            root.code,
+            f"{root.path}{code}/",
+            seq,
+            city=row["city"],
+            host_institution=row["host_institution"],
         )
         specs.append(spec)
         by_name[spec.name] = spec
@@ -64,8 +70,14 @@ def tree_specs(data_dir: Path = DATA_DIR) -> list[UnitSpec]:
         code = subcentre_code(seq)
         specs.append(
             UnitSpec(
-                code, Level.SUBCENTRE, row["name"], parent.code, f"{parent.path}{code}/", seq,
-                city=row["city"] or None, county=row["county"],
+                code,
+                Level.SUBCENTRE,
+                row["name"],
+                parent.code,
+                f"{parent.path}{code}/",
+                seq,
+                city=row["city"] or None,
+                county=row["county"],
                 host_institution=row["host_institution"],
             )
         )
@@ -76,8 +88,7 @@ def load_tree(session: Session, data_dir: Path = DATA_DIR) -> dict[str, int]:
     """Create or correct the fixed part of the tree; a second run changes nothing."""
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     existing = {
-        u.code: u
-        for u in session.scalars(select(Unit).where(Unit.level != Level.ACCEPTANCE_POINT))
+        u.code: u for u in session.scalars(select(Unit).where(Unit.level != Level.ACCEPTANCE_POINT))
     }
     for spec in tree_specs(data_dir):
         values = dict(vars(spec))
@@ -106,10 +117,21 @@ def get_visible(session: Session, principal: Principal, code: str) -> Unit:
 
 # What a unit listing shows: plain columns, not ORM entities, so a page of units costs
 # about half as much to load (see bench/org_scope.py).
-LISTED_COLUMNS = (
-    Unit.code, Unit.level, Unit.name, Unit.host_institution, Unit.city, Unit.county,
-    Unit.parent_code, Unit.path, Unit.state, Unit.point_kind, Unit.point_tier, Unit.address,
-    Unit.window_address, Unit.window_hours,
+LISTED_COLUMNS: tuple[Any, ...] = (
+    Unit.code,
+    Unit.level,
+    Unit.name,
+    Unit.host_institution,
+    Unit.city,
+    Unit.county,
+    Unit.parent_code,
+    Unit.path,
+    Unit.state,
+    Unit.point_kind,
+    Unit.point_tier,
+    Unit.address,
+    Unit.window_address,
+    Unit.window_hours,
 )
 
 

@@ -1,4 +1,4 @@
-"""The review service: ``create_app(config=None)``; run with gunicorn 'services.review.app:create_app()'."""
+"""The review service's app factory: ``create_app(config=None)`` (served by gunicorn)."""
 
 from __future__ import annotations
 

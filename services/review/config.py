@@ -9,7 +9,9 @@ from shared.settings import Settings, load_settings
 
 SERVICE = "review"
 TITLE = "Credit bank review service"
-DESCRIPTION = "Tiered review: acceptance point, sub-centre, branch, provincial centre; one queue per level."
+DESCRIPTION = (
+    "Tiered review: acceptance point, sub-centre, branch, provincial centre; one queue per level."
+)
 
 
 def settings(overrides: Mapping[str, Any] | None = None) -> Settings:

@@ -55,19 +55,26 @@ class World:
         with db.transaction() as session:
             unit = session.get(Unit, unit_code)
             assert unit is not None
-            staff = Staff(username=username, display_name=username, unit_code=unit_code,
-                          roles=roles, password_hash=_hash(PASSWORD))
+            staff = Staff(
+                username=username,
+                display_name=username,
+                unit_code=unit_code,
+                roles=roles,
+                password_hash=_hash(PASSWORD),
+            )
             session.add(staff)
             session.flush()
             staff_id = staff.id
         return self.login(username, staff_id, unit_code)
 
     def login(self, username: str, staff_id: int = 0, unit_code: str = "") -> Actor:
-        r = self.client.post("/api/v1/auth/token",
-                             json={"username": username, "password": PASSWORD})
+        r = self.client.post(
+            "/api/v1/auth/token", json={"username": username, "password": PASSWORD}
+        )
         assert r.status_code == 200, r.json
-        return Actor(username, staff_id, unit_code,
-                     {"Authorization": f"Bearer {r.json['access_token']}"})
+        return Actor(
+            username, staff_id, unit_code, {"Authorization": f"Bearer {r.json['access_token']}"}
+        )
 
     def admin(self) -> Actor:
         return self.staff(tree.PROVINCE_CODE, ["admin"], "province-admin")
@@ -75,9 +82,16 @@ class World:
     def listed_point(self, parent: str = "S001", name: str | None = None) -> str:
         name = name or f"社区学校{_n()}"
         bureau = self.staff(parent, ["bureau"], f"bureau-{parent.lower()}-{_n()}")
-        r = self.client.post("/api/v1/acceptance-points", headers=bureau.headers, json={
-            "name": name, "parent_code": parent, "point_kind": "community_school",
-            "point_tier": "township"})
+        r = self.client.post(
+            "/api/v1/acceptance-points",
+            headers=bureau.headers,
+            json={
+                "name": name,
+                "parent_code": parent,
+                "point_kind": "community_school",
+                "point_tier": "township",
+            },
+        )
         assert r.status_code == 201, r.json
         return r.json["code"]
 
@@ -86,28 +100,43 @@ class World:
         code = self.listed_point(parent)
         manager = self.staff(parent, ["management"], f"mgr-{parent.lower()}-{_n()}")
         admin_name = f"{code.lower()}-admin"
-        r = self.client.post(f"/api/v1/acceptance-points/{code}/allocation",
-                             headers=manager.headers,
-                             json={"admin_username": admin_name, "admin_display_name": "管理员"})
+        r = self.client.post(
+            f"/api/v1/acceptance-points/{code}/allocation",
+            headers=manager.headers,
+            json={"admin_username": admin_name, "admin_display_name": "管理员"},
+        )
         assert r.status_code == 201, r.json
         return code, admin_name, r.json["activation_code"]
 
     def active_point(self, parent: str = "S001") -> tuple[str, Actor]:
         code, admin_name, activation = self.allocated_point(parent)
-        r = self.client.post("/api/v1/activation", json={
-            "username": admin_name, "activation_code": activation, "password": PASSWORD})
+        r = self.client.post(
+            "/api/v1/activation",
+            json={"username": admin_name, "activation_code": activation, "password": PASSWORD},
+        )
         assert r.status_code == 200, r.json
         return code, self.login(admin_name, 0, code)
 
     def operating_point(self, parent: str = "S001") -> tuple[str, Actor]:
         code, admin = self.active_point(parent)
         for role in ("management", "technical", "service"):
-            r = self.client.post("/api/v1/staff", headers=admin.headers, json={
-                "username": f"{code.lower()}-{role}", "display_name": role,
-                "unit_code": code, "roles": [role], "password": PASSWORD})
+            r = self.client.post(
+                "/api/v1/staff",
+                headers=admin.headers,
+                json={
+                    "username": f"{code.lower()}-{role}",
+                    "display_name": role,
+                    "unit_code": code,
+                    "roles": [role],
+                    "password": PASSWORD,
+                },
+            )
             assert r.status_code == 201, r.json
-        r = self.client.put(f"/api/v1/acceptance-points/{code}/window", headers=admin.headers,
-                            json={"address": "杭州市上城区解放路1号", "opening_hours": "周一至周五 9:00-17:00"})
+        r = self.client.put(
+            f"/api/v1/acceptance-points/{code}/window",
+            headers=admin.headers,
+            json={"address": "杭州市上城区解放路1号", "opening_hours": "周一至周五 9:00-17:00"},
+        )
         assert r.status_code == 200, r.json
         r = self.client.post(f"/api/v1/acceptance-points/{code}/start", headers=admin.headers)
         assert r.status_code == 200, r.json

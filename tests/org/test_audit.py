@@ -13,8 +13,9 @@ from tests.org.conftest import World
 def test_each_step_is_recorded_with_actor_and_request_id(world: World) -> None:
     code, admin = world.operating_point("S001")
     branch = world.staff("B01", ["admin"], "b01-admin")
-    r = world.client.get(f"/api/v1/audit?unit_code={code}&per_page=100", headers=branch.headers,
-                         environ_base={})
+    r = world.client.get(
+        f"/api/v1/audit?unit_code={code}&per_page=100", headers=branch.headers, environ_base={}
+    )
     assert r.status_code == 200
     records = list(reversed(r.json["items"]))
     actions = [a["action"] for a in records]
@@ -32,10 +33,13 @@ def test_audit_visible_only_within_scope(world: World) -> None:
     assert r.json["total"] == 0
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE audit_records SET action = 'x'",
-    "DELETE FROM audit_records",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_records SET action = 'x'",
+        "DELETE FROM audit_records",
+    ],
+)
 def test_database_refuses_to_change_the_record(world: World, statement: str) -> None:
     world.listed_point()
     with pytest.raises(DBAPIError, match="append-only"), db.transaction() as session:

@@ -35,14 +35,20 @@ def test_wrong_password_and_unknown_user_look_the_same(world: World) -> None:
 def test_five_failures_a_minute_throttle_the_account(world: World) -> None:
     world.staff("S001", ["reviewer"], "carol")
     for _ in range(5):
-        r = world.client.post("/api/v1/auth/token", json={"username": "carol", "password": "bad-1234567"})
+        r = world.client.post(
+            "/api/v1/auth/token", json={"username": "carol", "password": "bad-1234567"}
+        )
         assert r.status_code == 401
     r = world.client.post("/api/v1/auth/token", json={"username": "carol", "password": PASSWORD})
     assert r.status_code == 429
     assert 0 < int(r.headers["Retry-After"]) <= 60
     world.staff("S001", ["reviewer"], "dave")  # another account is not affected
-    assert world.client.post("/api/v1/auth/token",
-                             json={"username": "dave", "password": PASSWORD}).status_code == 200
+    assert (
+        world.client.post(
+            "/api/v1/auth/token", json={"username": "dave", "password": PASSWORD}
+        ).status_code
+        == 200
+    )
 
 
 def test_refresh_rotates_and_spent_token_is_refused(world: World) -> None:
@@ -51,8 +57,7 @@ def test_refresh_rotates_and_spent_token_is_refused(world: World) -> None:
     old = first.json["refresh_token"]
     r = world.client.post("/api/v1/auth/refresh", json={"refresh_token": old})
     assert r.status_code == 200 and r.json["refresh_token"] != old
-    assert world.client.post("/api/v1/auth/refresh",
-                             json={"refresh_token": old}).status_code == 401
+    assert world.client.post("/api/v1/auth/refresh", json={"refresh_token": old}).status_code == 401
     new = r.json["refresh_token"]
     assert world.client.post("/api/v1/auth/revoke", json={"refresh_token": new}).status_code == 204
     assert world.client.post("/api/v1/auth/refresh", json={"refresh_token": new}).status_code == 401
@@ -64,10 +69,18 @@ def test_deactivated_account_cannot_sign_in_refresh_or_act(world: World) -> None
     pair = world.client.post("/api/v1/auth/token", json={"username": "frank", "password": PASSWORD})
     r = world.client.post(f"/api/v1/staff/{frank.staff_id}/deactivate", headers=admin.headers)
     assert r.status_code == 200 and r.json["active"] is False
-    assert world.client.post("/api/v1/auth/token", json={
-        "username": "frank", "password": PASSWORD}).status_code == 403
-    assert world.client.post("/api/v1/auth/refresh", json={
-        "refresh_token": pair.json["refresh_token"]}).status_code == 401
+    assert (
+        world.client.post(
+            "/api/v1/auth/token", json={"username": "frank", "password": PASSWORD}
+        ).status_code
+        == 403
+    )
+    assert (
+        world.client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": pair.json["refresh_token"]}
+        ).status_code
+        == 401
+    )
     assert world.client.get("/api/v1/me", headers=frank.headers).status_code == 403
     r = world.client.post(f"/api/v1/staff/{frank.staff_id}/deactivate", headers=admin.headers)
     assert r.status_code == 409
@@ -83,14 +96,16 @@ def test_expired_forged_and_missing_tokens_are_401(world: World, tmp_path) -> No
     principal = Principal(1, "x", "ZJ", "/ZJ/", "province", frozenset({"admin"}))
     generate_keypair(tmp_path / "k", tmp_path / "k.pub")
     forged = TokenIssuer((tmp_path / "k").read_bytes(), "creditbank-org", "creditbank", 60)
-    r = world.client.get("/api/v1/units",
-                         headers={"Authorization": f"Bearer {forged.issue(principal)}"})
+    r = world.client.get(
+        "/api/v1/units", headers={"Authorization": f"Bearer {forged.issue(principal)}"}
+    )
     assert r.status_code == 401 and r.json["detail"] == "the access token is not valid"
     issuer = context().issuer
     expired = TokenIssuer.__new__(TokenIssuer)
     expired.__dict__.update(issuer.__dict__, ttl=-10)
-    r = world.client.get("/api/v1/units",
-                         headers={"Authorization": f"Bearer {expired.issue(principal)}"})
+    r = world.client.get(
+        "/api/v1/units", headers={"Authorization": f"Bearer {expired.issue(principal)}"}
+    )
     assert r.status_code == 401 and "expired" in r.json["detail"]
     none_alg = jwt.encode({"sub": "1", "exp": time.time() + 60}, key=None, algorithm="none")
     r = world.client.get("/api/v1/units", headers={"Authorization": f"Bearer {none_alg}"})
@@ -101,7 +116,8 @@ def test_verifier_refuses_token_for_other_audience(var_dir) -> None:
     private = (var_dir / "keys" / "jwt_private.pem").read_bytes()
     public = (var_dir / "keys" / "jwt_public.pem").read_bytes()
     token = TokenIssuer(private, "creditbank-org", "elsewhere", 60).issue(
-        Principal(1, "x", "ZJ", "/ZJ/", "province", frozenset()))
+        Principal(1, "x", "ZJ", "/ZJ/", "province", frozenset())
+    )
     try:
         TokenVerifier(public, "creditbank-org", "creditbank").verify(token)
     except Unauthorized:
@@ -120,8 +136,14 @@ def test_first_admin_command_is_idempotent(org_app, monkeypatch) -> None:
     monkeypatch.setenv("CB_ADMIN_PASSWORD", "other-pass-456")
     assert "already exists" in runner.invoke(create_admin).output
     client = org_app.test_client()
-    assert client.post("/api/v1/auth/token", json={
-        "username": "root-admin", "password": "first-pass-123"}).status_code == 200
-    r = client.post("/api/v1/auth/token", json={"username": "root-admin", "password": "first-pass-123"})
+    assert (
+        client.post(
+            "/api/v1/auth/token", json={"username": "root-admin", "password": "first-pass-123"}
+        ).status_code
+        == 200
+    )
+    r = client.post(
+        "/api/v1/auth/token", json={"username": "root-admin", "password": "first-pass-123"}
+    )
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {r.json['access_token']}"})
     assert me.json["unit_code"] == "ZJ" and me.json["roles"] == ["admin"]

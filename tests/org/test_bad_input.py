@@ -12,8 +12,10 @@ from tests.org.conftest import PASSWORD, World
 
 def counts() -> tuple[int, ...]:
     with db.transaction() as session:
-        return tuple(session.scalar(select(func.count()).select_from(m)) or 0
-                     for m in (Unit, Staff, AuditRecord, Outbox))
+        return tuple(
+            session.scalar(select(func.count()).select_from(m)) or 0
+            for m in (Unit, Staff, AuditRecord, Outbox)
+        )
 
 
 def fields_of(response) -> dict[str, str]:
@@ -26,27 +28,38 @@ def bureau(world: World):
     return world.staff("S001", ["bureau"], "bureau")
 
 
-GOOD = {"name": "社区学校", "parent_code": "S001", "point_kind": "community_school",
-        "point_tier": "township"}
+GOOD = {
+    "name": "社区学校",
+    "parent_code": "S001",
+    "point_kind": "community_school",
+    "point_tier": "township",
+}
 
 
 def test_malformed_json_is_400(world: World, bureau) -> None:
     before = counts()
-    r = world.client.post("/api/v1/acceptance-points", headers=bureau.headers,
-                          data='{"name": "x",', content_type="application/json")
+    r = world.client.post(
+        "/api/v1/acceptance-points",
+        headers=bureau.headers,
+        data='{"name": "x",',
+        content_type="application/json",
+    )
     assert r.status_code == 400
     assert r.json["type"].endswith("/malformed-json")
     assert counts() == before
 
 
-@pytest.mark.parametrize(("body", "field", "reason"), [
-    ({**GOOD, "name": 5}, "name", "Not a valid string."),
-    ({**GOOD, "point_kind": "castle"}, "point_kind", "Must be one of"),
-    ({k: v for k, v in GOOD.items() if k != "parent_code"}, "parent_code", "Missing data"),
-    ({**GOOD, "colour": "red"}, "colour", "Unknown field."),
-    ({**GOOD, "name": "长" * 101}, "name", "Length must be between 1 and 100."),
-    ({**GOOD, "name": ""}, "name", "Length must be between 1 and 100."),
-])
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        ({**GOOD, "name": 5}, "name", "Not a valid string."),
+        ({**GOOD, "point_kind": "castle"}, "point_kind", "Must be one of"),
+        ({k: v for k, v in GOOD.items() if k != "parent_code"}, "parent_code", "Missing data"),
+        ({**GOOD, "colour": "red"}, "colour", "Unknown field."),
+        ({**GOOD, "name": "长" * 101}, "name", "Length must be between 1 and 100."),
+        ({**GOOD, "name": ""}, "name", "Length must be between 1 and 100."),
+    ],
+)
 def test_schema_errors_name_field_and_reason(world: World, bureau, body, field, reason) -> None:
     before = counts()
     r = world.client.post("/api/v1/acceptance-points", headers=bureau.headers, json=body)
@@ -65,22 +78,34 @@ def test_query_string_errors_are_422(world: World, bureau) -> None:
 
 def test_body_over_the_limit_is_413(world: World, bureau) -> None:
     before = counts()
-    r = world.client.post("/api/v1/acceptance-points/batch", headers=bureau.headers,
-                          data=b"name,parent_code\n" + b"x" * (1024 * 1024 + 1),
-                          content_type="text/csv")
+    r = world.client.post(
+        "/api/v1/acceptance-points/batch",
+        headers=bureau.headers,
+        data=b"name,parent_code\n" + b"x" * (1024 * 1024 + 1),
+        content_type="text/csv",
+    )
     assert r.status_code == 413 and r.json["status"] == 413
     assert counts() == before
 
 
 def test_duplicates_are_409(world: World, bureau) -> None:
-    assert world.client.post("/api/v1/acceptance-points", headers=bureau.headers,
-                             json=GOOD).status_code == 201
+    assert (
+        world.client.post(
+            "/api/v1/acceptance-points", headers=bureau.headers, json=GOOD
+        ).status_code
+        == 201
+    )
     before = counts()
     r = world.client.post("/api/v1/acceptance-points", headers=bureau.headers, json=GOOD)
     assert r.status_code == 409 and "name" in fields_of(r)
     admin = world.admin()
-    body = {"username": "bureau", "display_name": "x", "unit_code": "S001",
-            "roles": ["reviewer"], "password": PASSWORD}
+    body = {
+        "username": "bureau",
+        "display_name": "x",
+        "unit_code": "S001",
+        "roles": ["reviewer"],
+        "password": PASSWORD,
+    }
     r = world.client.post("/api/v1/staff", headers=admin.headers, json=body)
     assert r.status_code == 409 and fields_of(r)["username"] == "already taken"
     assert counts()[:3] == (before[0], before[1] + 1, before[2])  # only the admin was added
@@ -89,15 +114,26 @@ def test_duplicates_are_409(world: World, bureau) -> None:
 def test_weak_password_and_bad_username(world: World) -> None:
     admin = world.admin()
     before = counts()
-    body = {"username": "ok-name", "display_name": "x", "unit_code": "S001",
-            "roles": ["reviewer"], "password": "short"}
+    body = {
+        "username": "ok-name",
+        "display_name": "x",
+        "unit_code": "S001",
+        "roles": ["reviewer"],
+        "password": "short",
+    }
     r = world.client.post("/api/v1/staff", headers=admin.headers, json=body)
     assert r.status_code == 422 and "password" in fields_of(r)
-    r = world.client.post("/api/v1/staff", headers=admin.headers,
-                          json={**body, "password": PASSWORD, "username": "空 格"})
+    r = world.client.post(
+        "/api/v1/staff",
+        headers=admin.headers,
+        json={**body, "password": PASSWORD, "username": "空 格"},
+    )
     assert r.status_code == 422 and "username" in fields_of(r)
-    r = world.client.post("/api/v1/staff", headers=admin.headers,
-                          json={**body, "password": PASSWORD, "roles": ["wizard"]})
+    r = world.client.post(
+        "/api/v1/staff",
+        headers=admin.headers,
+        json={**body, "password": PASSWORD, "roles": ["wizard"]},
+    )
     assert r.status_code == 422 and "roles.0" in fields_of(r)
     assert counts() == before
 

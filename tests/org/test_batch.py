@@ -11,8 +11,11 @@ from tests.org.conftest import World
 
 def points() -> list[str]:
     with db.transaction() as session:
-        return list(session.scalars(select(Unit.name).where(
-            Unit.level == Level.ACCEPTANCE_POINT).order_by(Unit.code)))
+        return list(
+            session.scalars(
+                select(Unit.name).where(Unit.level == Level.ACCEPTANCE_POINT).order_by(Unit.code)
+            )
+        )
 
 
 CSV = """name,parent_code,point_kind,point_tier,address
@@ -28,8 +31,12 @@ CSV = """name,parent_code,point_kind,point_tier,address
 
 def test_good_rows_kept_bad_rows_reported(world: World) -> None:
     bureau = world.staff("B01", ["bureau"], "hz-bureau")
-    r = world.client.post("/api/v1/acceptance-points/batch", headers=bureau.headers,
-                          data=CSV.encode(), content_type="text/csv")
+    r = world.client.post(
+        "/api/v1/acceptance-points/batch",
+        headers=bureau.headers,
+        data=CSV.encode(),
+        content_type="text/csv",
+    )
     assert r.status_code == 200
     assert [u["name"] for u in r.json["created"]] == ["上城社区学校", "下城成人学校", "培训机构"]
     errors = [(e["row"], e["field"]) for e in r.json["errors"]]
@@ -40,14 +47,22 @@ def test_good_rows_kept_bad_rows_reported(world: World) -> None:
 def test_file_level_errors_refuse_the_whole_file(world: World) -> None:
     bureau = world.staff("B01", ["bureau"], "hz-bureau")
     bad_header = "name,parent,kind\nx,S001,y\n"
-    r = world.client.post("/api/v1/acceptance-points/batch", headers=bureau.headers,
-                          data=bad_header.encode(), content_type="text/csv")
+    r = world.client.post(
+        "/api/v1/acceptance-points/batch",
+        headers=bureau.headers,
+        data=bad_header.encode(),
+        content_type="text/csv",
+    )
     assert r.status_code == 422
     fields = {e["field"]: e["reason"] for e in r.json["errors"]}
     assert fields["parent_code"] == "required column is missing"
     assert fields["kind"] == "unknown column"
-    r = world.client.post("/api/v1/acceptance-points/batch", headers=bureau.headers,
-                          data=CSV.encode("gbk"), content_type="text/csv")
+    r = world.client.post(
+        "/api/v1/acceptance-points/batch",
+        headers=bureau.headers,
+        data=CSV.encode("gbk"),
+        content_type="text/csv",
+    )
     assert r.status_code == 422 and r.json["errors"][0]["reason"] == "not UTF-8"
     r = world.client.post("/api/v1/acceptance-points/batch", headers=bureau.headers)
     assert r.status_code == 422
@@ -58,11 +73,23 @@ def test_upload_as_multipart_file(world: World) -> None:
     import io
 
     bureau = world.staff("S001", ["bureau"], "sc-bureau")
-    data = {"file": (io.BytesIO(b"name,parent_code,point_kind,point_tier\nA,S001,other,township\n"),
-                     "points.csv")}
-    r = world.client.post("/api/v1/acceptance-points/batch", headers=bureau.headers, data=data,
-                          content_type="multipart/form-data")
+    data = {
+        "file": (
+            io.BytesIO(b"name,parent_code,point_kind,point_tier\nA,S001,other,township\n"),
+            "points.csv",
+        )
+    }
+    r = world.client.post(
+        "/api/v1/acceptance-points/batch",
+        headers=bureau.headers,
+        data=data,
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 200 and len(r.json["created"]) == 1
     with db.transaction() as session:
-        assert session.scalar(select(func.count()).select_from(Unit).where(
-            Unit.level == Level.ACCEPTANCE_POINT)) == 1
+        assert (
+            session.scalar(
+                select(func.count()).select_from(Unit).where(Unit.level == Level.ACCEPTANCE_POINT)
+            )
+            == 1
+        )

@@ -12,12 +12,15 @@ def test_subcentre_never_sees_another_subcentres_points(world: World) -> None:
     assert world.client.get(f"/api/v1/units/{mine}", headers=s001.headers).status_code == 200
     r = world.client.get(f"/api/v1/units/{theirs}", headers=s001.headers)
     assert r.status_code == 404 and r.json["detail"] == f"unit {theirs} not found"
-    assert world.client.get(f"/api/v1/units/{theirs}/ancestors",
-                            headers=s001.headers).status_code == 404
+    assert (
+        world.client.get(f"/api/v1/units/{theirs}/ancestors", headers=s001.headers).status_code
+        == 404
+    )
     r = world.client.get("/api/v1/units?level=acceptance_point", headers=s001.headers)
     assert [u["code"] for u in r.json["items"]] == [mine]
-    r = world.client.post(f"/api/v1/acceptance-points/{theirs}/suspend", headers=s001.headers,
-                          json={"reason": "x"})
+    r = world.client.post(
+        f"/api/v1/acceptance-points/{theirs}/suspend", headers=s001.headers, json={"reason": "x"}
+    )
     assert r.status_code == 404
 
 
@@ -43,8 +46,9 @@ def test_pagination_pages_through_everything(world: World) -> None:
     admin = world.admin()
     seen, page = [], 1
     while True:
-        r = world.client.get(f"/api/v1/units?level=subcentre&per_page=40&page={page}",
-                             headers=admin.headers)
+        r = world.client.get(
+            f"/api/v1/units?level=subcentre&per_page=40&page={page}", headers=admin.headers
+        )
         seen += [u["code"] for u in r.json["items"]]
         if page * 40 >= r.json["total"]:
             break
@@ -56,42 +60,83 @@ def test_bureau_lists_only_within_its_area(world: World) -> None:
     city = world.staff("B01", ["bureau"], "hz-bureau")
     county = world.staff("S001", ["bureau"], "sc-bureau")
     body = {"name": "某社区学校", "point_kind": "community_school", "point_tier": "township"}
-    assert world.client.post("/api/v1/acceptance-points", headers=city.headers,
-                             json={**body, "parent_code": "S002"}).status_code == 201
-    assert world.client.post("/api/v1/acceptance-points", headers=city.headers,
-                             json={**body, "parent_code": "B01"}).status_code == 201
-    assert world.client.post("/api/v1/acceptance-points", headers=county.headers,
-                             json={**body, "parent_code": "S002"}).status_code == 404
-    assert world.client.post("/api/v1/acceptance-points", headers=city.headers,
-                             json={**body, "parent_code": "S014"}).status_code == 404
+    assert (
+        world.client.post(
+            "/api/v1/acceptance-points", headers=city.headers, json={**body, "parent_code": "S002"}
+        ).status_code
+        == 201
+    )
+    assert (
+        world.client.post(
+            "/api/v1/acceptance-points", headers=city.headers, json={**body, "parent_code": "B01"}
+        ).status_code
+        == 201
+    )
+    assert (
+        world.client.post(
+            "/api/v1/acceptance-points",
+            headers=county.headers,
+            json={**body, "parent_code": "S002"},
+        ).status_code
+        == 404
+    )
+    assert (
+        world.client.post(
+            "/api/v1/acceptance-points", headers=city.headers, json={**body, "parent_code": "S014"}
+        ).status_code
+        == 404
+    )
     reviewer = world.staff("S001", ["reviewer"], "sc-reviewer")
-    assert world.client.post("/api/v1/acceptance-points", headers=reviewer.headers,
-                             json={**body, "parent_code": "S001"}).status_code == 403
+    assert (
+        world.client.post(
+            "/api/v1/acceptance-points",
+            headers=reviewer.headers,
+            json={**body, "parent_code": "S001"},
+        ).status_code
+        == 403
+    )
 
 
 def test_admin_creates_staff_only_in_its_subtree(world: World) -> None:
     branch = world.staff("B01", ["admin"], "b01-admin")
     body = {"display_name": "复审员", "roles": ["reviewer"], "password": PASSWORD}
-    r = world.client.post("/api/v1/staff", headers=branch.headers,
-                          json={**body, "username": "s001-rev", "unit_code": "S001"})
+    r = world.client.post(
+        "/api/v1/staff",
+        headers=branch.headers,
+        json={**body, "username": "s001-rev", "unit_code": "S001"},
+    )
     assert r.status_code == 201 and r.json["unit_code"] == "S001"
-    r = world.client.post("/api/v1/staff", headers=branch.headers,
-                          json={**body, "username": "s014-rev", "unit_code": "S014"})
+    r = world.client.post(
+        "/api/v1/staff",
+        headers=branch.headers,
+        json={**body, "username": "s014-rev", "unit_code": "S014"},
+    )
     assert r.status_code == 404
     r = world.client.get("/api/v1/staff", headers=branch.headers)
     assert {s["username"] for s in r.json["items"]} == {"b01-admin", "s001-rev"}
     manager = world.staff("B01", ["management"], "b01-mgr")
-    r = world.client.post("/api/v1/staff", headers=manager.headers,
-                          json={**body, "username": "s001-rev2", "unit_code": "S001"})
+    r = world.client.post(
+        "/api/v1/staff",
+        headers=manager.headers,
+        json={**body, "username": "s001-rev2", "unit_code": "S001"},
+    )
     assert r.status_code == 403
 
 
 def test_compliance_lists_points_lacking_window_or_roles(world: World) -> None:
     ok, _ = world.operating_point("S001")
     lacking, admin = world.active_point("S001")
-    world.client.post("/api/v1/staff", headers=admin.headers, json={
-        "username": "lack-svc", "display_name": "x", "unit_code": lacking,
-        "roles": ["service"], "password": PASSWORD})
+    world.client.post(
+        "/api/v1/staff",
+        headers=admin.headers,
+        json={
+            "username": "lack-svc",
+            "display_name": "x",
+            "unit_code": lacking,
+            "roles": ["service"],
+            "password": PASSWORD,
+        },
+    )
     other = world.listed_point("S014")
     branch = world.staff("B01", ["admin"], "b01-admin")
     r = world.client.get("/api/v1/units/B01/compliance", headers=branch.headers)
@@ -100,5 +145,6 @@ def test_compliance_lists_points_lacking_window_or_roles(world: World) -> None:
     assert ok not in items and other not in items
     assert items[lacking]["window"] is False and items[lacking]["service"] is True
     assert items[lacking]["management"] is False and items[lacking]["technical"] is False
-    assert world.client.get("/api/v1/units/S014/compliance",
-                            headers=branch.headers).status_code == 404
+    assert (
+        world.client.get("/api/v1/units/S014/compliance", headers=branch.headers).status_code == 404
+    )

@@ -42,7 +42,13 @@ def test_purge_through_the_org_worker(world: World) -> None:
     from services.org.worker import celery
 
     make_tokens(world)
-    with start_worker(celery, queues=["org"], perform_ping_check=False, pool="solo",
-                      loglevel="WARNING", shutdown_timeout=10):
+    with start_worker(
+        celery,
+        queues=["org"],
+        perform_ping_check=False,
+        pool="solo",
+        loglevel="WARNING",
+        shutdown_timeout=10,
+    ):
         celery.send_task("org.purge_refresh_tokens")
         wait_for(lambda: remaining() == 2)

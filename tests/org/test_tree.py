@@ -65,8 +65,11 @@ def test_load_tree_command_runs_twice(org_app) -> None:
 def test_everything_under_a_unit_is_one_indexed_query() -> None:
     with db.transaction() as session:
         session.execute(text("SET LOCAL enable_seqscan = off"))
-        plan = "\n".join(session.execute(
-            text("EXPLAIN SELECT code FROM units WHERE path LIKE '/ZJ/B01/%'")).scalars())
+        plan = "\n".join(
+            session.execute(
+                text("EXPLAIN SELECT code FROM units WHERE path LIKE '/ZJ/B01/%'")
+            ).scalars()
+        )
     assert "uq_units_path" in plan or "ix_units_level_path" in plan
 
 

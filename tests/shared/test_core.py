@@ -17,8 +17,11 @@ from shared.settings import load_settings
 
 
 def test_settings_defaults_env_and_overrides() -> None:
-    env = {"CB_ACCESS_TOKEN_TTL": "60", "CB_ORG_DATABASE_URL": "postgresql://x/y",
-           "CB_RELAY_IDLE_WAIT": "0.5"}
+    env = {
+        "CB_ACCESS_TOKEN_TTL": "60",
+        "CB_ORG_DATABASE_URL": "postgresql://x/y",
+        "CB_RELAY_IDLE_WAIT": "0.5",
+    }
     s = load_settings("org", {"access_token_ttl": 30, "custom": 1}, environ=env)
     assert s.access_token_ttl == 30 and s.relay_idle_wait == 0.5
     assert s.database_url == "postgresql://x/y" and s.extra == {"custom": 1}
@@ -61,8 +64,12 @@ def test_sealed_box_round_trip_and_tamper(tmp_path) -> None:
 
 
 def test_contract_checked_by_sender_and_receiver() -> None:
-    good = {"message_id": str(uuid.uuid4()), "event_type": "org.acceptance_point_operating",
-            "occurred_at": "2026-11-27T08:00:00+08:00", "unit_code": "AP000001"}
+    good = {
+        "message_id": str(uuid.uuid4()),
+        "event_type": "org.acceptance_point_operating",
+        "occurred_at": "2026-11-27T08:00:00+08:00",
+        "unit_code": "AP000001",
+    }
     contracts.check("notify.deliver", good)
     loaded = contracts.load("notify.deliver", good)
     assert loaded["recipient_staff_ids"] == [] and loaded["sealed"] == {}
@@ -91,5 +98,6 @@ def test_routing_by_task_name() -> None:
     with pytest.raises(ValueError):
         queue_for("review.open_case")
     assert route_task("review.open_case", (), {}, {"queue": "review.branch"}) == {
-        "queue": "review.branch"}
+        "queue": "review.branch"
+    }
     assert route_task("org.purge_refresh_tokens", (), {}, {}) == {"queue": "org"}

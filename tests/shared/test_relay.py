@@ -25,16 +25,29 @@ def add_messages(n: int) -> list[str]:
     ids = []
     with worker_db().transaction() as session:
         for i in range(n):
-            ids.append(str(outbox.enqueue(session, Outbox, "notify.deliver", {
-                "event_type": "org.acceptance_point_operating",
-                "occurred_at": utcnow().isoformat(), "unit_code": f"AP{i:06d}"})))
+            ids.append(
+                str(
+                    outbox.enqueue(
+                        session,
+                        Outbox,
+                        "notify.deliver",
+                        {
+                            "event_type": "org.acceptance_point_operating",
+                            "occurred_at": utcnow().isoformat(),
+                            "unit_code": f"AP{i:06d}",
+                        },
+                    )
+                )
+            )
     return ids
 
 
 def pending() -> int:
     with worker_db().transaction() as session:
-        return int(session.scalar(select(func.count()).select_from(Outbox).where(
-            Outbox.sent_at.is_(None))) or 0)
+        return int(
+            session.scalar(select(func.count()).select_from(Outbox).where(Outbox.sent_at.is_(None)))
+            or 0
+        )
 
 
 def max_attempts() -> int:
@@ -53,8 +66,14 @@ def empty_outbox(redis_client: redis.Redis) -> Iterator[None]:
 @pytest.fixture
 def worker() -> Iterator[None]:
     app = consumer_app()
-    with start_worker(app, queues=["notify"], perform_ping_check=False, pool="solo",
-                      loglevel="WARNING", shutdown_timeout=10):
+    with start_worker(
+        app,
+        queues=["notify"],
+        perform_ping_check=False,
+        pool="solo",
+        loglevel="WARNING",
+        shutdown_timeout=10,
+    ):
         yield
 
 
@@ -141,11 +160,15 @@ def test_org_event_through_relay_and_worker(worker, redis_client, var_dir) -> No
             from services.org.extensions import db
 
             with db.transaction() as session:
-                session.execute(text("TRUNCATE units, staff, activation_codes, refresh_tokens, "
-                                     "audit_records RESTART IDENTITY CASCADE"))
+                session.execute(
+                    text(
+                        "TRUNCATE units, staff, activation_codes, refresh_tokens, "
+                        "audit_records RESTART IDENTITY CASCADE"
+                    )
+                )
                 tree.load_tree(session)
             world = World(app.test_client())
-            code, admin_name, activation = world.allocated_point("S010")
+            code, _admin_name, activation = world.allocated_point("S010")
         wait_for(lambda: redis_client.llen(RECEIVED) >= 1)
     finally:
         relay.close()
