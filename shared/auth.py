@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
@@ -121,8 +121,9 @@ class TokenVerifier:
         return principal, int(claims["exp"])
 
 
-def init_app(app: Flask, verifier: TokenVerifier) -> None:
-    """Verify the bearer token of every request that carries one; views ask for it."""
+def init_app(app: Flask, verifier: TokenVerifier, check: Callable[[Principal], None]) -> None:
+    """Verify the bearer token of every request that carries one, then ``check`` the caller
+    (the shared revocation list); views ask for the principal."""
     app.extensions["cb_auth"] = verifier
 
     @app.before_request
@@ -130,7 +131,9 @@ def init_app(app: Flask, verifier: TokenVerifier) -> None:
         g.principal = None
         header = request.headers.get("Authorization", "")
         if header.lower().startswith("bearer "):
-            g.principal = verifier.verify(header[7:].strip())
+            principal = verifier.verify(header[7:].strip())
+            check(principal)
+            g.principal = principal
 
 
 def current_principal() -> Principal:
@@ -154,7 +157,3 @@ def require_roles(*roles: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
-
-
-def roles_of(values: Iterable[str]) -> frozenset[str]:
-    return frozenset(values)

@@ -17,6 +17,7 @@ from marshmallow import Schema, fields
 from shared import auth, errors
 from shared.db import Database
 from shared.logs import configure_logging, request_id_var
+from shared.revocations import Revocations
 from shared.settings import Settings
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -121,12 +122,14 @@ def create_service_app(
     app = Flask(name)
     app.config.update(flask_config(settings, title, description))
     db.init_app(app)
-    app.extensions["cb_redis"] = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=2, socket_connect_timeout=2
-    )
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    app.extensions["cb_redis"] = client
+    revocations = Revocations(client, settings.access_token_ttl)
+    app.extensions["cb_revocations"] = revocations
     _request_ids(app)
     public_pem = settings.key_file(settings.jwt_public_key_file, "jwt_public.pem").read_bytes()
-    auth.init_app(app, auth.TokenVerifier(public_pem, settings.jwt_issuer, settings.jwt_audience))
+    verifier = auth.TokenVerifier(public_pem, settings.jwt_issuer, settings.jwt_audience)
+    auth.init_app(app, verifier, revocations.check)
     api = ServiceApi(app)
     api.register_blueprint(_health_blueprint(db))
     for blp in blueprints:

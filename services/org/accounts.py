@@ -318,3 +318,16 @@ def ensure_first_admin(
     session.flush()
     audit.record(session, None, "staff.first_admin_created", root, target=name)
     return staff, True
+
+
+def revocation_facts(session: Session, window: int) -> tuple[list[str], list[int]]:
+    """Suspended points, and accounts deactivated within ``window`` seconds (older ones hold
+    no token that is still valid)."""
+    units = list(session.scalars(select(Unit.code).where(Unit.state == PointState.SUSPENDED)))
+    since = utcnow() - timedelta(seconds=window)
+    staff = list(
+        session.scalars(
+            select(Staff.id).where(Staff.active.is_(False), Staff.deactivated_at >= since)
+        )
+    )
+    return units, staff

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 from flask_smorest import Blueprint
 
 from services.org import accounts, audit, listing, points, tree
@@ -12,18 +12,26 @@ from services.org import schemas as s
 from services.org.extensions import context, db
 from services.org.models import Staff, Unit
 from shared.auth import Principal, current_principal
+from shared.db import SAFE_METHODS
 from shared.errors import FieldError, ValidationProblem
 from shared.paging import paginate
+from shared.revocations import Revocations
 
 blp = Blueprint("org", __name__, description="Org tree, acceptance points, staff and sign-in")
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def actor() -> Principal:
-    """The caller, refused if their account is deactivated or their point suspended."""
+    """The caller. Every request has passed the shared revocation list; a state change is
+    also checked against org's own database, the record of truth."""
     principal = current_principal()
-    accounts.acting_staff(db.session, principal)
+    if request.method not in SAFE_METHODS:
+        accounts.acting_staff(db.session, principal)
     return principal
+
+
+def revocations() -> Revocations:
+    return current_app.extensions["cb_revocations"]  # type: ignore[no-any-return]
 
 
 def committed(value: Any) -> Any:
@@ -208,7 +216,9 @@ def start(code: str) -> Unit:
 @blp.doc(security=BEARER)
 def suspend(body: dict[str, str], code: str) -> Unit:
     """A superior suspends the point: its staff cannot act until it is reinstated."""
-    return committed(points.suspend(db.session, actor(), code, body["reason"]))
+    unit = committed(points.suspend(db.session, actor(), code, body["reason"]))
+    revocations().unit_suspended(unit.code)
+    return unit
 
 
 @blp.post("/acceptance-points/<code>/reinstate")
@@ -216,7 +226,9 @@ def suspend(body: dict[str, str], code: str) -> Unit:
 @blp.doc(security=BEARER)
 def reinstate(code: str) -> Unit:
     """A superior reinstates a suspended point to the state it was suspended from."""
-    return committed(points.reinstate(db.session, actor(), code))
+    unit = committed(points.reinstate(db.session, actor(), code))
+    revocations().unit_reinstated(unit.code)
+    return unit
 
 
 # --- staff ------------------------------------------------------------------------------
@@ -256,8 +268,10 @@ def list_staff(args: dict[str, Any]) -> Any:
 @blp.response(200, s.StaffSchema)
 @blp.doc(security=BEARER)
 def deactivate(staff_id: int) -> Staff:
-    """Deactivate an account: it can no longer sign in or refresh its tokens."""
-    return committed(accounts.set_active(db.session, actor(), staff_id, active=False))
+    """Deactivate an account: at once it can no longer act, sign in or refresh its tokens."""
+    staff = committed(accounts.set_active(db.session, actor(), staff_id, active=False))
+    revocations().staff_deactivated(staff.id)
+    return staff
 
 
 @blp.post("/staff/<int:staff_id>/reactivate")
@@ -265,7 +279,9 @@ def deactivate(staff_id: int) -> Staff:
 @blp.doc(security=BEARER)
 def reactivate(staff_id: int) -> Staff:
     """Reactivate a deactivated account."""
-    return committed(accounts.set_active(db.session, actor(), staff_id, active=True))
+    staff = committed(accounts.set_active(db.session, actor(), staff_id, active=True))
+    revocations().staff_reactivated(staff.id)
+    return staff
 
 
 @blp.get("/audit")

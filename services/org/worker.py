@@ -13,4 +13,5 @@ celery.conf.beat_schedule = {
         "task": "org.purge_refresh_tokens",
         "schedule": crontab(minute=17, hour=3),
     },
+    "sync-revocations": {"task": "org.sync_revocations", "schedule": 60.0},
 }

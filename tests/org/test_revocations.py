@@ -1,0 +1,79 @@
+"""Deactivation and suspension take effect at once in every service, and survive Redis."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from services.intake import config as intake_config
+from services.intake.app import db as intake_db
+from services.org import tasks
+from shared.auth import current_principal
+from shared.web import create_service_app
+from tests.org.conftest import World
+
+
+def other_service():
+    """The intake service's app with one view that needs a signed-in caller."""
+    blp = Blueprint("probe", __name__)
+
+    @blp.route("/whoami")
+    def whoami():
+        return {"unit": current_principal().unit_code}
+
+    settings = intake_config.settings()
+    app = create_service_app("intake", settings, intake_db, [blp], "t", "t")
+    return app.test_client()
+
+
+def test_suspension_reaches_another_service_at_once(world: World) -> None:
+    code, admin = world.operating_point("S001")
+    intake = other_service()
+    assert intake.get("/api/v1/whoami", headers=admin.headers).json == {"unit": code}
+    superior = world.staff("S001", ["admin"], "s001-admin")
+    world.client.post(
+        f"/api/v1/acceptance-points/{code}/suspend",
+        headers=superior.headers,
+        json={"reason": "检查"},
+    )
+    r = intake.get("/api/v1/whoami", headers=admin.headers)
+    assert r.status_code == 403 and "suspended" in r.json["detail"]
+    world.client.post(f"/api/v1/acceptance-points/{code}/reinstate", headers=superior.headers)
+    assert intake.get("/api/v1/whoami", headers=admin.headers).status_code == 200
+
+
+def test_deactivation_reaches_another_service_at_once(world: World) -> None:
+    admin = world.staff("S001", ["admin"], "s001-admin")
+    clerk = world.staff("S001", ["reviewer"], "clerk")
+    intake = other_service()
+    assert intake.get("/api/v1/whoami", headers=clerk.headers).status_code == 200
+    world.client.post(f"/api/v1/staff/{clerk.staff_id}/deactivate", headers=admin.headers)
+    assert intake.get("/api/v1/whoami", headers=clerk.headers).status_code == 403
+    world.client.post(f"/api/v1/staff/{clerk.staff_id}/reactivate", headers=admin.headers)
+    assert intake.get("/api/v1/whoami", headers=clerk.headers).status_code == 200
+
+
+def test_redis_loss_is_mended_by_the_sync_and_org_writes_stay_guarded(
+    world: World, redis_client
+) -> None:
+    code, admin = world.operating_point("S001")
+    superior = world.staff("S001", ["admin"], "s001-admin")
+    world.client.post(
+        f"/api/v1/acceptance-points/{code}/suspend",
+        headers=superior.headers,
+        json={"reason": "检查"},
+    )
+    redis_client.flushdb()  # as after a Redis restart without persistence
+    assert world.client.get("/api/v1/me", headers=admin.headers).status_code == 200
+    r = world.client.put(
+        f"/api/v1/acceptance-points/{code}/window",
+        headers=admin.headers,
+        json={"address": "新地址", "opening_hours": "9-5"},
+    )
+    assert r.status_code == 403  # org's database still says SUSPENDED
+    assert tasks.sync_revocations() == 1
+    assert world.client.get("/api/v1/me", headers=admin.headers).status_code == 403
+    world.client.post(f"/api/v1/acceptance-points/{code}/reinstate", headers=superior.headers)
+    redis_client.set("cb:auth:suspended-unit:AP999999", 1)  # stale entry: no such suspension
+    tasks.sync_revocations()
+    assert redis_client.get("cb:auth:suspended-unit:AP999999") is None
+    assert world.client.get("/api/v1/me", headers=admin.headers).status_code == 200
