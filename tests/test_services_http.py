@@ -46,3 +46,9 @@ def test_org_openapi_documents_every_route() -> None:
     documented |= {p.replace("<staff_id>", "<int:staff_id>") for p in documented}
     assert routes <= documented
     assert spec["paths"]["/api/v1/acceptance-points"]["post"]["requestBody"]
+
+
+def test_committed_openapi_documents_match_the_code() -> None:
+    from deploy.openapi import main
+
+    assert main(["--check"]) == 0, "docs/openapi is stale: run `make openapi`"
