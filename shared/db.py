@@ -57,6 +57,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # request per process (clients retry; writes are idempotent) instead of a tax on every one.
     kwargs.setdefault("pool_pre_ping", False)
     kwargs.setdefault("pool_recycle", 1800)
+    # No server-side prepared statements: after five runs psycopg would prepare a statement
+    # and PostgreSQL may then switch to a generic plan, which cannot turn ``path LIKE $1``
+    # into an index range nor see how skewed ``level = $2`` is (a branch's page of points:
+    # 2.9 ms generic against 0.08 ms custom, measured with 10,000 points). Planning each
+    # statement with its values costs a fraction of that.
+    kwargs.setdefault("connect_args", {}).setdefault("prepare_threshold", None)
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 5)
         kwargs.setdefault("max_overflow", 10)

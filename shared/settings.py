@@ -36,6 +36,7 @@ class Settings:
     jwt_audience: str = "creditbank"
     access_token_ttl: int = 900
     refresh_token_ttl: int = 7 * 24 * 3600
+    revocation_cache_seconds: float = 1.0
     login_failures_allowed: int = 5
     login_failure_window: int = 60
     activation_code_ttl: int = 72 * 3600

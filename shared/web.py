@@ -124,7 +124,7 @@ def create_service_app(
     db.init_app(app)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     app.extensions["cb_redis"] = client
-    revocations = Revocations(client, settings.access_token_ttl)
+    revocations = Revocations(client, settings.access_token_ttl, settings.revocation_cache_seconds)
     app.extensions["cb_revocations"] = revocations
     _request_ids(app)
     public_pem = settings.key_file(settings.jwt_public_key_file, "jwt_public.pem").read_bytes()

@@ -77,3 +77,24 @@ def test_redis_loss_is_mended_by_the_sync_and_org_writes_stay_guarded(
     tasks.sync_revocations()
     assert redis_client.get("cb:auth:suspended-unit:AP999999") is None
     assert world.client.get("/api/v1/me", headers=admin.headers).status_code == 200
+
+
+def test_the_cache_delays_a_revocation_by_at_most_its_seconds(redis_client) -> None:
+    import time
+
+    import pytest
+
+    from shared.auth import Principal
+    from shared.errors import Forbidden
+    from shared.revocations import Revocations
+
+    principal = Principal(
+        7, "x", "AP000009", "/ZJ/B01/S001/AP000009/", "acceptance_point", frozenset()
+    )
+    revocations = Revocations(redis_client, 900, cache_seconds=0.3)
+    revocations.check(principal)
+    revocations.unit_suspended("AP000009")
+    revocations.check(principal)  # still remembered as allowed
+    time.sleep(0.35)
+    with pytest.raises(Forbidden):
+        revocations.check(principal)
