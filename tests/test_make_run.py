@@ -188,6 +188,12 @@ def test_whole_system_runs_and_stops(system) -> None:
     auth = {"Authorization": "Basic " + base64.b64encode(b"ops:flower-pw").decode()}
     status, _ = get("http://127.0.0.1:5555/api/workers", auth)
     assert status == 200
+    status, body = get("http://127.0.0.1:5555/api/queues/length", auth)
+    assert status == 200
+    from shared.queues import QUEUES
+
+    listed = {q["name"] for q in json.loads(body)["active_queues"]}
+    assert listed >= set(QUEUES)  # every level's backlog is visible, consumed or not
     system.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground process
     system.wait(timeout=60)
     output = system.stdout.read().decode(errors="replace")
