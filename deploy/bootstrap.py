@@ -16,7 +16,7 @@ import sys
 import psycopg
 from sqlalchemy.engine import make_url
 
-from shared import auth, sealing
+from shared import auth, pii, sealing
 from shared.migrations import upgrade
 from shared.settings import SERVICES, load_settings
 
@@ -29,6 +29,13 @@ def ensure_keys() -> None:
     if not private.exists():
         auth.generate_keypair(private, public)
         print(f"keys: created token signing keys in {private.parent}")
+    pii_keys = settings.key_file(settings.pii_key_file, "pii.json")
+    if not pii_keys.exists():
+        pii.generate_keys(pii_keys)
+        print(
+            f"keys: created the personal-data keys {pii_keys} (keep a backup: without it the "
+            "learners' ID and phone numbers cannot be read)"
+        )
     seal_public = settings.key_file(settings.notify_public_key_file, "notify_seal_public.pem")
     if not seal_public.exists():
         sealing.generate_keypair(seal_public.with_name("notify_seal_private.pem"), seal_public)

@@ -34,6 +34,10 @@ class Principal:
     unit_path: str
     unit_level: str
     roles: frozenset[str]
+    # An acceptance point's state when the token was issued (None for other units); intake
+    # takes applications only from OPERATING points. Suspension is enforced at once by the
+    # shared revocation list, not by this claim.
+    unit_state: str | None = None
 
     def covers(self, path: str) -> bool:
         """True when ``path`` is this principal's unit or lies beneath it."""
@@ -68,6 +72,7 @@ class TokenIssuer:
             "path": principal.unit_path,
             "level": principal.unit_level,
             "roles": sorted(principal.roles),
+            "state": principal.unit_state,
         }
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)  # type: ignore[arg-type]
 
@@ -117,13 +122,15 @@ class TokenVerifier:
             unit_path=claims["path"],
             unit_level=claims["level"],
             roles=frozenset(claims.get("roles", [])),
+            unit_state=claims.get("state"),
         )
         return principal, int(claims["exp"])
 
 
-def init_app(app: Flask, verifier: TokenVerifier, check: Callable[[Principal], None]) -> None:
+def init_app(app: Flask, verifier: TokenVerifier, check: Callable[[Principal], bool]) -> None:
     """Verify the bearer token of every request that carries one, then ``check`` the caller
-    (the shared revocation list); views ask for the principal."""
+    (the shared revocation list, which also tells whether Redis answered); views ask for the
+    principal."""
     app.extensions["cb_auth"] = verifier
 
     @app.before_request
@@ -132,7 +139,7 @@ def init_app(app: Flask, verifier: TokenVerifier, check: Callable[[Principal], N
         header = request.headers.get("Authorization", "")
         if header.lower().startswith("bearer "):
             principal = verifier.verify(header[7:].strip())
-            check(principal)
+            g.redis_available = check(principal)
             g.principal = principal
 
 

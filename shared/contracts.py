@@ -47,8 +47,75 @@ class NotifyEvent(Envelope):
     sealed = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
 
 
+REVIEW_LEVELS = ("acceptance_point", "subcentre", "branch", "province")
+APPLICATION_KINDS = ("account_opening", "deposit", "conversion", "certificate")
+OUTCOME_KINDS = (
+    "academic_credit",
+    "vocational_certificate",
+    "skill_certificate",
+    "social_training",
+    "competition_award",
+    "other",
+)
+DECISION_OUTCOMES = ("passed_up", "approved", "rejected", "returned")
+
+
+def _amount() -> fields.Decimal:
+    return fields.Decimal(places=2, as_string=True, allow_none=True, load_default=None)
+
+
+class OpenCase(Envelope):
+    """``review.open_case`` on a level's queue: open a case for this application and round.
+
+    What routing and the automatic checks need, and no personal data: the learner is named
+    by the application only.
+    """
+
+    application_id = fields.UUID(required=True)
+    round = fields.Integer(required=True, validate=validate.Range(min=1))
+    level = fields.String(required=True, validate=validate.OneOf(REVIEW_LEVELS))
+    kind = fields.String(required=True, validate=validate.OneOf(APPLICATION_KINDS))
+    outcome_kind = fields.String(
+        allow_none=True, load_default=None, validate=validate.OneOf(OUTCOME_KINDS)
+    )
+    unit_code = fields.String(required=True, validate=validate.Length(1, 16))
+    unit_path = fields.String(required=True, validate=validate.Length(1, 120))
+    taken_by_id = fields.Integer(required=True)
+    credits = _amount()
+    hours = _amount()
+    certificate_number = fields.String(allow_none=True, load_default=None)
+    attachments = fields.List(fields.String(validate=validate.Length(equal=64)), load_default=list)
+    submitted_at = fields.AwareDateTime(required=True)
+
+
+class WithdrawApplication(Envelope):
+    """``review.withdraw_application``: the application was withdrawn; close its open case."""
+
+    application_id = fields.UUID(required=True)
+    round = fields.Integer(required=True, validate=validate.Range(min=1))
+    withdrawn_by_id = fields.Integer(required=True)
+    withdrawn_at = fields.AwareDateTime(required=True)
+
+
+class ApplyDecision(Envelope):
+    """``intake.apply_decision``: a review level decided; ``final`` when nothing follows."""
+
+    application_id = fields.UUID(required=True)
+    round = fields.Integer(required=True, validate=validate.Range(min=1))
+    level = fields.String(required=True, validate=validate.OneOf(REVIEW_LEVELS))
+    outcome = fields.String(required=True, validate=validate.OneOf(DECISION_OUTCOMES))
+    final = fields.Boolean(required=True)
+    decided_by_id = fields.Integer(required=True)
+    decided_by = fields.String(required=True, validate=validate.Length(1, 64))
+    decided_at = fields.AwareDateTime(required=True)
+    reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=500))
+
+
 CONTRACTS: dict[str, type[Schema]] = {
     "notify.deliver": NotifyEvent,
+    "review.open_case": OpenCase,
+    "review.withdraw_application": WithdrawApplication,
+    "intake.apply_decision": ApplyDecision,
 }
 
 

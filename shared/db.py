@@ -102,7 +102,9 @@ class Database:
         self.configure(app.config["DATABASE_URL"])
         app.extensions["cb_db"] = self
 
-        @app.teardown_appcontext
+        # At the end of every request (not only of its app context, which a caller may keep
+        # open around several requests): an uncommitted transaction must never outlive it.
+        @app.teardown_request
         def _remove_session(_exc: BaseException | None) -> None:
             self.remove()
 

@@ -35,8 +35,9 @@ class Revocations:
         self.redis, self.staff_ttl, self.cache_seconds = client, staff_ttl, cache_seconds
         self._seen: dict[tuple[int, str], tuple[float, Any, Any]] = {}
 
-    def check(self, principal: Principal) -> None:
-        """Refuse (403) a deactivated account or the staff of a suspended point."""
+    def check(self, principal: Principal) -> bool:
+        """Refuse (403) a deactivated account or the staff of a suspended point. Returns
+        whether Redis answered (now, or within ``cache_seconds``)."""
         key, now = (principal.staff_id, principal.unit_code), time.monotonic()
         seen = self._seen.get(key)
         if seen is not None and now - seen[0] < self.cache_seconds:
@@ -48,7 +49,7 @@ class Revocations:
                 )
             except redis.RedisError:
                 log.warning("revocation list unavailable (Redis); token alone decides")
-                return
+                return False
             if len(self._seen) > 10_000:
                 self._seen.clear()
             self._seen[key] = (now, staff, unit)
@@ -58,6 +59,7 @@ class Revocations:
             raise Forbidden(
                 f"acceptance point {principal.unit_code} is suspended; its staff cannot act"
             )
+        return True
 
     def staff_deactivated(self, staff_id: int) -> None:
         # Tokens issued before deactivation live at most staff_ttl; no key needs to outlive them.

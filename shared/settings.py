@@ -44,6 +44,9 @@ class Settings:
     password_time_cost: int = 3
     password_memory_cost: int = 65536
     max_body_bytes: int = 1024 * 1024
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    attachments_dir: str = ""
+    pii_key_file: str = ""
     task_time_limit: int = 300
     visibility_timeout: int = 3600
     relay_batch_size: int = 200

@@ -34,7 +34,7 @@ def _claim_redis_db() -> int:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from shared import auth, sealing
+    from shared import auth, pii, sealing
     from shared.migrations import upgrade
 
     run_id = f"cbt_{os.getpid()}_{secrets.token_hex(3)}"
@@ -42,6 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
     keys = var_dir / "keys"
     auth.generate_keypair(keys / "jwt_private.pem", keys / "jwt_public.pem")
     sealing.generate_keypair(keys / "notify_seal_private.pem", keys / "notify_seal_public.pem")
+    pii.generate_keys(keys / "pii.json")
     redis_db = _claim_redis_db()
     env = {
         "CB_ENV": "test",

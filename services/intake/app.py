@@ -5,15 +5,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 
 from services.intake import config
-from shared.db import Database
+from services.intake.api import blp
+from services.intake.context import build_context
+from services.intake.extensions import db
 from shared.web import create_service_app
 
-db = Database()
+__all__ = ["create_app", "db"]
+UPLOAD_SLACK = 64 * 1024  # multipart framing around the file itself
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     settings = config.settings(overrides)
-    return create_service_app(config.SERVICE, settings, db, [], config.TITLE, config.DESCRIPTION)
+    app = create_service_app(config.SERVICE, settings, db, [blp], config.TITLE, config.DESCRIPTION)
+    app.extensions["intake_ctx"] = build_context(settings)
+
+    @app.before_request
+    def _evidence_may_be_larger() -> None:
+        # JSON bodies stay under max_body_bytes; evidence uploads may carry a 10 MB file.
+        if request.endpoint == "intake.upload_attachment":
+            request.max_content_length = settings.max_attachment_bytes + UPLOAD_SLACK
+
+    return app

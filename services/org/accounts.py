@@ -80,7 +80,13 @@ def normalise_username(username: str) -> str:
 
 def principal_of(staff: Staff, unit: Unit) -> Principal:
     return Principal(
-        staff.id, staff.username, unit.code, unit.path, unit.level.value, frozenset(staff.roles)
+        staff.id,
+        staff.username,
+        unit.code,
+        unit.path,
+        unit.level.value,
+        frozenset(staff.roles),
+        unit.state.value if unit.state else None,
     )
 
 

@@ -45,6 +45,7 @@ class MeSchema(Schema):
     unit_code = fields.String()
     unit_path = fields.String()
     unit_level = fields.String()
+    unit_state = fields.String(allow_none=True, metadata={"description": "as when signed in"})
     roles = fields.List(fields.String())
 
 

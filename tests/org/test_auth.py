@@ -21,6 +21,15 @@ def test_token_carries_scope_and_verifies_with_public_key(world: World, var_dir)
     principal = TokenVerifier(public, "creditbank-org", "creditbank").verify(r.json["access_token"])
     assert principal.unit_code == "S001" and principal.unit_path == "/ZJ/B01/S001/"
     assert principal.roles == {"reviewer", "management"}
+    assert principal.unit_state is None
+
+
+def test_token_of_point_staff_carries_the_points_state(world: World) -> None:
+    _code, admin = world.operating_point("S001")
+    me = world.client.get("/api/v1/me", headers=admin.headers).json
+    assert me["unit_state"] == "ACTIVE"  # signed in before the point started business
+    fresh = world.login(admin.username)
+    assert world.client.get("/api/v1/me", headers=fresh.headers).json["unit_state"] == "OPERATING"
 
 
 def test_wrong_password_and_unknown_user_look_the_same(world: World) -> None:

@@ -1,11 +1,13 @@
-"""A Celery consumer of the ``notify`` queue standing in for the notify service, so the relay
-and org's events can be checked through a real worker on real Redis. It validates each message
-against its contract, as the real receiver must, and records it in Redis."""
+"""A Celery consumer standing in for the services that do not consume their queues yet
+(review's level queues, notify), so that what the relays publish is checked through a real
+worker on real Redis. It validates each message against its contract, as the real receiver
+must, and records it in Redis."""
 
 from __future__ import annotations
 
 import json
 from functools import cache
+from typing import Any
 
 import redis
 from celery import Celery
@@ -16,6 +18,7 @@ from shared.settings import load_settings
 
 RECEIVED = "cbtest:received"  # every delivery, in order (duplicates included)
 EFFECTS = "cbtest:effects"  # message ids acted upon once (an idempotent receiver's effect)
+STAND_IN_FOR = ("notify.deliver", "review.open_case", "review.withdraw_application")
 
 
 @cache
@@ -23,12 +26,14 @@ def consumer_app(redis_url: str | None = None) -> Celery:
     settings = load_settings("notify", {"redis_url": redis_url} if redis_url else None)
     app = make_celery(settings)
     store = redis.Redis.from_url(settings.redis_url)
-
-    @app.task(name="notify.deliver")
-    def deliver(**payload: object) -> None:
-        message = contracts.load("notify.deliver", dict(payload))
-        message_id = str(message["message_id"])
-        store.rpush(RECEIVED, json.dumps(payload))
-        store.sadd(EFFECTS, message_id)
-
+    for name in STAND_IN_FOR:
+        _register(app, store, name)
     return app
+
+
+def _register(app: Celery, store: redis.Redis, name: str) -> None:
+    @app.task(name=name)
+    def receive(**payload: Any) -> None:
+        message = contracts.load(name, dict(payload))
+        store.rpush(RECEIVED, json.dumps(payload))
+        store.sadd(EFFECTS, str(message["message_id"]))

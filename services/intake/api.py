@@ -1,0 +1,254 @@
+"""The intake HTTP API: the service window's back end."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, g, json, request
+from flask_smorest import Blueprint
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from services.intake import applications, attachments, idempotency, learners, ledger
+from services.intake import schemas as s
+from services.intake.extensions import context, db
+from services.intake.models import (
+    Account,
+    Application,
+    ApplicationEvent,
+    ApplicationVersion,
+    Learner,
+)
+from shared.auth import current_principal
+from shared.errors import FieldError, ValidationProblem
+from shared.paging import paginate
+
+blp = Blueprint("intake", __name__, description="Learning accounts and applications")
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 200},
+    "description": "a retried request with the same key gets the first answer",
+}
+
+
+def present(application: Application) -> dict[str, Any]:
+    """Everything ``ApplicationSchema`` shows, personal data masked."""
+    session = db.session
+    learner = session.get(Learner, application.learner_id)
+    account = session.get(Account, application.account_id)
+    versions = session.scalars(
+        select(ApplicationVersion)
+        .where(ApplicationVersion.application_id == application.id)
+        .order_by(ApplicationVersion.version)
+    ).all()
+    events = session.scalars(
+        select(ApplicationEvent)
+        .where(ApplicationEvent.application_id == application.id)
+        .order_by(ApplicationEvent.id)
+    ).all()
+    current = versions[-1] if versions else None
+    return {
+        **{c: getattr(application, c) for c in s.ApplicationSummarySchema().fields},
+        "learner": learner,
+        "account_number": account.number if account else None,
+        "data": current.data if current else {},
+        "attachments": current.attachments if current else [],
+        "versions": versions,
+        "timeline": events,
+        "handoff": "queued" if g.get("redis_available", True) else "delayed",
+    }
+
+
+def json_response(body: dict[str, Any], status: int, replayed: bool = False) -> Response:
+    response = Response(
+        json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json"
+    )
+    if replayed:
+        response.headers["Idempotency-Replayed"] = "true"
+    return response
+
+
+def idempotent(endpoint: str, body: dict[str, Any], create: Callable[[], Application]) -> Response:
+    """Run ``create`` once per Idempotency-Key; a retry gets the first answer."""
+    principal, key = current_principal(), request.headers.get(idempotency.HEADER)
+    digest = ""
+    if key is not None:
+        key = idempotency.check_key(key)
+        digest = context().cipher.lookup_hash(
+            "idempotency",
+            json.dumps({"endpoint": endpoint, "body": body}, sort_keys=True, default=str),
+        )
+        replayed = idempotency.replay(db.session, principal.staff_id, key, digest)
+        if replayed:
+            return json_response(replayed[1], replayed[0], replayed=True)
+    application = create()
+    db.session.flush()
+    answer = s.ApplicationSchema().dump(present(application))
+    if key is not None:
+        idempotency.remember(db.session, principal.staff_id, key, endpoint, digest, 201, answer)
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same key, committed a moment ago by a concurrent retry
+        db.session.rollback()
+        replayed = idempotency.replay(db.session, principal.staff_id, key or "", digest)
+        if replayed is None:
+            raise
+        return json_response(replayed[1], replayed[0], replayed=True)
+    return json_response(answer, 201)
+
+
+@blp.post("/accounts")
+@blp.arguments(s.LearnerInSchema)
+@blp.response(201, s.ApplicationSchema)
+@blp.alt_response(409, description="the document already has an account or an opening under way")
+@blp.doc(security=BEARER, parameters=[IDEMPOTENCY])
+def open_account(body: dict[str, Any]) -> Response:
+    """Take an application to open a learning account (the number is issued on approval)."""
+    principal = current_principal()
+    return idempotent(
+        "accounts",
+        body,
+        lambda: learners.open_account(
+            db.session, context(), principal, learners.LearnerDetails(**body)
+        ),
+    )
+
+
+@blp.post("/applications")
+@blp.arguments(s.DepositInSchema)
+@blp.response(201, s.ApplicationSchema)
+@blp.doc(security=BEARER, parameters=[IDEMPOTENCY])
+def take_application(body: dict[str, Any]) -> Response:
+    """Take an application: now a deposit of a learning outcome into an open account."""
+    principal = current_principal()
+    if body["kind"] != "deposit":
+        raise ValidationProblem(
+            "this kind of application is not taken yet",
+            [FieldError("kind", f"{body['kind']} applications are not taken yet; only deposit")],
+        )
+    deposit = applications.Deposit(body["outcome_kind"], body["outcome"], body["attachments"])
+    return idempotent(
+        "applications",
+        body,
+        lambda: applications.take_deposit(db.session, principal, body["account_number"], deposit),
+    )
+
+
+@blp.get("/applications/<uuid:application_id>")
+@blp.response(200, s.ApplicationSchema)
+@blp.doc(security=BEARER)
+def get_application(application_id: uuid.UUID) -> dict[str, Any]:
+    """One application with every version and its timeline."""
+    return present(applications.get_visible(db.session, current_principal(), application_id))
+
+
+@blp.get("/applications")
+@blp.arguments(s.ApplicationListArgs, location="query")
+@blp.response(200, s.ApplicationPageSchema)
+@blp.doc(security=BEARER)
+def list_applications(args: dict[str, Any]) -> Any:
+    """Applications taken in the caller's subtree, newest first; filtered, paginated."""
+    page, per_page = args.pop("page"), args.pop("per_page")
+    query = applications.list_query(current_principal(), **args)
+    return paginate(db.session, query, page, per_page)
+
+
+@blp.post("/applications/<uuid:application_id>/resubmit")
+@blp.arguments(s.ResubmitSchema)
+@blp.response(200, s.ApplicationSchema)
+@blp.alt_response(409, description="only a returned application can be resubmitted")
+@blp.doc(security=BEARER)
+def resubmit(body: dict[str, Any], application_id: uuid.UUID) -> dict[str, Any]:
+    """Correct a returned application and send it to review again; every version is kept."""
+    details = learners.LearnerDetails(**body["learner"]) if body.get("learner") else None
+    deposit = (
+        applications.Deposit(body["outcome_kind"], body.get("outcome") or {}, body["attachments"])
+        if body.get("outcome_kind")
+        else None
+    )
+    application = applications.resubmit(
+        db.session, context(), current_principal(), application_id, deposit, details
+    )
+    db.session.flush()
+    answer = present(application)
+    db.session.commit()
+    return answer
+
+
+@blp.post("/applications/<uuid:application_id>/withdraw")
+@blp.arguments(s.WithdrawSchema)
+@blp.response(200, s.ApplicationSchema)
+@blp.alt_response(409, description="already decided or withdrawn")
+@blp.doc(security=BEARER)
+def withdraw(body: dict[str, Any], application_id: uuid.UUID) -> dict[str, Any]:
+    """Withdraw an application before its final decision."""
+    application = applications.withdraw(
+        db.session, current_principal(), application_id, body["reason"]
+    )
+    db.session.flush()
+    answer = present(application)
+    db.session.commit()
+    return answer
+
+
+@blp.post("/attachments")
+@blp.response(201, s.AttachmentSchema)
+@blp.alt_response(200, schema=s.AttachmentSchema, description="the same content, already held")
+@blp.alt_response(413, description="larger than the limit (10 MB)")
+@blp.alt_response(415, description="not PDF, JPEG or PNG by content")
+@blp.doc(
+    security=BEARER,
+    requestBody={
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            }
+        }
+    },
+)
+def upload_attachment() -> Any:
+    """Upload evidence (multipart field ``file``); it is stored by its SHA-256."""
+    principal = current_principal()
+    upload = request.files.get("file")
+    if upload is None:
+        raise ValidationProblem(
+            "send the file as multipart field 'file'", [FieldError("file", "missing", "files")]
+        )
+    attachment, created = attachments.store(db.session, context(), principal, upload.stream)
+    db.session.commit()
+    return attachment, 201 if created else 200
+
+
+@blp.get("/accounts/<number>")
+@blp.response(200, s.AccountSchema)
+@blp.doc(security=BEARER)
+def get_account(number: str) -> dict[str, Any]:
+    """A learning account: its learner (masked) and its balances by outcome kind."""
+    account, learner = ledger.get_account(db.session, current_principal(), number)
+    return {
+        "number": account.number,
+        "status": account.status.value,
+        "unit_code": account.unit_code,
+        "opened_at": account.opened_at,
+        "learner": learner,
+        "balances": ledger.balances(db.session, account),
+    }
+
+
+@blp.get("/accounts/<number>/ledger")
+@blp.arguments(s.PageArgs, location="query")
+@blp.response(200, s.LedgerPageSchema)
+@blp.doc(security=BEARER)
+def get_ledger(args: dict[str, int], number: str) -> Any:
+    """The account's ledger, oldest first (append-only)."""
+    account, _ = ledger.get_account(db.session, current_principal(), number)
+    return paginate(db.session, ledger.ledger_query(account), args["page"], args["per_page"])

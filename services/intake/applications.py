@@ -1,0 +1,265 @@
+"""Applications at the window: deposits taken, corrected and resubmitted, withdrawn, read."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from services.intake import learners, timeline
+from services.intake.attachments import require_attachments
+from services.intake.context import IntakeContext
+from services.intake.models import (
+    Account,
+    AccountStatus,
+    Application,
+    ApplicationKind,
+    ApplicationStatus,
+    ApplicationVersion,
+    Learner,
+)
+from services.intake.outcomes import OUTCOME_SCHEMAS
+from services.intake.scope import path_prefix, require_window_staff
+from shared.auth import Principal
+from shared.db import utcnow
+from shared.errors import (
+    Conflict,
+    FieldError,
+    InvalidState,
+    NotFound,
+    ValidationProblem,
+    field_errors,
+)
+
+TAKEN_NOW = (ApplicationKind.DEPOSIT,)
+OPEN_STATES = (ApplicationStatus.IN_REVIEW, ApplicationStatus.RETURNED)
+
+
+@dataclass(frozen=True)
+class Deposit:
+    outcome_kind: str
+    outcome: dict[str, Any]
+    attachments: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CheckedDeposit:
+    data: dict[str, Any]  # JSON-ready, as stored in the version
+    credits: Decimal | None
+    hours: Decimal | None
+    certificate_number: str | None
+
+
+def check_deposit(session: Session, deposit: Deposit) -> CheckedDeposit:
+    """The outcome against its kind's schema, and the evidence the kind requires."""
+    schema_class = OUTCOME_SCHEMAS.get(deposit.outcome_kind)
+    if schema_class is None:
+        raise ValidationProblem(
+            "unknown outcome kind",
+            [FieldError("outcome_kind", f"must be one of: {', '.join(OUTCOME_SCHEMAS)}")],
+        )
+    schema = schema_class()
+    try:
+        loaded = schema.load(deposit.outcome)
+    except ValidationError as exc:
+        raise ValidationProblem(
+            f"the {deposit.outcome_kind} outcome is not valid",
+            field_errors(exc.messages, prefix="outcome"),
+        ) from None
+    if len(deposit.attachments) < schema_class.min_evidence:
+        raise ValidationProblem(
+            "evidence is missing",
+            [
+                FieldError(
+                    "attachments",
+                    f"{deposit.outcome_kind} requires at least "
+                    f"{schema_class.min_evidence} piece of evidence",
+                )
+            ],
+        )
+    require_attachments(session, deposit.attachments)
+    return CheckedDeposit(
+        schema.dump(loaded),
+        loaded.get("credits"),
+        loaded.get("hours"),
+        loaded.get("certificate_number"),
+    )
+
+
+def _amount(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+def open_account_in_scope(session: Session, principal: Principal, number: str) -> Account:
+    account = session.scalar(select(Account).where(Account.number == number))
+    if account is None or not account.unit_path.startswith(principal.unit_path):
+        raise NotFound(f"learning account {number} not found")
+    return account
+
+
+def take_deposit(
+    session: Session, principal: Principal, account_number: str, deposit: Deposit
+) -> Application:
+    """Take an application to deposit a learning outcome into an open account."""
+    require_window_staff(principal)
+    account = open_account_in_scope(session, principal, account_number)
+    if account.status != AccountStatus.OPEN:
+        raise Conflict(
+            f"learning account {account_number} is {account.status.value}",
+            [FieldError("account_number", "the account is not open")],
+        )
+    checked = check_deposit(session, deposit)
+    application = Application(
+        kind=ApplicationKind.DEPOSIT,
+        outcome_kind=deposit.outcome_kind,
+        status=ApplicationStatus.IN_REVIEW,
+        learner_id=account.learner_id,
+        account_id=account.id,
+        unit_code=principal.unit_code,
+        unit_path=principal.unit_path,
+        taken_by_id=principal.staff_id,
+        taken_by=principal.username,
+        round=1,
+        version=1,
+        certificate_number=checked.certificate_number,
+    )
+    session.add(application)
+    session.flush()
+    _add_version(session, application, checked.data, deposit.attachments, principal)
+    timeline.event(session, application, "taken", principal.staff_id, principal.username)
+    timeline.hand_to_review(
+        session, application, deposit.attachments, _amount(checked.credits), _amount(checked.hours)
+    )
+    return application
+
+
+def _add_version(
+    session: Session,
+    application: Application,
+    data: dict[str, Any],
+    attachments: list[str],
+    principal: Principal,
+) -> None:
+    session.add(
+        ApplicationVersion(
+            application_id=application.id,
+            version=application.version,
+            data=data,
+            attachments=attachments,
+            created_by_id=principal.staff_id,
+        )
+    )
+
+
+def get_visible(
+    session: Session, principal: Principal, application_id: uuid.UUID, lock: bool = False
+) -> Application:
+    """The application if it was taken in the caller's subtree; 404 otherwise."""
+    query = select(Application).where(Application.id == application_id)
+    application = session.scalar(query.with_for_update() if lock else query)
+    if application is None or not application.unit_path.startswith(principal.unit_path):
+        raise NotFound(f"application {application_id} not found")
+    return application
+
+
+def resubmit(
+    session: Session,
+    ctx: IntakeContext,
+    principal: Principal,
+    application_id: uuid.UUID,
+    deposit: Deposit | None = None,
+    details: learners.LearnerDetails | None = None,
+) -> Application:
+    """A returned application, corrected: a new version and a new round of review."""
+    require_window_staff(principal)
+    application = get_visible(session, principal, application_id, lock=True)
+    if application.status != ApplicationStatus.RETURNED:
+        raise InvalidState(
+            f"application {application.id} is {application.status.value}; only "
+            "a returned application can be resubmitted",
+            current_state=application.status.value,
+        )
+    application.round += 1
+    application.version += 1
+    application.status = ApplicationStatus.IN_REVIEW
+    credits = hours = None
+    if application.kind == ApplicationKind.ACCOUNT_OPENING:
+        if details is None:
+            raise ValidationProblem(
+                "send the corrected learner", [FieldError("learner", "required")]
+            )
+        learner = session.get(Learner, application.learner_id, with_for_update=True)
+        assert learner is not None
+        require_attachments(session, details.attachments)
+        data, attachments = learners.correct(session, ctx, learner, details), details.attachments
+    else:
+        if deposit is None or deposit.outcome_kind != application.outcome_kind:
+            raise ValidationProblem(
+                "send the corrected outcome of the same kind",
+                [FieldError("outcome_kind", f"must be {application.outcome_kind}")],
+            )
+        checked = check_deposit(session, deposit)
+        application.certificate_number = checked.certificate_number
+        data, attachments = checked.data, deposit.attachments
+        credits, hours = _amount(checked.credits), _amount(checked.hours)
+    _add_version(session, application, data, attachments, principal)
+    timeline.event(session, application, "resubmitted", principal.staff_id, principal.username)
+    timeline.hand_to_review(session, application, attachments, credits, hours)
+    return application
+
+
+def withdraw(
+    session: Session, principal: Principal, application_id: uuid.UUID, reason: str
+) -> Application:
+    """Withdraw an application before its final decision."""
+    require_window_staff(principal)
+    application = get_visible(session, principal, application_id, lock=True)
+    if application.status not in OPEN_STATES:
+        raise InvalidState(
+            f"application {application.id} is {application.status.value}; it can"
+            " no longer be withdrawn",
+            current_state=application.status.value,
+        )
+    application.status = ApplicationStatus.WITHDRAWN
+    application.final_at = utcnow()
+    if application.kind == ApplicationKind.ACCOUNT_OPENING:
+        account = session.get(Account, application.account_id)
+        assert account is not None
+        account.status = AccountStatus.CLOSED
+    timeline.event(
+        session, application, "withdrawn", principal.staff_id, principal.username, reason=reason
+    )
+    timeline.withdraw_from_review(session, application, principal)
+    return application
+
+
+def list_query(
+    principal: Principal,
+    status: str | None = None,
+    kind: str | None = None,
+    outcome_kind: str | None = None,
+    unit_code: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Select[Any]:
+    """Applications taken in the caller's subtree, newest first."""
+    query = select(Application).where(Application.unit_path.like(path_prefix(principal)))
+    for column, value in (
+        (Application.status, status),
+        (Application.kind, kind),
+        (Application.outcome_kind, outcome_kind),
+        (Application.unit_code, unit_code),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if since is not None:
+        query = query.where(Application.created_at >= since)
+    if until is not None:
+        query = query.where(Application.created_at < until)
+    return query.order_by(Application.created_at.desc(), Application.id)

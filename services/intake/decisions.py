@@ -1,0 +1,130 @@
+"""What review decided, applied to the application, its account and the ledger.
+
+Idempotent: a message already processed changes nothing (``processed_messages``), and a
+decision for another round, or for an application no longer in review, is recorded as stale
+and otherwise ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Sequence, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from services.intake import timeline
+from services.intake.models import (
+    Account,
+    AccountStatus,
+    Application,
+    ApplicationKind,
+    ApplicationStatus,
+    ApplicationVersion,
+    Base,
+    LedgerEntry,
+    ProcessedMessage,
+)
+from services.intake.outcomes import describe
+from shared.db import utcnow
+
+log = logging.getLogger(__name__)
+ACCOUNT_NUMBER_SEQ = Sequence("account_number_seq", metadata=Base.metadata)
+
+
+def first_time(session: Session, message_id: Any, task_name: str) -> bool:
+    """Record the message as processed; False if it already was."""
+    inserted = session.execute(
+        pg_insert(ProcessedMessage)
+        .values(message_id=message_id, task_name=task_name)
+        .on_conflict_do_nothing()
+        .returning(ProcessedMessage.message_id)
+    ).first()
+    return inserted is not None
+
+
+def apply_decision(session: Session, message: dict[str, Any]) -> str:
+    """Apply one ``intake.apply_decision`` message; return what was done (for the log)."""
+    if not first_time(session, message["message_id"], "intake.apply_decision"):
+        return "duplicate"
+    application = session.get(Application, message["application_id"], with_for_update=True)
+    if application is None:
+        log.warning(
+            "decision for an unknown application",
+            extra={"application_id": str(message["application_id"])},
+        )
+        return "unknown"
+    if application.round != message["round"] or application.status != ApplicationStatus.IN_REVIEW:
+        return "stale"
+    outcome = message["outcome"]
+    final = outcome != "passed_up" and (message["final"] or outcome != "approved")
+    timeline.event(
+        session,
+        application,
+        outcome,
+        message["decided_by_id"],
+        message["decided_by"],
+        message["level"],
+        message.get("reason"),
+    )
+    if outcome == "passed_up" or (outcome == "approved" and not final):
+        return "passed_up"
+    {"approved": _approve, "rejected": _reject, "returned": _return}[outcome](session, application)
+    return outcome
+
+
+def _approve(session: Session, application: Application) -> None:
+    application.status = ApplicationStatus.APPROVED
+    application.final_at = utcnow()
+    account = session.get(Account, application.account_id, with_for_update=True)
+    assert account is not None
+    if application.kind == ApplicationKind.ACCOUNT_OPENING:
+        account.status = AccountStatus.OPEN
+        account.number = _account_number(session)
+        account.opened_at = utcnow()
+    elif application.kind == ApplicationKind.DEPOSIT:
+        _post(session, application, account)
+
+
+def _account_number(session: Session) -> str:
+    serial = session.scalar(ACCOUNT_NUMBER_SEQ.next_value())
+    return f"ZJ{datetime.now(UTC).year}{serial:08d}"
+
+
+def _post(session: Session, application: Application, account: Account) -> None:
+    """Post the approved outcome to the ledger: once per application (unique key)."""
+    data = session.scalar(
+        select(ApplicationVersion.data).where(
+            ApplicationVersion.application_id == application.id,
+            ApplicationVersion.version == application.version,
+        )
+    )
+    assert data is not None and application.outcome_kind is not None
+    session.execute(
+        pg_insert(LedgerEntry)
+        .values(
+            account_id=account.id,
+            application_id=application.id,
+            outcome_kind=application.outcome_kind,
+            credits=Decimal(data.get("credits") or 0),
+            hours=Decimal(data.get("hours") or 0),
+            description=describe(application.outcome_kind, data),
+        )
+        .on_conflict_do_nothing(index_elements=["application_id"])
+    )
+
+
+def _reject(session: Session, application: Application) -> None:
+    application.status = ApplicationStatus.REJECTED
+    application.final_at = utcnow()
+    if application.kind == ApplicationKind.ACCOUNT_OPENING:
+        account = session.get(Account, application.account_id)
+        assert account is not None
+        account.status = AccountStatus.CLOSED
+
+
+def _return(session: Session, application: Application) -> None:
+    application.status = ApplicationStatus.RETURNED

@@ -1,0 +1,73 @@
+"""``Idempotency-Key``: a retried request gets the first answer, never a second application.
+
+The key is remembered per staff account, with a hash of the endpoint and body, in the same
+transaction as the application itself; the same key with a different body is refused (422).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.intake.models import IdempotencyKey
+from shared.errors import FieldError, ValidationProblem
+
+HEADER = "Idempotency-Key"
+MAX_KEY = 200
+
+
+def request_hash(endpoint: str, body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{endpoint}\n{canonical}".encode()).hexdigest()
+
+
+def check_key(key: str) -> str:
+    key = key.strip()
+    if not 1 <= len(key) <= MAX_KEY:
+        raise ValidationProblem(
+            "the idempotency key is not valid",
+            [FieldError(HEADER, f"must be 1 to {MAX_KEY} characters", "headers")],
+        )
+    return key
+
+
+def replay(
+    session: Session, staff_id: int, key: str, digest: str
+) -> tuple[int, dict[str, Any]] | None:
+    """The remembered answer for this key, or None if the key is new."""
+    row = session.scalar(
+        select(IdempotencyKey).where(IdempotencyKey.staff_id == staff_id, IdempotencyKey.key == key)
+    )
+    if row is None:
+        return None
+    if row.request_hash != digest:
+        raise ValidationProblem(
+            "this idempotency key was used with a different request",
+            [FieldError(HEADER, "already used for a different request; use a new key", "headers")],
+        )
+    return row.status_code, row.response
+
+
+def remember(
+    session: Session,
+    staff_id: int,
+    key: str,
+    endpoint: str,
+    digest: str,
+    status: int,
+    response: dict[str, Any],
+) -> None:
+    session.add(
+        IdempotencyKey(
+            staff_id=staff_id,
+            key=key,
+            endpoint=endpoint,
+            request_hash=digest,
+            status_code=status,
+            response=response,
+        )
+    )

@@ -1,0 +1,173 @@
+"""Marshmallow schemas of the intake HTTP API. Personal data only ever leaves masked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from services.intake.learners import VERIFICATION_METHODS
+from services.intake.models import ApplicationKind, ApplicationStatus
+from services.intake.outcomes import OUTCOME_SCHEMAS
+from shared.identity import DocumentType
+from shared.paging import PageArgs, page_schema
+
+SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="must be the SHA-256 of an uploaded attachment")
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+def text(max_len: int, **kw: Any) -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=max_len), **kw)
+
+
+def attachment_list() -> fields.List:
+    return fields.List(
+        fields.String(validate=SHA256), validate=validate.Length(max=20), load_default=list
+    )
+
+
+class LearnerInSchema(Strict):
+    document_type = fields.String(
+        required=True, validate=validate.OneOf([d.value for d in DocumentType])
+    )
+    document_number = text(40, required=True)
+    name = text(60, required=True)
+    phone = text(20, required=True)
+    verification_method = fields.String(
+        required=True, validate=validate.OneOf(VERIFICATION_METHODS)
+    )
+    gender = fields.String(validate=validate.OneOf(["male", "female"]))
+    birth_date = fields.Date()
+    attachments = attachment_list()
+
+
+class DepositInSchema(Strict):
+    kind = fields.String(
+        load_default="deposit", validate=validate.OneOf([k.value for k in ApplicationKind])
+    )
+    account_number = text(20, required=True)
+    outcome_kind = fields.String(required=True, validate=validate.OneOf(list(OUTCOME_SCHEMAS)))
+    outcome = fields.Dict(required=True)
+    attachments = attachment_list()
+
+
+class ResubmitSchema(Strict):
+    learner = fields.Nested(LearnerInSchema)
+    outcome_kind = fields.String(validate=validate.OneOf(list(OUTCOME_SCHEMAS)))
+    outcome = fields.Dict()
+    attachments = attachment_list()
+
+
+class WithdrawSchema(Strict):
+    reason = text(500, required=True)
+
+
+class LearnerOutSchema(Schema):
+    name = fields.String()
+    document_type = fields.String()
+    document_number = fields.String(attribute="document_mask", metadata={"description": "masked"})
+    phone = fields.String(attribute="phone_mask", metadata={"description": "masked"})
+    gender = fields.String(allow_none=True)
+    birth_date = fields.Date(allow_none=True)
+
+
+class EventSchema(Schema):
+    at = fields.AwareDateTime()
+    type = fields.String(
+        metadata={
+            "description": "taken, passed_up, approved, rejected, returned, resubmitted, withdrawn"
+        }
+    )
+    round = fields.Integer()
+    level = fields.String(allow_none=True)
+    actor_id = fields.Integer(allow_none=True)
+    actor = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+
+
+class VersionSchema(Schema):
+    version = fields.Integer()
+    data = fields.Dict()
+    attachments = fields.List(fields.String())
+    created_at = fields.AwareDateTime()
+    created_by_id = fields.Integer()
+
+
+class ApplicationSummarySchema(Schema):
+    id = fields.UUID()
+    kind = fields.String()
+    outcome_kind = fields.String(allow_none=True)
+    status = fields.String()
+    round = fields.Integer()
+    version = fields.Integer()
+    unit_code = fields.String()
+    taken_by = fields.String()
+    created_at = fields.AwareDateTime()
+    final_at = fields.AwareDateTime(allow_none=True)
+
+
+class ApplicationSchema(ApplicationSummarySchema):
+    learner = fields.Nested(LearnerOutSchema)
+    account_number = fields.String(allow_none=True)
+    data = fields.Dict(metadata={"description": "the current version's data"})
+    attachments = fields.List(fields.String())
+    versions = fields.List(fields.Nested(VersionSchema))
+    timeline = fields.List(fields.Nested(EventSchema))
+    handoff = fields.String(
+        metadata={
+            "description": "queued: on its way to review; delayed: the "
+            "queue is unreachable, it is kept and will be sent"
+        }
+    )
+
+
+ApplicationPageSchema = page_schema(ApplicationSummarySchema, "ApplicationPage")
+
+
+class ApplicationListArgs(PageArgs):
+    status = fields.String(validate=validate.OneOf([s.value for s in ApplicationStatus]))
+    kind = fields.String(validate=validate.OneOf([k.value for k in ApplicationKind]))
+    outcome_kind = fields.String(validate=validate.OneOf(list(OUTCOME_SCHEMAS)))
+    unit_code = text(16)
+    since = fields.AwareDateTime()
+    until = fields.AwareDateTime()
+
+
+class AttachmentSchema(Schema):
+    sha256 = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+    created_at = fields.AwareDateTime()
+
+
+class BalanceSchema(Schema):
+    outcome_kind = fields.String()
+    credits = fields.Decimal(as_string=True)
+    hours = fields.Decimal(as_string=True)
+    entries = fields.Integer()
+
+
+class AccountSchema(Schema):
+    number = fields.String()
+    status = fields.String()
+    unit_code = fields.String()
+    opened_at = fields.AwareDateTime(allow_none=True)
+    learner = fields.Nested(LearnerOutSchema)
+    balances = fields.List(fields.Nested(BalanceSchema))
+
+
+class LedgerEntrySchema(Schema):
+    id = fields.Integer()
+    application_id = fields.UUID()
+    outcome_kind = fields.String()
+    credits = fields.Decimal(as_string=True)
+    hours = fields.Decimal(as_string=True)
+    description = fields.String()
+    posted_at = fields.AwareDateTime()
+
+
+LedgerPageSchema = page_schema(LedgerEntrySchema, "LedgerPage")

@@ -1,0 +1,27 @@
+"""Intake's tasks on the ``intake`` queue: thin adapters around the rules."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+
+from services.intake import decisions
+from services.intake.worker_db import worker_db
+from shared import contracts
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="intake.apply_decision")
+def apply_decision(**payload: Any) -> str:
+    """Apply a review decision to its application (idempotent: redelivery posts once)."""
+    message = contracts.load("intake.apply_decision", payload)
+    with worker_db().transaction() as session:
+        done = decisions.apply_decision(session, message)
+    log.info(
+        "decision applied",
+        extra={"application_id": str(message["application_id"]), "outcome": done},
+    )
+    return done

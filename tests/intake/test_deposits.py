@@ -1,0 +1,243 @@
+"""Deposits with evidence, idempotency, withdrawal, return and resubmission, the ledger."""
+
+from __future__ import annotations
+
+import io
+
+from sqlalchemy import select
+
+from services.intake.extensions import db
+from services.intake.models import Application, ApplicationVersion, LedgerEntry, Outbox
+from tests.intake.conftest import PDF, Window, count, decide
+
+
+def deposit(window: Window, headers, account, evidence, key=None, **outcome):
+    extra = {"Idempotency-Key": key} if key else {}
+    return window.client.post(
+        "/api/v1/applications",
+        headers={**headers, **extra},
+        json=window.deposit_body(account, evidence, **outcome),
+    )
+
+
+def test_deposit_approved_is_posted_once_to_the_ledger(window: Window) -> None:
+    headers = window.token()
+    account = window.open_account(headers)
+    evidence = [window.upload(headers)]
+    r = deposit(window, headers, account, evidence)
+    assert r.status_code == 201, r.json
+    app_id = r.json["id"]
+    assert r.json["data"]["hours"] == "48.00" and r.json["attachments"] == evidence
+    assert decide(app_id, "passed_up", final=False) == "passed_up"
+    message = "6f2b1c1e-0000-4000-8000-000000000001"
+    assert decide(app_id, "approved", level="subcentre", message_id=message) == "approved"
+    assert decide(app_id, "approved", level="subcentre", message_id=message) == "duplicate"
+    assert count(LedgerEntry) == 1
+    got = window.client.get(f"/api/v1/accounts/{account}", headers=headers).json
+    assert got["balances"] == [
+        {"outcome_kind": "social_training", "credits": "0.00", "hours": "48.00", "entries": 1}
+    ]
+    ledger = window.client.get(f"/api/v1/accounts/{account}/ledger", headers=headers).json
+    assert ledger["total"] == 1 and ledger["items"][0]["description"] == "电工初级培训"
+    timeline = window.client.get(f"/api/v1/applications/{app_id}", headers=headers).json
+    assert [(e["type"], e["level"]) for e in timeline["timeline"]] == [
+        ("taken", None),
+        ("passed_up", "acceptance_point"),
+        ("approved", "subcentre"),
+    ]
+
+
+def test_idempotency_key_returns_the_first_answer(window: Window) -> None:
+    headers = window.token()
+    account = window.open_account(headers)
+    evidence = [window.upload(headers)]
+    body = window.deposit_body(account, evidence)
+    h = {**headers, "Idempotency-Key": "window-7-0001"}
+    first = window.client.post("/api/v1/applications", headers=h, json=body)
+    again = window.client.post("/api/v1/applications", headers=h, json=body)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotency-Replayed"] == "true"
+    assert again.json == first.json
+    assert count(Application) == 2  # the opening and one deposit
+    other = {**body, "outcome": {**body["outcome"], "hours": "12"}}
+    r = window.client.post("/api/v1/applications", headers=h, json=other)
+    assert r.status_code == 422 and r.json["errors"][0]["field"] == "Idempotency-Key"
+    assert count(Application) == 2
+
+
+def test_deposit_refusals_name_field_and_reason(window: Window) -> None:
+    headers = window.token()
+    account = window.open_account(headers)
+    evidence = [window.upload(headers)]
+    before = (count(Application), count(Outbox))
+    cases = [
+        ({"outcome_kind": "magic"}, "outcome_kind"),
+        ({"attachments": []}, "attachments"),
+        ({"attachments": ["0" * 64]}, "attachments.0"),
+        ({"outcome": {"organiser": "x"}}, "outcome.programme"),
+        (
+            {"outcome": {**window.deposit_body(account, evidence)["outcome"], "hours": "-3"}},
+            "outcome.hours",
+        ),
+        (
+            {
+                "outcome": {
+                    **window.deposit_body(account, evidence)["outcome"],
+                    "end_date": "2026-02-01",
+                }
+            },
+            "outcome.end_date",
+        ),
+        (
+            {
+                "outcome": {
+                    **window.deposit_body(account, evidence)["outcome"],
+                    "start_date": "2099-01-01",
+                }
+            },
+            "outcome.start_date",
+        ),
+        ({"kind": "conversion"}, "kind"),
+    ]
+    for override, field in cases:
+        body = {**window.deposit_body(account, evidence), **override}
+        r = window.client.post("/api/v1/applications", headers=headers, json=body)
+        assert r.status_code == 422, (override, r.json)
+        assert field in {e["field"] for e in r.json["errors"]}, (override, r.json)
+    assert (count(Application), count(Outbox)) == before
+
+
+def test_account_must_be_open_and_in_scope(window: Window) -> None:
+    headers = window.token()
+    pending = window.open(headers)
+    evidence = [window.upload(headers)]
+    r = deposit(window, headers, "ZJ202600009999", evidence)
+    assert r.status_code == 404
+    account = window.open_account(headers)
+    other = window.token("AP000002", "/ZJ/B02/S014/AP000002/")
+    assert deposit(window, other, account, evidence).status_code == 404
+    assert pending.status_code == 201
+
+
+def test_evidence_checked_by_content_size_and_kept_once(window: Window) -> None:
+    headers = window.token()
+    first = window.client.post(
+        "/api/v1/attachments",
+        headers=headers,
+        data={"file": (io.BytesIO(PDF), "a.pdf")},
+        content_type="multipart/form-data",
+    )
+    again = window.client.post(
+        "/api/v1/attachments",
+        headers=headers,
+        data={"file": (io.BytesIO(PDF), "renamed.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert first.status_code == 201 and again.status_code == 200
+    assert first.json["sha256"] == again.json["sha256"]
+    assert first.json["content_type"] == "application/pdf"
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
+    r = window.client.post(
+        "/api/v1/attachments",
+        headers=headers,
+        data={"file": (io.BytesIO(png), "scan.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert r.json["content_type"] == "image/png"
+    r = window.client.post(
+        "/api/v1/attachments",
+        headers=headers,
+        data={"file": (io.BytesIO(b"just text, named pdf"), "fake.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 415 and r.json["errors"][0]["field"] == "file"
+    big = PDF + b"\0" * (10 * 1024 * 1024)
+    r = window.client.post(
+        "/api/v1/attachments",
+        headers=headers,
+        data={"file": (io.BytesIO(big), "big.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 413
+    r = window.client.post("/api/v1/attachments", headers=headers, json={"file": "x"})
+    assert r.status_code == 422
+
+
+def test_returned_application_is_corrected_and_resubmitted(window: Window) -> None:
+    headers = window.token()
+    account = window.open_account(headers)
+    evidence = [window.upload(headers)]
+    r = deposit(window, headers, account, evidence, hours="400")
+    app_id = r.json["id"]
+    decide(app_id, "returned", reason="学时与证书不符")
+    body = window.deposit_body(account, evidence, hours="40")
+    r = window.client.post(
+        f"/api/v1/applications/{app_id}/resubmit",
+        headers=headers,
+        json={k: body[k] for k in ("outcome_kind", "outcome", "attachments")},
+    )
+    assert r.status_code == 200, r.json
+    assert r.json["status"] == "in_review" and r.json["round"] == 2 and r.json["version"] == 2
+    assert [v["data"]["hours"] for v in r.json["versions"]] == ["400.00", "40.00"]
+    assert [e["type"] for e in r.json["timeline"]] == ["taken", "returned", "resubmitted"]
+    assert decide(app_id, "approved", round_=1) == "stale"  # a decision of the old round
+    r2 = window.client.post(
+        f"/api/v1/applications/{app_id}/resubmit",
+        headers=headers,
+        json={k: body[k] for k in ("outcome_kind", "outcome", "attachments")},
+    )
+    assert r2.status_code == 409 and r2.json["current_state"] == "in_review"
+    with db.transaction() as session:
+        rounds = [
+            o.payload["round"]
+            for o in session.scalars(
+                select(Outbox)
+                .where(Outbox.task_name == "review.open_case")
+                .order_by(Outbox.created_at)
+            )
+        ]
+        assert rounds[-2:] == [1, 2]
+        assert (
+            len(
+                session.scalars(
+                    select(ApplicationVersion).where(ApplicationVersion.application_id == app_id)
+                ).all()
+            )
+            == 2
+        )
+
+
+def test_withdrawn_before_the_final_decision_only(window: Window) -> None:
+    headers = window.token()
+    account = window.open_account(headers)
+    evidence = [window.upload(headers)]
+    app_id = deposit(window, headers, account, evidence).json["id"]
+    r = window.client.post(
+        f"/api/v1/applications/{app_id}/withdraw", headers=headers, json={"reason": "学员申请撤回"}
+    )
+    assert r.status_code == 200 and r.json["status"] == "withdrawn"
+    r = window.client.post(
+        f"/api/v1/applications/{app_id}/withdraw", headers=headers, json={"reason": "again"}
+    )
+    assert r.status_code == 409 and r.json["current_state"] == "withdrawn"
+    with db.transaction() as session:
+        assert session.scalars(
+            select(Outbox.task_name).where(Outbox.task_name == "review.withdraw_application")
+        ).all()
+    assert decide(app_id, "approved") == "stale"
+    assert count(LedgerEntry) == 0
+
+
+def test_lists_and_reads_follow_the_org_scope(window: Window) -> None:
+    mine, theirs = window.token(), window.token("AP000002", "/ZJ/B02/S014/AP000002/")
+    a = window.open(mine).json["id"]
+    b = window.open(theirs).json["id"]
+    assert window.client.get(f"/api/v1/applications/{b}", headers=mine).status_code == 404
+    subcentre = window.token("S001", "/ZJ/B01/S001/", "subcentre", ("reviewer",), None)
+    listed = window.client.get("/api/v1/applications", headers=subcentre).json
+    assert [x["id"] for x in listed["items"]] == [a]
+    province = window.token("ZJ", "/ZJ/", "province", ("admin",), None)
+    listed = window.client.get("/api/v1/applications?kind=account_opening", headers=province).json
+    assert listed["total"] == 2
+    r = window.client.get("/api/v1/applications?status=flying", headers=province)
+    assert r.status_code == 422
