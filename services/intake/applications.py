@@ -21,7 +21,6 @@ from services.intake.models import (
     Application,
     ApplicationKind,
     ApplicationStatus,
-    ApplicationVersion,
     Learner,
 )
 from services.intake.outcomes import OUTCOME_SCHEMAS
@@ -115,45 +114,17 @@ def take_deposit(
             [FieldError("account_number", "the account is not open")],
         )
     checked = check_deposit(session, deposit)
-    application = Application(
-        kind=ApplicationKind.DEPOSIT,
-        outcome_kind=deposit.outcome_kind,
-        status=ApplicationStatus.IN_REVIEW,
-        learner_id=account.learner_id,
-        account_id=account.id,
-        unit_code=principal.unit_code,
-        unit_path=principal.unit_path,
-        taken_by_id=principal.staff_id,
-        taken_by=principal.username,
-        round=1,
-        version=1,
-        certificate_number=checked.certificate_number,
-    )
-    session.add(application)
-    session.flush()
-    _add_version(session, application, checked.data, deposit.attachments, principal)
-    timeline.event(session, application, "taken", principal.staff_id, principal.username)
-    timeline.hand_to_review(
-        session, application, deposit.attachments, _amount(checked.credits), _amount(checked.hours)
-    )
-    return application
-
-
-def _add_version(
-    session: Session,
-    application: Application,
-    data: dict[str, Any],
-    attachments: list[str],
-    principal: Principal,
-) -> None:
-    session.add(
-        ApplicationVersion(
-            application_id=application.id,
-            version=application.version,
-            data=data,
-            attachments=attachments,
-            created_by_id=principal.staff_id,
-        )
+    return timeline.take(
+        session,
+        principal,
+        ApplicationKind.DEPOSIT,
+        account,
+        checked.data,
+        deposit.attachments,
+        deposit.outcome_kind,
+        checked.certificate_number,
+        _amount(checked.credits),
+        _amount(checked.hours),
     )
 
 
@@ -208,7 +179,7 @@ def resubmit(
         application.certificate_number = checked.certificate_number
         data, attachments = checked.data, deposit.attachments
         credits, hours = _amount(checked.credits), _amount(checked.hours)
-    _add_version(session, application, data, attachments, principal)
+    timeline.add_version(session, application, data, attachments, principal)
     timeline.event(session, application, "resubmitted", principal.staff_id, principal.username)
     timeline.hand_to_review(session, application, attachments, credits, hours)
     return application

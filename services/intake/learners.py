@@ -5,15 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from shared.identity import (
-    IdentityError,
-    IdentityInfo,
-    check_agreement,
-    parse_identity,
-    validate_mobile,
-    validate_name,
-)
-from shared.pii import mask_account_number, mask_document_number, mask_phone
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -27,12 +18,20 @@ from services.intake.models import (
     Application,
     ApplicationKind,
     ApplicationStatus,
-    ApplicationVersion,
     Learner,
 )
 from services.intake.scope import require_window_staff
 from shared.auth import Principal
 from shared.errors import Conflict, FieldError, ValidationProblem
+from shared.identity import (
+    IdentityError,
+    IdentityInfo,
+    check_agreement,
+    parse_identity,
+    validate_mobile,
+    validate_name,
+)
+from shared.pii import mask_account_number, mask_document_number, mask_phone
 
 VERIFICATION_METHODS = ("card_reader", "documents_in_person")
 
@@ -174,32 +173,14 @@ def open_account(
         assert found is not None
         _refuse_second_account(session, *found)
         raise
-    application = Application(
-        kind=ApplicationKind.ACCOUNT_OPENING,
-        status=ApplicationStatus.IN_REVIEW,
-        learner_id=learner.id,
-        account_id=account.id,
-        unit_code=principal.unit_code,
-        unit_path=principal.unit_path,
-        taken_by_id=principal.staff_id,
-        taken_by=principal.username,
-        round=1,
-        version=1,
+    return timeline.take(
+        session,
+        principal,
+        ApplicationKind.ACCOUNT_OPENING,
+        account,
+        version_data(learner, details),
+        details.attachments,
     )
-    session.add(application)
-    session.flush()
-    session.add(
-        ApplicationVersion(
-            application_id=application.id,
-            version=1,
-            data=version_data(learner, details),
-            attachments=details.attachments,
-            created_by_id=principal.staff_id,
-        )
-    )
-    timeline.event(session, application, "taken", principal.staff_id, principal.username)
-    timeline.hand_to_review(session, application, details.attachments)
-    return application
 
 
 def correct(

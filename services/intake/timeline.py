@@ -2,14 +2,77 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
-from services.intake.models import Application, ApplicationEvent, Outbox
+from services.intake.models import (
+    Account,
+    Application,
+    ApplicationEvent,
+    ApplicationKind,
+    ApplicationStatus,
+    ApplicationVersion,
+    Outbox,
+)
 from shared import outbox
 from shared.auth import Principal
 from shared.db import utcnow
 
 FIRST_LEVEL = "acceptance_point"
+
+
+def take(
+    session: Session,
+    principal: Principal,
+    kind: ApplicationKind,
+    account: Account,
+    data: dict[str, Any],
+    attachments: list[str],
+    outcome_kind: str | None = None,
+    certificate_number: str | None = None,
+    credits: str | None = None,
+    hours: str | None = None,
+) -> Application:
+    """A new application, its first version and its first event, and its way into review."""
+    application = Application(
+        kind=kind,
+        outcome_kind=outcome_kind,
+        status=ApplicationStatus.IN_REVIEW,
+        learner_id=account.learner_id,
+        account_id=account.id,
+        unit_code=principal.unit_code,
+        unit_path=principal.unit_path,
+        taken_by_id=principal.staff_id,
+        taken_by=principal.username,
+        round=1,
+        version=1,
+        certificate_number=certificate_number,
+    )
+    session.add(application)
+    session.flush()
+    add_version(session, application, data, attachments, principal)
+    event(session, application, "taken", principal.staff_id, principal.username)
+    hand_to_review(session, application, attachments, credits, hours)
+    return application
+
+
+def add_version(
+    session: Session,
+    application: Application,
+    data: dict[str, Any],
+    attachments: list[str],
+    principal: Principal,
+) -> None:
+    session.add(
+        ApplicationVersion(
+            application_id=application.id,
+            version=application.version,
+            data=data,
+            attachments=attachments,
+            created_by_id=principal.staff_id,
+        )
+    )
 
 
 def event(
