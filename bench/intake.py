@@ -84,12 +84,11 @@ def teardown(env: dict[str, str]) -> None:
 
 def prepare_learners(count: int) -> tuple[dict[str, str], list[str], str]:
     """Open ``count`` accounts (approved directly) and upload one piece of evidence."""
-    from shared.identity import check_character
-
     from services.intake import decisions
     from services.intake.app import create_app
     from services.intake.extensions import db
     from shared.auth import Principal, TokenIssuer
+    from shared.identity import check_character
     from shared.settings import load_settings
 
     settings = load_settings("intake")
@@ -191,7 +190,7 @@ def client_loop(args: tuple) -> list[float]:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             continue
         if response.status != 201:
-            raise SystemExit(f"{path}: HTTP {response.status}")
+            raise RuntimeError(f"{path}: HTTP {response.status}")
         latencies.append(time.perf_counter() - start)
         if response.getheader("Connection", "").lower() == "close":
             conn.close()
@@ -200,6 +199,8 @@ def client_loop(args: tuple) -> list[float]:
 
 
 def drive(port: int, path: str, headers, accounts, sha, seconds: float, concurrency: int):
+    probe = client_loop((port, path, headers, accounts, sha, 0.2, 99))  # fails loudly, early
+    assert probe, f"{path}: no request succeeded"
     with mp.get_context("fork").Pool(concurrency) as pool:
         results = pool.map(
             client_loop,
