@@ -41,11 +41,11 @@ def create_app() -> Flask:
     @app.post("/baseline")
     def baseline() -> tuple[dict[str, str], int]:
         body = schema.load(request.get_json())
+        row_id = uuid.uuid4()
         with Session(engine) as session:
-            row = Row(body=body)
-            session.add(row)
+            session.add(Row(id=row_id, body=body))
             session.commit()
-        celery.send_task("baseline.noop", kwargs={"id": str(row.id)}, queue="bench.baseline")
-        return {"id": str(row.id)}, 201
+        celery.send_task("baseline.noop", kwargs={"id": str(row_id)}, queue="bench.baseline")
+        return {"id": str(row_id)}, 201
 
     return app

@@ -8,18 +8,13 @@ from typing import Any
 
 from flask import Response, g, json, request
 from flask_smorest import Blueprint
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from services.intake import applications, attachments, idempotency, learners, ledger
 from services.intake import schemas as s
 from services.intake.extensions import context, db
 from services.intake.models import (
-    Account,
     Application,
-    ApplicationEvent,
-    ApplicationVersion,
-    Learner,
 )
 from shared.auth import current_principal
 from shared.errors import FieldError, ValidationProblem
@@ -27,6 +22,8 @@ from shared.paging import paginate
 
 blp = Blueprint("intake", __name__, description="Learning accounts and applications")
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+APPLICATION_SCHEMA = s.ApplicationSchema()  # schemas are costly to build: once per process
+SUMMARY_FIELDS = tuple(s.ApplicationSummarySchema().fields)
 IDEMPOTENCY = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -38,22 +35,11 @@ IDEMPOTENCY = {
 
 def present(application: Application) -> dict[str, Any]:
     """Everything ``ApplicationSchema`` shows, personal data masked."""
-    session = db.session
-    learner = session.get(Learner, application.learner_id)
-    account = session.get(Account, application.account_id)
-    versions = session.scalars(
-        select(ApplicationVersion)
-        .where(ApplicationVersion.application_id == application.id)
-        .order_by(ApplicationVersion.version)
-    ).all()
-    events = session.scalars(
-        select(ApplicationEvent)
-        .where(ApplicationEvent.application_id == application.id)
-        .order_by(ApplicationEvent.id)
-    ).all()
+    learner, account = application.learner, application.account
+    versions, events = application.versions, application.events
     current = versions[-1] if versions else None
     return {
-        **{c: getattr(application, c) for c in s.ApplicationSummarySchema().fields},
+        **{c: getattr(application, c) for c in SUMMARY_FIELDS},
         "learner": learner,
         "account_number": account.number if account else None,
         "data": current.data if current else {},
@@ -88,7 +74,7 @@ def idempotent(endpoint: str, body: dict[str, Any], create: Callable[[], Applica
             return json_response(replayed[1], replayed[0], replayed=True)
     application = create()
     db.session.flush()
-    answer = s.ApplicationSchema().dump(present(application))
+    answer = APPLICATION_SCHEMA.dump(present(application))
     if key is not None:
         idempotency.remember(db.session, principal.staff_id, key, endpoint, digest, 201, answer)
     try:

@@ -96,10 +96,15 @@ def _amount(value: Decimal | None) -> str | None:
 
 
 def open_account_in_scope(session: Session, principal: Principal, number: str) -> Account:
-    account = session.scalar(select(Account).where(Account.number == number))
-    if account is None or not account.unit_path.startswith(principal.unit_path):
+    # The learner comes along in the same query: the answer shows them (masked).
+    row = session.execute(
+        select(Account, Learner)
+        .join(Learner, Learner.id == Account.learner_id)
+        .where(Account.number == number)
+    ).first()
+    if row is None or not row[0].unit_path.startswith(principal.unit_path):
         raise NotFound(f"learning account {number} not found")
-    return account
+    return row[0]
 
 
 def take_deposit(

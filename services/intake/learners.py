@@ -165,7 +165,7 @@ def open_account(
         with session.begin_nested():
             session.add(learner)
             session.flush()
-            account.learner_id = learner.id
+            account.learner = learner
             session.add(account)
             session.flush()
     except IntegrityError:  # the same document, opened at this moment at another window

@@ -30,7 +30,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import naming_metadata
 from shared.outbox import OutboxMixin
@@ -102,6 +102,8 @@ class Account(Base):
     opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
 
+    learner: Mapped[Learner] = relationship()
+
 
 class Application(Base):
     __tablename__ = "applications"
@@ -126,6 +128,12 @@ class Application(Base):
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
     final_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    # Set and appended to when an application is taken, so its first answer needs no query.
+    learner: Mapped[Learner] = relationship()
+    account: Mapped[Account] = relationship()
+    versions: Mapped[list[ApplicationVersion]] = relationship(order_by="ApplicationVersion.version")
+    events: Mapped[list[ApplicationEvent]] = relationship(order_by="ApplicationEvent.id")
 
     __table_args__ = (
         Index("ix_applications_unit_path_created", "unit_path", "created_at"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -36,11 +37,12 @@ def take(
 ) -> Application:
     """A new application, its first version and its first event, and its way into review."""
     application = Application(
+        id=uuid.uuid4(),
         kind=kind,
         outcome_kind=outcome_kind,
         status=ApplicationStatus.IN_REVIEW,
-        learner_id=account.learner_id,
-        account_id=account.id,
+        learner=account.learner,
+        account=account,
         unit_code=principal.unit_code,
         unit_path=principal.unit_path,
         taken_by_id=principal.staff_id,
@@ -50,7 +52,6 @@ def take(
         certificate_number=certificate_number,
     )
     session.add(application)
-    session.flush()
     add_version(session, application, data, attachments, principal)
     event(session, application, "taken", principal.staff_id, principal.username)
     hand_to_review(session, application, attachments, credits, hours)
@@ -64,9 +65,8 @@ def add_version(
     attachments: list[str],
     principal: Principal,
 ) -> None:
-    session.add(
+    application.versions.append(
         ApplicationVersion(
-            application_id=application.id,
             version=application.version,
             data=data,
             attachments=attachments,
@@ -84,9 +84,8 @@ def event(
     level: str | None = None,
     reason: str | None = None,
 ) -> None:
-    session.add(
+    application.events.append(
         ApplicationEvent(
-            application_id=application.id,
             at=utcnow(),
             type=type_,
             round=application.round,
