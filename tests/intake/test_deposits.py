@@ -241,3 +241,18 @@ def test_lists_and_reads_follow_the_org_scope(window: Window) -> None:
     assert listed["total"] == 2
     r = window.client.get("/api/v1/applications?status=flying", headers=province)
     assert r.status_code == 422
+
+
+def test_the_ledger_refuses_changes(window: Window) -> None:
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    headers = window.token()
+    account = window.open_account(headers)
+    app_id = deposit(window, headers, account, [window.upload(headers)]).json["id"]
+    decide(app_id, "approved")
+    for statement in ("UPDATE ledger_entries SET hours = 999", "DELETE FROM ledger_entries"):
+        with pytest.raises(DBAPIError, match="append-only"), db.transaction() as session:
+            session.execute(text(statement))
+    assert count(LedgerEntry) == 1
