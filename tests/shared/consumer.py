@@ -32,7 +32,7 @@ def consumer_app(redis_url: str | None = None) -> Celery:
 
 
 def _register(app: Celery, store: redis.Redis, name: str) -> None:
-    @app.task(name=name)
+    @app.task(name=name, shared=False)  # not shared: each app records into its own Redis
     def receive(**payload: Any) -> None:
         message = contracts.load(name, dict(payload))
         store.rpush(RECEIVED, json.dumps(payload))
