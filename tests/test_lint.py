@@ -13,8 +13,8 @@ from tests.helpers import ROOT
 @pytest.mark.parametrize(
     "argv",
     [
-        ["ruff", "check", "."],
-        ["ruff", "format", "--check", "."],
+        ["ruff", "check", "--no-cache", "."],
+        ["ruff", "format", "--no-cache", "--check", "."],
         ["mypy"],
     ],
 )

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.pii import PiiCipher, load_cipher
-
 from shared.settings import Settings
 
 

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from shared.identity import check_character
 from sqlalchemy import func, select, text
 
 from services.intake import decisions
 from services.intake.app import create_app
 from services.intake.extensions import db
 from shared.auth import Principal, TokenIssuer
+from shared.identity import check_character
 
 TABLES = (
     "ledger_entries, application_events, application_versions, idempotency_keys, "
