@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from marshmallow import ValidationError
@@ -55,6 +56,12 @@ class CheckedDeposit:
     certificate_number: str | None
 
 
+@cache
+def _schema(kind: str) -> Any:
+    # Building a schema costs more than loading with it; one instance per kind and process.
+    return OUTCOME_SCHEMAS[kind]()
+
+
 def check_deposit(session: Session, deposit: Deposit) -> CheckedDeposit:
     """The outcome against its kind's schema, and the evidence the kind requires."""
     schema_class = OUTCOME_SCHEMAS.get(deposit.outcome_kind)
@@ -63,7 +70,7 @@ def check_deposit(session: Session, deposit: Deposit) -> CheckedDeposit:
             "unknown outcome kind",
             [FieldError("outcome_kind", f"must be one of: {', '.join(OUTCOME_SCHEMAS)}")],
         )
-    schema = schema_class()
+    schema = _schema(deposit.outcome_kind)
     try:
         loaded = schema.load(deposit.outcome)
     except ValidationError as exc:
