@@ -1,6 +1,6 @@
 """POST /api/v1/applications over HTTP against gunicorn, next to a bare baseline.
 
-    .venv/bin/python bench/intake.py [--seconds 20] [--concurrency 2,4,8] [--workers 4]
+    .venv/bin/python bench/intake.py [--seconds 20] [--concurrency 4,8,12] [--workers 4]
 
 Both servers run under gunicorn with the same settings (sync workers, --workers N) on this
 machine; the load comes from client processes on loopback, each keeping its own connections.
@@ -241,7 +241,7 @@ def serve(app_path: str, port: int, workers: int, env: dict[str, str]) -> subpro
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--concurrency", default="2,4,8")
+    parser.add_argument("--concurrency", default="4,8,12")
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
     env = setup()
