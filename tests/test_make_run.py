@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+import redis
 
 from tests.helpers import ROOT, wait_for
 
@@ -63,12 +64,14 @@ def system(run_env, var_dir):
         proc.wait()
 
 
-def call(method: str, path: str, token: str | None = None, body: dict | None = None):
+def call(
+    method: str, path: str, token: str | None = None, body: dict | None = None, port: int = 8001
+):
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(
-        f"http://127.0.0.1:8001/api/v1{path}",
+        f"http://127.0.0.1:{port}/api/v1{path}",
         method=method,
         data=json.dumps(body).encode() if body else None,
         headers=headers,
@@ -86,7 +89,7 @@ def sign_in(username: str, password: str) -> str:
     return body["access_token"]
 
 
-def bring_a_point_to_life(admin: str) -> None:
+def bring_a_point_to_life(admin: str) -> str:
     """The README's walk-through, over HTTP against the running system."""
     for name, role in (("sc-bureau", "bureau"), ("sc-manager", "management")):
         status, body = call(
@@ -161,6 +164,40 @@ def bring_a_point_to_life(admin: str) -> None:
     assert status == 200, body
     status, body = call("POST", f"/acceptance-points/{code}/start", point_admin)
     assert status == 200 and body["state"] == "OPERATING", body
+    return code
+
+
+def open_an_account_at_the_window(redis_url: str) -> None:
+    """The point's service staff (a token from org) take an opening at intake; intake's relay
+    hands it to review's first queue (no review worker yet: it waits there)."""
+    from shared.identity import check_character
+
+    window = sign_in("xy-service", "staff-pass-12")
+    first17 = "33010219850615123"
+    status, body = call(
+        "POST",
+        "/accounts",
+        window,
+        {
+            "document_type": "resident_id",
+            "document_number": first17 + check_character(first17),
+            "name": "李四",
+            "phone": "13912345678",
+            "verification_method": "card_reader",
+        },
+        port=8002,
+    )
+    assert status == 201 and body["handoff"] == "queued", body
+    assert body["learner"]["document_number"].startswith("3301**")
+    queue = redis.Redis.from_url(redis_url)
+
+    def handed_over() -> bool:
+        return any(
+            json.loads(m)["headers"]["id"] and body["id"] in m.decode()
+            for m in queue.lrange("review.acceptance_point", 0, -1)
+        )
+
+    wait_for(handed_over, timeout=30)
 
 
 def test_whole_system_runs_and_stops(system) -> None:
