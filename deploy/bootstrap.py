@@ -74,6 +74,22 @@ def load_org() -> None:
                 raise SystemExit(result.exit_code)
 
 
+def seed_review() -> None:
+    """The default route table (version 1), if the review database has none yet."""
+    from services.review.routing import seed_routes
+    from shared.db import Database
+
+    database = Database(load_settings("review").database_url)
+    with database.transaction() as session:
+        added = seed_routes(session)
+    database.dispose()
+    print(
+        f"review routes: {added} default routes written"
+        if added
+        else "review routes: already present"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="create, migrate and seed the databases")
     parser.add_argument("--only", choices=SERVICES, action="append")
@@ -86,6 +102,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"database {make_url(url).database}: migrated")
     if not args.only or "org" in args.only:
         load_org()
+    if not args.only or "review" in args.only:
+        seed_review()
     sys.stdout.flush()
 
 

@@ -115,6 +115,8 @@ def counterpart(process: str) -> str:
     service, _, role = process.partition("_")
     if not role:
         return process
+    if role.startswith("worker_"):  # review_worker_subcentre consumes review.subcentre
+        return worker_service(f"{service}.{role.removeprefix('worker_')}")
     return "beat" if role == "beat" else f"{role}-{service}"
 
 

@@ -12,7 +12,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-import redis
 
 from tests.helpers import ROOT, wait_for
 
@@ -40,6 +39,18 @@ def get(url: str, headers: dict[str, str] | None = None, data: bytes | None = No
 def system(run_env, var_dir):
     if any(in_use(p) for p in [*PORTS.values(), 5555]):
         pytest.skip("a service port is taken (is `make run` already running here?)")
+    from sqlalchemy import text
+
+    from services.org.worker_db import worker_db
+
+    with worker_db().transaction() as session:  # a fresh system: what make run meets first
+        session.execute(
+            text(
+                "TRUNCATE audit_records, refresh_tokens, activation_codes, staff, "
+                "units, outbox RESTART IDENTITY CASCADE"
+            )
+        )
+        session.execute(text("ALTER SEQUENCE acceptance_point_code_seq RESTART"))
     env = {
         **os.environ,
         **run_env,
@@ -167,9 +178,9 @@ def bring_a_point_to_life(admin: str) -> str:
     return code
 
 
-def open_an_account_at_the_window(redis_url: str) -> None:
+def open_an_account_at_the_window(review_url: str) -> None:
     """The point's service staff (a token from org) take an opening at intake; intake's relay
-    hands it to review's first queue (no review worker yet: it waits there)."""
+    hands it to review's first queue, whose worker opens the case for the point itself."""
     from shared.identity import check_character
 
     window = sign_in("xy-service", "staff-pass-12")
@@ -189,15 +200,18 @@ def open_an_account_at_the_window(redis_url: str) -> None:
     )
     assert status == 201 and body["handoff"] == "queued", body
     assert body["learner"]["document_number"].startswith("3301**")
-    queue = redis.Redis.from_url(redis_url)
+    from sqlalchemy import create_engine, text
 
-    def handed_over() -> bool:
-        return any(
-            json.loads(m)["headers"]["id"] and body["id"] in m.decode()
-            for m in queue.lrange("review.acceptance_point", 0, -1)
-        )
+    engine = create_engine(review_url)
 
-    wait_for(handed_over, timeout=30)
+    def case_opened() -> list:
+        with engine.connect() as conn:
+            sql = "SELECT level, unit_code, top_level FROM cases WHERE application_id = :id"
+            return conn.execute(text(sql), {"id": body["id"]}).all()
+
+    rows = wait_for(case_opened, timeout=30)
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("acceptance_point", "AP000001", "acceptance_point")]
 
 
 def test_whole_system_runs_and_stops(system) -> None:

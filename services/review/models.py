@@ -1,9 +1,27 @@
-"""The review service's tables. Its business tables arrive with its own issue; the outbox is
-here from the start so every service publishes only what it committed."""
+"""The review service's tables: the route table, and one case per application, level and round."""
 
 from __future__ import annotations
 
-from sqlalchemy.orm import DeclarativeBase
+import enum
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    Enum,
+    Identity,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import naming_metadata
 from shared.outbox import OutboxMixin
@@ -11,6 +29,80 @@ from shared.outbox import OutboxMixin
 
 class Base(DeclarativeBase):
     metadata = naming_metadata()
+
+
+class Level(enum.StrEnum):
+    ACCEPTANCE_POINT = "acceptance_point"
+    SUBCENTRE = "subcentre"
+    BRANCH = "branch"
+    PROVINCE = "province"
+
+
+LEVEL_ORDER = (Level.ACCEPTANCE_POINT, Level.SUBCENTRE, Level.BRANCH, Level.PROVINCE)
+
+
+class CaseStatus(enum.StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    DECIDED = "decided"
+    WITHDRAWN = "withdrawn"
+
+
+def _enum(kind: type[enum.Enum], name: str) -> Enum:
+    return Enum(kind, name=name, values_callable=lambda k: [m.value for m in k])
+
+
+class Route(Base):
+    """How far an application kind climbs; editable, versioned (a case keeps its version)."""
+
+    __tablename__ = "routes"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(40))
+    outcome_kind: Mapped[str | None] = mapped_column(String(40))
+    top_level: Mapped[Level] = mapped_column(_enum(Level, "review_level"))
+    # Credits above this amount climb one level further (None: never).
+    escalate_over_credits: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
+    created_by_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (UniqueConstraint("version", "kind", "outcome_kind", name="uq_route"),)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    application_id: Mapped[uuid.UUID] = mapped_column()
+    round: Mapped[int] = mapped_column(Integer)
+    level: Mapped[Level] = mapped_column(_enum(Level, "review_level"))
+    unit_code: Mapped[str] = mapped_column(String(16))
+    unit_path: Mapped[str] = mapped_column(String(120, collation="C"))
+    point_code: Mapped[str] = mapped_column(String(16))
+    point_path: Mapped[str] = mapped_column(String(120, collation="C"))
+    kind: Mapped[str] = mapped_column(String(40))
+    outcome_kind: Mapped[str | None] = mapped_column(String(40))
+    taken_by_id: Mapped[int] = mapped_column(Integer)
+    credits: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
+    hours: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
+    certificate_number: Mapped[str | None] = mapped_column(String(64))
+    attachments: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    top_level: Mapped[Level] = mapped_column(_enum(Level, "review_level"))
+    route_version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus, "case_status"))
+    checks: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        # A redelivered message opens nothing new: one case per application, level and round.
+        UniqueConstraint("application_id", "level", "round", name="uq_case"),
+        Index("ix_cases_unit_status_opened", "unit_code", "status", "opened_at"),
+        Index("ix_cases_certificate_number", "certificate_number"),
+    )
 
 
 class Outbox(OutboxMixin, Base):

@@ -1,0 +1,80 @@
+"""Cases: opened for the responsible unit of a level, once per application, level and round."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from services.review import routing
+from services.review.checks import run_checks
+from services.review.models import Case, CaseStatus, Level
+from shared.db import utcnow
+
+
+def open_case(session: Session, message: dict[str, Any]) -> Case | None:
+    """Open the case a ``review.open_case`` message asks for; None if it is already open (a
+    redelivered message) or no unit exists at that level for the point."""
+    level = Level(message["level"])
+    unit = routing.responsible_unit(message["unit_path"], level)
+    if unit is None:
+        return None
+    version = _route_version(session, message)
+    top = routing.top_level(
+        session, version, message["kind"], message.get("outcome_kind"), message.get("credits")
+    )
+    values = {
+        "application_id": message["application_id"],
+        "round": message["round"],
+        "level": level,
+        "unit_code": unit.code,
+        "unit_path": unit.path,
+        "point_code": message["unit_code"],
+        "point_path": message["unit_path"],
+        "kind": message["kind"],
+        "outcome_kind": message.get("outcome_kind"),
+        "taken_by_id": message["taken_by_id"],
+        "credits": message.get("credits"),
+        "hours": message.get("hours"),
+        "certificate_number": message.get("certificate_number"),
+        "attachments": message.get("attachments") or [],
+        "top_level": top,
+        "route_version": version,
+        "status": CaseStatus.PENDING,
+        "checks": run_checks(session, message),
+        "submitted_at": message["submitted_at"],
+    }
+    inserted = session.execute(
+        pg_insert(Case)
+        .values(**values)
+        .on_conflict_do_nothing(constraint="uq_case")
+        .returning(Case.id)
+    ).first()
+    return session.get(Case, inserted[0]) if inserted else None
+
+
+def _route_version(session: Session, message: dict[str, Any]) -> int:
+    """The route version the application was first routed under (kept across levels)."""
+    earlier = session.scalar(
+        select(Case.route_version)
+        .where(Case.application_id == message["application_id"])
+        .order_by(Case.opened_at)
+        .limit(1)
+    )
+    return earlier or routing.current_version(session)
+
+
+def withdraw(session: Session, message: dict[str, Any]) -> int:
+    """Close the application's open cases of that round; return how many were closed."""
+    result = session.execute(
+        update(Case)
+        .where(
+            Case.application_id == message["application_id"],
+            Case.round == message["round"],
+            Case.status.in_([CaseStatus.PENDING, CaseStatus.CLAIMED]),
+        )
+        .values(status=CaseStatus.WITHDRAWN, closed_at=utcnow(), closed_reason="withdrawn")
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
