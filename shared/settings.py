@@ -37,6 +37,7 @@ class Settings:
     access_token_ttl: int = 900
     refresh_token_ttl: int = 7 * 24 * 3600
     revocation_cache_seconds: float = 1.0
+    review_claim_seconds: int = 1800
     login_failures_allowed: int = 5
     login_failure_window: int = 60
     activation_code_ttl: int = 72 * 3600

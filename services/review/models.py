@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Enum,
     Identity,
@@ -96,6 +97,14 @@ class Case(Base):
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_reason: Mapped[str | None] = mapped_column(Text)
+    claimed_by_id: Mapped[int | None] = mapped_column(Integer)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claim_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision: Mapped[str | None] = mapped_column(String(20))
+    decided_by_id: Mapped[int | None] = mapped_column(Integer)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         # A redelivered message opens nothing new: one case per application, level and round.
@@ -103,6 +112,23 @@ class Case(Base):
         Index("ix_cases_unit_status_opened", "unit_code", "status", "opened_at"),
         Index("ix_cases_certificate_number", "certificate_number"),
     )
+
+
+class AuditRecord(Base):
+    """Append-only (a trigger refuses UPDATE and DELETE): every claim, release and decision."""
+
+    __tablename__ = "audit_records"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor_id: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(30))
+    case_id: Mapped[uuid.UUID] = mapped_column()
+    application_id: Mapped[uuid.UUID] = mapped_column()
+    level: Mapped[str] = mapped_column(String(20))
+    unit_code: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
 
 
 class Outbox(OutboxMixin, Base):

@@ -17,7 +17,7 @@ from services.review.worker_db import worker_db
 @pytest.fixture(autouse=True)
 def fresh_review() -> Iterator[None]:
     with worker_db().transaction() as session:
-        session.execute(text("TRUNCATE cases, routes, outbox RESTART IDENTITY"))
+        session.execute(text("TRUNCATE cases, routes, outbox, audit_records RESTART IDENTITY"))
         seed_routes(session)
     yield
 

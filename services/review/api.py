@@ -1,0 +1,98 @@
+"""The review HTTP API: each unit's inbox, claims and decisions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from flask_smorest import Blueprint
+from sqlalchemy import func, select
+
+from services.review import decisions
+from services.review import schemas as s
+from services.review.extensions import db
+from services.review.models import Case, CaseStatus
+from shared.auth import current_principal
+from shared.db import utcnow
+from shared.paging import paginate
+
+blp = Blueprint("review", __name__, description="Inbox, claims and decisions")
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+OPEN = (CaseStatus.PENDING, CaseStatus.CLAIMED)
+
+
+@blp.get("/inbox")
+@blp.arguments(s.InboxArgs, location="query")
+@blp.response(200, s.InboxSchema)
+@blp.doc(security=BEARER)
+def inbox(args: dict[str, Any]) -> dict[str, Any]:
+    """The open cases of the caller's unit, oldest first, with counts."""
+    principal = current_principal()
+    query = select(Case).where(Case.unit_code == principal.unit_code, Case.status.in_(OPEN))
+    if args.get("kind"):
+        query = query.where(Case.kind == args["kind"])
+    if args.get("point"):
+        query = query.where(Case.point_code == args["point"])
+    if args.get("older_than_hours") is not None:
+        query = query.where(Case.opened_at <= utcnow() - timedelta(hours=args["older_than_hours"]))
+    counts = dict(
+        db.session.execute(
+            select(Case.status, func.count())
+            .where(Case.unit_code == principal.unit_code, Case.status.in_(OPEN))
+            .group_by(Case.status)
+        ).all()
+    )
+    page = paginate(
+        db.session, query.order_by(Case.opened_at, Case.id), args["page"], args["per_page"]
+    )
+    return {
+        **page,
+        "pending": counts.get(CaseStatus.PENDING, 0),
+        "claimed": counts.get(CaseStatus.CLAIMED, 0),
+    }
+
+
+@blp.get("/cases/<uuid:case_id>")
+@blp.response(200, s.CaseSchema)
+@blp.doc(security=BEARER)
+def get_case(case_id: uuid.UUID) -> Case:
+    """One case of the caller's unit, with its automatic checks."""
+    return decisions.own_case(db.session, current_principal(), case_id)
+
+
+@blp.post("/cases/<uuid:case_id>/claim")
+@blp.response(200, s.CaseSchema)
+@blp.alt_response(409, description="claimed by someone else, or no longer open")
+@blp.doc(security=BEARER)
+def claim(case_id: uuid.UUID) -> Case:
+    """Claim a case for yourself (it expires after the configured time)."""
+    seconds = current_app.config["CB_SETTINGS"].review_claim_seconds
+    case = decisions.claim(db.session, current_principal(), case_id, seconds)
+    db.session.commit()
+    return case
+
+
+@blp.post("/cases/<uuid:case_id>/release")
+@blp.response(200, s.CaseSchema)
+@blp.doc(security=BEARER)
+def release(case_id: uuid.UUID) -> Case:
+    """Give a claimed case back to the unit's inbox."""
+    case = decisions.release(db.session, current_principal(), case_id)
+    db.session.commit()
+    return case
+
+
+@blp.post("/cases/<uuid:case_id>/decision")
+@blp.arguments(s.DecisionSchema)
+@blp.response(200, s.CaseSchema)
+@blp.alt_response(409, description="the case is no longer open, or claimed by someone else")
+@blp.doc(security=BEARER)
+def decide(body: dict[str, Any], case_id: uuid.UUID) -> Case:
+    """Approve (pass up, or finish at the last level), reject or return (reason required)."""
+    case = decisions.decide(
+        db.session, current_principal(), case_id, body["decision"], body.get("reason")
+    )
+    db.session.commit()
+    return case

@@ -1,0 +1,195 @@
+"""People deciding: claims, and decisions that pass an application up or finish it.
+
+Every decision is a guarded update (only a pending case, or one the caller has claimed, can
+be decided) that writes its next messages to the outbox in the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.review import routing
+from services.review.models import AuditRecord, Case, CaseStatus, Level, Outbox
+from shared import outbox
+from shared.auth import Principal
+from shared.db import utcnow
+from shared.errors import FieldError, Forbidden, InvalidState, NotFound, ValidationProblem
+
+DECISIONS = ("approve", "reject", "return")
+OUTCOME = {"reject": "rejected", "return": "returned"}
+
+
+def _audit(session: Session, principal: Principal, action: str, case: Case, **detail: Any) -> None:
+    session.add(
+        AuditRecord(
+            actor_id=principal.staff_id,
+            actor=principal.username,
+            action=action,
+            case_id=case.id,
+            application_id=case.application_id,
+            level=case.level.value,
+            unit_code=case.unit_code,
+            detail=detail,
+        )
+    )
+
+
+def own_case(session: Session, principal: Principal, case_id: uuid.UUID) -> Case:
+    """A case of the caller's own unit, locked; any other is 404."""
+    case = session.get(Case, case_id, with_for_update=True)
+    if case is None or case.unit_code != principal.unit_code:
+        raise NotFound(f"case {case_id} not found")
+    if not principal.has_any("reviewer"):
+        raise Forbidden("deciding cases needs the reviewer role")
+    return case
+
+
+def _claimed_by_other(case: Case, principal: Principal) -> bool:
+    return (
+        case.status == CaseStatus.CLAIMED
+        and case.claimed_by_id != principal.staff_id
+        and case.claim_expires_at is not None
+        and case.claim_expires_at > utcnow()
+    )
+
+
+def _require_open(case: Case, principal: Principal, step: str) -> None:
+    if case.status not in (CaseStatus.PENDING, CaseStatus.CLAIMED):
+        raise InvalidState(
+            f"case {case.id} is {case.status.value}; it cannot be {step}",
+            current_state=case.status.value,
+        )
+    if _claimed_by_other(case, principal):
+        raise InvalidState(
+            f"case {case.id} is claimed by {case.claimed_by} until "
+            f"{case.claim_expires_at:%Y-%m-%d %H:%M} UTC",
+            current_state=case.status.value,
+        )
+
+
+def claim(session: Session, principal: Principal, case_id: uuid.UUID, seconds: int) -> Case:
+    """Claim a case so no one else decides it meanwhile; the claim expires by itself."""
+    case = own_case(session, principal, case_id)
+    _require_open(case, principal, "claimed")
+    case.status = CaseStatus.CLAIMED
+    case.claimed_by_id, case.claimed_by = principal.staff_id, principal.username
+    case.claim_expires_at = utcnow() + timedelta(seconds=seconds)
+    _audit(session, principal, "claim", case, expires_at=case.claim_expires_at.isoformat())
+    return case
+
+
+def release(session: Session, principal: Principal, case_id: uuid.UUID) -> Case:
+    case = own_case(session, principal, case_id)
+    if case.status != CaseStatus.CLAIMED or case.claimed_by_id != principal.staff_id:
+        raise InvalidState(f"case {case.id} is not claimed by you", current_state=case.status.value)
+    case.status, case.claimed_by_id, case.claimed_by, case.claim_expires_at = (
+        CaseStatus.PENDING,
+        None,
+        None,
+        None,
+    )
+    _audit(session, principal, "release", case)
+    return case
+
+
+def _may_approve(session: Session, principal: Principal, case: Case) -> None:
+    if case.taken_by_id == principal.staff_id:
+        raise Forbidden("the staff member who took the application cannot approve it")
+    again = session.scalar(
+        select(Case.level)
+        .where(
+            Case.application_id == case.application_id,
+            Case.id != case.id,
+            Case.decided_by_id == principal.staff_id,
+            Case.decision == "approve",
+        )
+        .limit(1)
+    )
+    if again is not None:
+        raise Forbidden(f"you approved this application at the {again.value} level already")
+
+
+def decide(
+    session: Session, principal: Principal, case_id: uuid.UUID, decision: str, reason: str | None
+) -> Case:
+    """Approve (pass up, or finish at the route's last level), reject or return a case."""
+    case = own_case(session, principal, case_id)
+    _require_open(case, principal, "decided")
+    if decision != "approve" and not (reason or "").strip():
+        raise ValidationProblem(
+            f"a reason is required to {decision}", [FieldError("reason", f"required to {decision}")]
+        )
+    if decision == "approve":
+        _may_approve(session, principal, case)
+    case.status, case.decision, case.reason = CaseStatus.DECIDED, decision, reason
+    case.decided_by_id, case.decided_by, case.decided_at = (
+        principal.staff_id,
+        principal.username,
+        utcnow(),
+    )
+    case.closed_at = case.decided_at
+    _audit(session, principal, "decide", case, decision=decision, reason=reason)
+    _send_on(session, case)
+    return case
+
+
+def _send_on(session: Session, case: Case) -> None:
+    """The decision's messages: the next level's case, and intake's record of it."""
+    following = None
+    if case.decision == "approve":
+        following = routing.next_level(case.point_path, case.level, case.top_level)
+    if following is not None:
+        outbox.enqueue(
+            session,
+            Outbox,
+            "review.open_case",
+            _next_case(case, following),
+            queue=f"review.{following.value}",
+        )
+        outcome, final = "passed_up", False
+    elif case.decision == "approve":
+        outcome, final = "approved", True
+    else:
+        outcome, final = OUTCOME[case.decision or ""], case.decision == "reject"
+    outbox.enqueue(
+        session,
+        Outbox,
+        "intake.apply_decision",
+        {
+            "application_id": str(case.application_id),
+            "round": case.round,
+            "level": case.level.value,
+            "outcome": outcome,
+            "final": final,
+            "decided_by_id": case.decided_by_id,
+            "decided_by": case.decided_by,
+            "decided_at": (case.decided_at or utcnow()).isoformat(),
+            "reason": case.reason,
+        },
+    )
+
+
+def _next_case(case: Case, level: Level) -> dict[str, Any]:
+    def amount(value: Any) -> str | None:
+        return None if value is None else f"{value:.2f}"
+
+    return {
+        "application_id": str(case.application_id),
+        "round": case.round,
+        "level": level.value,
+        "kind": case.kind,
+        "outcome_kind": case.outcome_kind,
+        "unit_code": case.point_code,
+        "unit_path": case.point_path,
+        "taken_by_id": case.taken_by_id,
+        "credits": amount(case.credits),
+        "hours": amount(case.hours),
+        "certificate_number": case.certificate_number,
+        "attachments": case.attachments,
+        "submitted_at": case.submitted_at.isoformat(),
+    }

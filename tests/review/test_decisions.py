@@ -1,0 +1,181 @@
+"""Claims and decisions over the API: the rules that cannot be broken, and the messages that
+carry an application up the tree or back to intake."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from flask import Flask
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from services.review import cases
+from services.review.app import create_app
+from services.review.models import Case, Outbox
+from services.review.worker_db import worker_db
+from shared import contracts
+from shared.auth import Principal, TokenIssuer
+from tests.review.conftest import open_case_message
+
+_ids = itertools.count(500)
+
+
+@pytest.fixture(scope="module")
+def review_app() -> Flask:
+    return create_app()
+
+
+@pytest.fixture
+def client(review_app: Flask):
+    return review_app.test_client()
+
+
+@pytest.fixture
+def token(var_dir):
+    issuer = TokenIssuer(
+        (var_dir / "keys" / "jwt_private.pem").read_bytes(), "creditbank-org", "creditbank", 900
+    )
+
+    def make(
+        unit: str,
+        path: str,
+        level: str,
+        staff_id: int | None = None,
+        roles: tuple[str, ...] = ("reviewer",),
+    ) -> dict[str, str]:
+        principal = Principal(
+            staff_id or next(_ids),
+            f"r{unit.lower()}",
+            unit,
+            path,
+            level,
+            frozenset(roles),
+            "OPERATING" if level == "acceptance_point" else None,
+        )
+        return {"Authorization": f"Bearer {issuer.issue(principal)}"}
+
+    return make
+
+
+def opened(**overrides) -> Case:
+    with worker_db().transaction() as session:
+        case = cases.open_case(
+            session, contracts.load("review.open_case", open_case_message(**overrides))
+        )
+        assert case is not None
+        return case
+
+
+def outbox_messages() -> list[tuple[str, str, dict]]:
+    with worker_db().transaction() as session:
+        rows = session.scalars(select(Outbox).order_by(Outbox.created_at)).all()
+        return [(r.task_name, r.queue, r.payload) for r in rows]
+
+
+def test_inbox_claim_and_approve_passes_the_application_up(client, token) -> None:
+    case = opened()
+    point = token("AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point")
+    inbox = client.get("/api/v1/inbox", headers=point).json
+    assert inbox["pending"] == 1 and inbox["items"][0]["id"] == str(case.id)
+    assert (
+        client.get(
+            "/api/v1/inbox", headers=token("AP000002", "/ZJ/B01/S001/AP000002/", "acceptance_point")
+        ).json["total"]
+        == 0
+    )
+    r = client.post(f"/api/v1/cases/{case.id}/claim", headers=point)
+    assert r.status_code == 200 and r.json["status"] == "claimed"
+    other = token("AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point")
+    r = client.post(
+        f"/api/v1/cases/{case.id}/decision", headers=other, json={"decision": "approve"}
+    )
+    assert r.status_code == 409  # claimed by the first reviewer
+    r = client.post(
+        f"/api/v1/cases/{case.id}/decision", headers=point, json={"decision": "approve"}
+    )
+    assert r.status_code == 200 and r.json["decision"] == "approve"
+    r = client.post(
+        f"/api/v1/cases/{case.id}/decision",
+        headers=point,
+        json={"decision": "reject", "reason": "x"},
+    )
+    assert r.status_code == 409 and r.json["current_state"] == "decided"
+    sent = outbox_messages()
+    assert [(t, q) for t, q, _ in sent] == [
+        ("review.open_case", "review.subcentre"),
+        ("intake.apply_decision", "intake"),
+    ]
+    assert sent[0][2]["unit_path"] == "/ZJ/B01/S001/AP000001/"
+    assert sent[1][2]["outcome"] == "passed_up" and sent[1][2]["final"] is False
+
+
+def test_last_level_approval_is_final_for_intake(client, token) -> None:
+    case = opened(level="subcentre")
+    sub = token("S001", "/ZJ/B01/S001/", "subcentre")
+    r = client.post(f"/api/v1/cases/{case.id}/decision", headers=sub, json={"decision": "approve"})
+    assert r.status_code == 200
+    ((task, queue, payload),) = outbox_messages()
+    assert (task, queue) == ("intake.apply_decision", "intake")
+    assert payload["outcome"] == "approved" and payload["final"] is True
+
+
+def test_rules_that_cannot_be_broken(client, token) -> None:
+    case = opened(taken_by_id=42)
+    taker = token("AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point", staff_id=42)
+    r = client.post(
+        f"/api/v1/cases/{case.id}/decision", headers=taker, json={"decision": "approve"}
+    )
+    assert r.status_code == 403 and "took the application" in r.json["detail"]
+    r = client.post(f"/api/v1/cases/{case.id}/decision", headers=taker, json={"decision": "reject"})
+    assert r.status_code == 422 and r.json["errors"][0]["field"] == "reason"
+    elsewhere = token("S001", "/ZJ/B01/S001/", "subcentre")
+    assert client.post(f"/api/v1/cases/{case.id}/claim", headers=elsewhere).status_code == 404
+    clerk = token("AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point", roles=("service",))
+    assert client.post(f"/api/v1/cases/{case.id}/claim", headers=clerk).status_code == 403
+    same = 77
+    point_reviewer = token("AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point", same)
+    assert (
+        client.post(
+            f"/api/v1/cases/{case.id}/decision",
+            headers=point_reviewer,
+            json={"decision": "approve"},
+        ).status_code
+        == 200
+    )
+    upper = opened(level="subcentre", application_id=str(case.application_id), taken_by_id=42)
+    as_subcentre = token("S001", "/ZJ/B01/S001/", "subcentre", same)
+    r = client.post(
+        f"/api/v1/cases/{upper.id}/decision", headers=as_subcentre, json={"decision": "approve"}
+    )
+    assert r.status_code == 403 and "already" in r.json["detail"]
+
+
+def test_return_and_reject_go_back_to_intake_with_the_reason(client, token) -> None:
+    returned, rejected = opened(), opened()
+    point = token("AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point")
+    client.post(
+        f"/api/v1/cases/{returned.id}/decision",
+        headers=point,
+        json={"decision": "return", "reason": "学时与证书不符"},
+    )
+    client.post(
+        f"/api/v1/cases/{rejected.id}/decision",
+        headers=point,
+        json={"decision": "reject", "reason": "证书无法核验"},
+    )
+    outcomes = [(p["outcome"], p["final"], p["reason"]) for _, _, p in outbox_messages()]
+    assert outcomes == [("returned", False, "学时与证书不符"), ("rejected", True, "证书无法核验")]
+
+
+def test_claims_and_decisions_are_audited_append_only(client, token) -> None:
+    case = opened()
+    point = token("AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point")
+    client.post(f"/api/v1/cases/{case.id}/claim", headers=point)
+    client.post(f"/api/v1/cases/{case.id}/release", headers=point)
+    client.post(f"/api/v1/cases/{case.id}/decision", headers=point, json={"decision": "approve"})
+    with worker_db().transaction() as session:
+        actions = session.scalars(text("SELECT action FROM audit_records ORDER BY id")).all()
+    assert actions == ["claim", "release", "decide"]
+    with pytest.raises(DBAPIError, match="append-only"), worker_db().transaction() as session:
+        session.execute(text("DELETE FROM audit_records"))
