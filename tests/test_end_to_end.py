@@ -1,0 +1,191 @@
+"""Org, intake and review together, with their relays and real workers on real Redis: a point
+brought to OPERATING, an account opened and approved, a social-training deposit approved at
+the point and the sub-centre and posted to the ledger; a return and resubmission; a rejection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from tests.helpers import Relay, wait_for
+from tests.intake.conftest import PDF, resident_id
+from tests.org.conftest import PASSWORD, World, fresh_org, org_app  # noqa: F401 - fixtures
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+QUEUES = [
+    "review.acceptance_point",
+    "review.subcentre",
+    "review.branch",
+    "review.province",
+    "intake",
+]
+
+
+@pytest.fixture
+def system(org_app) -> Iterator[dict[str, Any]]:  # noqa: F811 - the fixture, by name
+    import services.intake.tasks  # noqa: F401 - registers intake's tasks on the worker's app
+    from services.intake.app import create_app as intake_app
+    from services.review.app import create_app as review_app
+    from services.review.routing import seed_routes
+    from services.review.worker import celery
+    from services.review.worker_db import worker_db
+
+    with worker_db().transaction() as session:  # as make run's bootstrap does
+        session.execute(text("TRUNCATE cases, routes, outbox, audit_records"))
+        seed_routes(session)
+    relays = [Relay("intake").start(), Relay("review").start()]
+    try:
+        with (
+            start_worker(
+                celery,
+                queues=QUEUES,
+                perform_ping_check=False,
+                pool="solo",
+                loglevel="WARNING",
+                shutdown_timeout=10,
+            ),
+            org_app.app_context(),
+        ):
+            yield {
+                "org": World(org_app.test_client()),
+                "intake": intake_app().test_client(),
+                "review": review_app().test_client(),
+            }
+    finally:
+        for relay in relays:
+            relay.close()
+
+
+def staff(world: World, admin_headers: dict, code: str, name: str, role: str) -> dict[str, str]:
+    r = world.client.post(
+        "/api/v1/staff",
+        headers=admin_headers,
+        json={
+            "username": name,
+            "display_name": name,
+            "unit_code": code,
+            "roles": [role],
+            "password": PASSWORD,
+        },
+    )
+    assert r.status_code == 201, r.json
+    return world.login(name).headers
+
+
+def decide_when_visible(
+    review: FlaskClient,
+    headers: dict,
+    application_id: str,
+    decision: str,
+    reason: str | None = None,
+) -> None:
+    def case() -> str | None:
+        items = review.get("/api/v1/inbox?per_page=100", headers=headers).json["items"]
+        return next((c["id"] for c in items if c["application_id"] == application_id), None)
+
+    case_id = wait_for(case, timeout=30)
+    body = {"decision": decision, **({"reason": reason} if reason else {})}
+    r = review.post(f"/api/v1/cases/{case_id}/decision", headers=headers, json=body)
+    assert r.status_code == 200, r.json
+
+
+def status_of(intake: FlaskClient, headers: dict, application_id: str) -> dict:
+    return intake.get(f"/api/v1/applications/{application_id}", headers=headers).json
+
+
+def test_from_window_to_ledger(system) -> None:
+    world, intake, review = system["org"], system["intake"], system["review"]
+    code, admin = world.operating_point("S001")
+    window = world.login(f"{code.lower()}-service").headers  # OPERATING now in its token
+    point_reviewer = staff(world, admin.headers, code, "ap-reviewer", "reviewer")
+    subcentre_reviewer = world.staff("S001", ["reviewer"], "s001-reviewer").headers
+
+    r = intake.post(
+        "/api/v1/accounts",
+        headers=window,
+        json={
+            "document_type": "resident_id",
+            "document_number": resident_id(),
+            "name": "王五",
+            "phone": "13700001111",
+            "verification_method": "card_reader",
+        },
+    )
+    assert r.status_code == 201, r.json
+    opening = r.json["id"]
+    decide_when_visible(review, point_reviewer, opening, "approve")
+    account = wait_for(lambda: status_of(intake, window, opening)["account_number"], timeout=30)
+
+    sha = intake.post(
+        "/api/v1/attachments",
+        headers=window,
+        data={"file": (__import__("io").BytesIO(PDF), "cert.pdf")},
+        content_type="multipart/form-data",
+    ).json["sha256"]
+    training = {
+        "organiser": "杭州市职业技能培训中心",
+        "programme": "电工初级培训",
+        "hours": "48",
+        "start_date": "2026-03-01",
+        "end_date": "2026-03-20",
+        "certificate_number": "PX20260001",
+    }
+
+    def deposit(**outcome: Any) -> str:
+        r = intake.post(
+            "/api/v1/applications",
+            headers=window,
+            json={
+                "account_number": account,
+                "outcome_kind": "social_training",
+                "outcome": {**training, **outcome},
+                "attachments": [sha],
+            },
+        )
+        assert r.status_code == 201, r.json
+        return r.json["id"]
+
+    approved = deposit()
+    decide_when_visible(review, point_reviewer, approved, "approve")
+    decide_when_visible(review, subcentre_reviewer, approved, "approve")
+    wait_for(lambda: status_of(intake, window, approved)["status"] == "approved", timeout=30)
+    balances = intake.get(f"/api/v1/accounts/{account}", headers=window).json["balances"]
+    assert balances == [
+        {"outcome_kind": "social_training", "credits": "0.00", "hours": "48.00", "entries": 1}
+    ]
+    timeline = status_of(intake, window, approved)["timeline"]
+    assert [(e["type"], e["level"]) for e in timeline] == [
+        ("taken", None),
+        ("passed_up", "acceptance_point"),
+        ("approved", "subcentre"),
+    ]
+
+    corrected = deposit(hours="400", certificate_number="PX20260002")
+    decide_when_visible(review, point_reviewer, corrected, "return", "学时与证书不符")
+    wait_for(lambda: status_of(intake, window, corrected)["status"] == "returned", timeout=30)
+    r = intake.post(
+        f"/api/v1/applications/{corrected}/resubmit",
+        headers=window,
+        json={
+            "outcome_kind": "social_training",
+            "attachments": [sha],
+            "outcome": {**training, "hours": "40", "certificate_number": "PX20260002"},
+        },
+    )
+    assert r.status_code == 200 and r.json["round"] == 2, r.json
+    decide_when_visible(review, point_reviewer, corrected, "approve")
+    decide_when_visible(review, subcentre_reviewer, corrected, "approve")
+    wait_for(lambda: status_of(intake, window, corrected)["status"] == "approved", timeout=30)
+
+    refused = deposit(certificate_number="PX20260003")
+    decide_when_visible(review, point_reviewer, refused, "reject", "证书无法核验")
+    wait_for(lambda: status_of(intake, window, refused)["status"] == "rejected", timeout=30)
+
+    ledger = intake.get(f"/api/v1/accounts/{account}/ledger", headers=window).json
+    assert [e["hours"] for e in ledger["items"]] == ["48.00", "40.00"]
