@@ -10,20 +10,17 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask, g, request
 
-from shared.errors import Forbidden, Unauthorized
+from shared.errors import Unauthorized
 from shared.keys import write_keypair
 
 ALGORITHM = "EdDSA"
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -148,19 +145,3 @@ def current_principal() -> Principal:
     if principal is None:
         raise Unauthorized()
     return principal  # type: ignore[no-any-return]
-
-
-def require_roles(*roles: str) -> Callable[[F], F]:
-    """Refuse (403) a caller that holds none of ``roles``; 401 without a token."""
-
-    def decorate(view: F) -> F:
-        @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            principal = current_principal()
-            if roles and not principal.has_any(*roles):
-                raise Forbidden(f"this action needs one of the roles: {', '.join(roles)}")
-            return view(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate

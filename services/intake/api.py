@@ -65,10 +65,7 @@ def idempotent(endpoint: str, body: dict[str, Any], create: Callable[[], Applica
     digest = ""
     if key is not None:
         key = idempotency.check_key(key)
-        digest = context().cipher.lookup_hash(
-            "idempotency",
-            json.dumps({"endpoint": endpoint, "body": body}, sort_keys=True, default=str),
-        )
+        digest = idempotency.request_digest(context().cipher, endpoint, body)
         replayed = idempotency.replay(db.session, principal.staff_id, key, digest)
         if replayed:
             return json_response(replayed[1], replayed[0], replayed=True)

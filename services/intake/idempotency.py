@@ -6,7 +6,6 @@ transaction as the application itself; the same key with a different body is ref
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -15,14 +14,16 @@ from sqlalchemy.orm import Session
 
 from services.intake.models import IdempotencyKey
 from shared.errors import FieldError, ValidationProblem
+from shared.pii import PiiCipher
 
 HEADER = "Idempotency-Key"
 MAX_KEY = 200
 
 
-def request_hash(endpoint: str, body: Any) -> str:
-    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(f"{endpoint}\n{canonical}".encode()).hexdigest()
+def request_digest(cipher: PiiCipher, endpoint: str, body: Any) -> str:
+    """A keyed hash of the request: its body holds personal data, so no plain SHA-256."""
+    canonical = json.dumps({"endpoint": endpoint, "body": body}, sort_keys=True, default=str)
+    return cipher.lookup_hash("idempotency", canonical)
 
 
 def check_key(key: str) -> str:

@@ -11,10 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
-from services.org import accounts, tree
+from services.org import tree
 from services.org.app import create_app
 from services.org.extensions import db
-from services.org.models import Level, Staff, Unit
+from services.org.models import Staff, Unit
 
 TABLES = "audit_records, refresh_tokens, activation_codes, staff, units, outbox"
 PASSWORD = "pass-word-123"
@@ -166,13 +166,3 @@ def client(org_app: Flask) -> Iterator[FlaskClient]:
 @pytest.fixture
 def world(client: FlaskClient) -> World:
     return World(client)
-
-
-def count(model: Any) -> int:
-    from sqlalchemy import func, select
-
-    with db.transaction() as session:
-        return int(session.scalar(select(func.count()).select_from(model)) or 0)
-
-
-__all__ = ["PASSWORD", "Actor", "Level", "World", "accounts", "count"]
