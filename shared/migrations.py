@@ -46,3 +46,22 @@ def upgrade(service: str, url: str | None = None) -> None:
     from alembic import command
 
     command.upgrade(alembic_config(service, url), "head")
+
+
+def create_append_only(table: str) -> str:
+    """DDL making ``table`` append-only: the database itself refuses UPDATE and DELETE."""
+    return f"""
+CREATE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION '{table} is append-only';
+END $$;
+CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+  FOR EACH ROW EXECUTE FUNCTION {table}_append_only();
+"""
+
+
+def drop_append_only(table: str) -> str:
+    return f"""
+DROP TRIGGER IF EXISTS {table}_append_only ON {table};
+DROP FUNCTION IF EXISTS {table}_append_only();
+"""
