@@ -116,3 +116,17 @@ def _pings(client: Any) -> bool:
         return bool(client.ping())
     except Exception:
         return False
+
+
+def running_worker(app: Any, queues: list[str]) -> Any:
+    """A real Celery worker of ``app`` consuming ``queues`` in this process (a context)."""
+    from celery.contrib.testing.worker import start_worker
+
+    return start_worker(
+        app,
+        queues=queues,
+        perform_ping_check=False,
+        pool="solo",
+        loglevel="WARNING",
+        shutdown_timeout=10,
+    )

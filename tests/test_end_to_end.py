@@ -9,11 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
-from tests.helpers import Relay, wait_for
+from tests.helpers import Relay, running_worker, wait_for
 from tests.intake.conftest import PDF, resident_id
 from tests.org.conftest import PASSWORD, World, fresh_org, org_app  # noqa: F401 - fixtures
 
@@ -42,14 +41,7 @@ def system(org_app) -> Iterator[dict[str, Any]]:  # noqa: F811 - the fixture, by
     relays = [Relay("intake").start(), Relay("review").start()]
     try:
         with (
-            start_worker(
-                celery,
-                queues=QUEUES,
-                perform_ping_check=False,
-                pool="solo",
-                loglevel="WARNING",
-                shutdown_timeout=10,
-            ),
+            running_worker(celery, QUEUES),
             org_app.app_context(),
         ):
             yield {

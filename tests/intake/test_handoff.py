@@ -10,13 +10,12 @@ from datetime import UTC, datetime
 
 import pytest
 import redis
-from celery.contrib.testing.worker import start_worker
 from flask import Flask
 
 from services.intake.app import create_app
 from services.intake.extensions import db
 from services.intake.models import LedgerEntry
-from tests.helpers import PrivateRedis, Relay, wait_for
+from tests.helpers import PrivateRedis, Relay, running_worker, wait_for
 from tests.intake.conftest import Window, count
 from tests.shared.consumer import RECEIVED, consumer_app
 
@@ -39,14 +38,7 @@ def test_every_accepted_application_reaches_review_once(var_dir) -> None:
         with app.app_context():
             window = Window(app.test_client(), var_dir)
             headers = window.token()
-            with start_worker(
-                consumer,
-                queues=["review.acceptance_point"],
-                perform_ping_check=False,
-                pool="solo",
-                loglevel="WARNING",
-                shutdown_timeout=10,
-            ):
+            with running_worker(consumer, ["review.acceptance_point"]):
                 for _ in range(10):
                     r = window.open(headers)
                     assert r.status_code == 201 and r.json["handoff"] == "queued"
@@ -59,14 +51,7 @@ def test_every_accepted_application_reaches_review_once(var_dir) -> None:
                 assert r.json["handoff"] == "delayed"
                 taken.append(r.json["id"])
             server.start()  # back (AOF kept what it had)
-            with start_worker(
-                consumer,
-                queues=["review.acceptance_point"],
-                perform_ping_check=False,
-                pool="solo",
-                loglevel="WARNING",
-                shutdown_timeout=10,
-            ):
+            with running_worker(consumer, ["review.acceptance_point"]):
                 wait_for(
                     lambda: len({m["application_id"] for m in received(store)}) >= 20, timeout=60
                 )
@@ -100,14 +85,7 @@ def test_review_decisions_reach_intake_through_its_worker(window: Window) -> Non
         "decided_by": "sc-reviewer",
         "decided_at": datetime.now(UTC).isoformat(),
     }
-    with start_worker(
-        celery,
-        queues=["intake"],
-        perform_ping_check=False,
-        pool="solo",
-        loglevel="WARNING",
-        shutdown_timeout=10,
-    ):
+    with running_worker(celery, ["intake"]):
         for _ in range(3):  # delivered three times: posted once
             celery.send_task("intake.apply_decision", kwargs=message, queue="intake")
         wait_for(lambda: count(LedgerEntry) == 1)

@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from sqlalchemy import select
 
 from services.org import tasks
 from services.org.extensions import db
 from services.org.models import RefreshToken
 from shared.db import utcnow
-from tests.helpers import wait_for
+from tests.helpers import running_worker, wait_for
 from tests.org.conftest import World
 
 
@@ -42,13 +41,6 @@ def test_purge_through_the_org_worker(world: World) -> None:
     from services.org.worker import celery
 
     make_tokens(world)
-    with start_worker(
-        celery,
-        queues=["org"],
-        perform_ping_check=False,
-        pool="solo",
-        loglevel="WARNING",
-        shutdown_timeout=10,
-    ):
+    with running_worker(celery, ["org"]):
         celery.send_task("org.purge_refresh_tokens")
         wait_for(lambda: remaining() == 2)

@@ -5,14 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from sqlalchemy import func, select
 
 from services.review import cases, routing
 from services.review.models import Case, CaseStatus, Level
 from services.review.worker_db import worker_db
 from shared import contracts
-from tests.helpers import wait_for
+from tests.helpers import running_worker, wait_for
 from tests.review.conftest import open_case_message
 
 
@@ -128,14 +127,7 @@ def test_each_level_queue_opens_its_cases_through_a_real_worker() -> None:
 
     point = open_case_message()
     subcentre = {**open_case_message(level="subcentre"), "application_id": point["application_id"]}
-    with start_worker(
-        celery,
-        queues=["review.acceptance_point", "review.subcentre"],
-        perform_ping_check=False,
-        pool="solo",
-        loglevel="WARNING",
-        shutdown_timeout=10,
-    ):
+    with running_worker(celery, ["review.acceptance_point", "review.subcentre"]):
         for _ in range(2):  # every message delivered twice: the outcome is as if once
             celery.send_task("review.open_case", kwargs=point, queue="review.acceptance_point")
             celery.send_task("review.open_case", kwargs=subcentre, queue="review.subcentre")

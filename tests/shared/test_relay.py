@@ -8,14 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from celery.contrib.testing.worker import start_worker
 from sqlalchemy import func, select, text
 
 from services.org.models import Outbox
 from services.org.worker_db import worker_db
 from shared import outbox
 from shared.db import utcnow
-from tests.helpers import PrivateRedis, Relay, wait_for
+from tests.helpers import PrivateRedis, Relay, running_worker, wait_for
 from tests.shared.consumer import EFFECTS, RECEIVED, consumer_app
 
 pytestmark = pytest.mark.integration
@@ -66,14 +65,7 @@ def empty_outbox(redis_client: redis.Redis) -> Iterator[None]:
 @pytest.fixture
 def worker() -> Iterator[None]:
     app = consumer_app()
-    with start_worker(
-        app,
-        queues=["notify"],
-        perform_ping_check=False,
-        pool="solo",
-        loglevel="WARNING",
-        shutdown_timeout=10,
-    ):
+    with running_worker(app, ["notify"]):
         yield
 
 
