@@ -19,10 +19,12 @@ class ContractError(ValueError):
         self.messages = messages
 
 
-class Envelope(Schema):
+class Strict(Schema):
     class Meta:
         unknown = RAISE
 
+
+class Envelope(Strict):
     message_id = fields.UUID(required=True)
 
 
@@ -31,6 +33,8 @@ NOTIFY_EVENT_TYPES = (
     "org.acceptance_point_operating",
     "org.acceptance_point_suspended",
     "org.acceptance_point_reinstated",
+    "review.application_decided",
+    "review.cases_overdue",
 )
 
 
@@ -64,12 +68,9 @@ def _amount() -> fields.Decimal:
     return fields.Decimal(places=2, as_string=True, allow_none=True, load_default=None)
 
 
-class OpenCase(Envelope):
-    """``review.open_case`` on a level's queue: open a case for this application and round.
-
-    What routing and the automatic checks need, and no personal data: the learner is named
-    by the application only.
-    """
+class ReviewRequest(Strict):
+    """An application's round as review needs it: what routing and the automatic checks
+    need, and no personal data (the learner is named by the application only)."""
 
     application_id = fields.UUID(required=True)
     round = fields.Integer(required=True, validate=validate.Range(min=1))
@@ -85,7 +86,22 @@ class OpenCase(Envelope):
     hours = _amount()
     certificate_number = fields.String(allow_none=True, load_default=None)
     attachments = fields.List(fields.String(validate=validate.Length(equal=64)), load_default=list)
+    # The outcome's own dates by name (start_date, end_date, completed_on, issued_on...).
+    dates = fields.Dict(keys=fields.String(), values=fields.Date(), load_default=dict)
     submitted_at = fields.AwareDateTime(required=True)
+
+
+class OpenCase(Envelope, ReviewRequest):
+    """``review.open_case`` on a level's queue: open a case for this application and round."""
+
+
+class Reconcile(Envelope):
+    """``review.reconcile``: intake's applications in review that have waited a while; review
+    opens the first case of any that has none, and re-sends what a lost message left undone."""
+
+    applications = fields.List(
+        fields.Nested(ReviewRequest), required=True, validate=validate.Length(1, 500)
+    )
 
 
 class WithdrawApplication(Envelope):
@@ -115,6 +131,7 @@ CONTRACTS: dict[str, type[Schema]] = {
     "notify.deliver": NotifyEvent,
     "review.open_case": OpenCase,
     "review.withdraw_application": WithdrawApplication,
+    "review.reconcile": Reconcile,
     "intake.apply_decision": ApplyDecision,
 }
 

@@ -38,6 +38,12 @@ class Settings:
     refresh_token_ttl: int = 7 * 24 * 3600
     revocation_cache_seconds: float = 1.0
     review_claim_seconds: int = 1800
+    # Days a level has to decide a case: one figure for every level, or per level
+    # ("acceptance_point=3,subcentre=5,branch=5,province=10"); fractions allowed.
+    review_deadline_days: str = "5"
+    review_reminder_hours: float = 24.0
+    # An application in review this long without a change is checked against review's cases.
+    reconcile_grace_seconds: int = 300
     login_failures_allowed: int = 5
     login_failure_window: int = 60
     activation_code_ttl: int = 72 * 3600

@@ -106,7 +106,7 @@ def procfile() -> dict[str, list[str]]:
 
 
 def counterpart(process: str) -> str:
-    """The compose service of a Procfile process: org_worker is worker-org, org_beat is beat."""
+    """The compose service of a Procfile process: org_worker is worker-org, beat is beat."""
     service, _, role = process.partition("_")
     if not role:
         return process
@@ -306,7 +306,7 @@ def test_nothing_is_published_beyond_loopback(services: dict[str, Any]) -> None:
 @needs_compose
 def test_every_procfile_process_has_its_counterpart(services: dict[str, Any]) -> None:
     processes = procfile()
-    assert {"org", "intake", "review", "notify", "org_worker", "org_beat", "org_relay"} <= set(
+    assert {"org", "intake", "review", "notify", "org_worker", "beat", "org_relay"} <= set(
         processes
     )
     for process, argv in processes.items():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -51,8 +50,6 @@ class Deposit:
 @dataclass(frozen=True)
 class CheckedDeposit:
     data: dict[str, Any]  # JSON-ready, as stored in the version
-    credits: Decimal | None
-    hours: Decimal | None
     certificate_number: str | None
 
 
@@ -92,14 +89,8 @@ def check_deposit(session: Session, deposit: Deposit) -> CheckedDeposit:
     require_attachments(session, deposit.attachments)
     return CheckedDeposit(
         schema.dump(loaded),
-        loaded.get("credits"),
-        loaded.get("hours"),
         loaded.get("certificate_number"),
     )
-
-
-def _amount(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value:.2f}"
 
 
 def open_account_in_scope(session: Session, principal: Principal, number: str) -> Account:
@@ -135,8 +126,6 @@ def take_deposit(
         deposit.attachments,
         deposit.outcome_kind,
         checked.certificate_number,
-        _amount(checked.credits),
-        _amount(checked.hours),
     )
 
 
@@ -171,7 +160,6 @@ def resubmit(
     application.round += 1
     application.version += 1
     application.status = ApplicationStatus.IN_REVIEW
-    credits = hours = None
     if application.kind == ApplicationKind.ACCOUNT_OPENING:
         if details is None:
             raise ValidationProblem(
@@ -190,10 +178,9 @@ def resubmit(
         checked = check_deposit(session, deposit)
         application.certificate_number = checked.certificate_number
         data, attachments = checked.data, deposit.attachments
-        credits, hours = _amount(checked.credits), _amount(checked.hours)
     timeline.add_version(session, application, data, attachments, principal)
     timeline.event(session, application, "resubmitted", principal.staff_id, principal.username)
-    timeline.hand_to_review(session, application, attachments, credits, hours)
+    timeline.hand_to_review(session, application)
     return application
 
 

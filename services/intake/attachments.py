@@ -17,15 +17,11 @@ from sqlalchemy.orm import Session
 from services.intake.context import IntakeContext
 from services.intake.models import Attachment
 from services.intake.scope import require_window_staff
+from shared import evidence
 from shared.auth import Principal
 from shared.errors import FieldError, Problem, ValidationProblem
 
-SIGNATURES = (
-    (b"%PDF-", "application/pdf"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-)
-CHUNK = 1024 * 1024
+CHUNK = evidence.CHUNK
 
 
 class UnsupportedType(Problem):
@@ -38,9 +34,9 @@ class TooLarge(Problem):
 
 def sniff(head: bytes) -> str:
     """The content type by the file's first bytes, whatever its name says."""
-    for signature, content_type in SIGNATURES:
-        if head.startswith(signature):
-            return content_type
+    content_type = evidence.content_type(head)
+    if content_type is not None:
+        return content_type
     raise UnsupportedType(
         "evidence must be a PDF, JPEG or PNG file",
         [
@@ -52,7 +48,7 @@ def sniff(head: bytes) -> str:
 
 
 def path_of(ctx: IntakeContext, sha256: str) -> Path:
-    return ctx.attachments_dir / sha256[:2] / sha256[2:4] / sha256
+    return evidence.path_of(ctx.attachments_dir, sha256)
 
 
 def store(

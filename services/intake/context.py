@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared import evidence
 from shared.pii import PiiCipher, load_cipher
 from shared.settings import Settings
 
@@ -19,5 +20,5 @@ class IntakeContext:
 
 def build_context(settings: Settings) -> IntakeContext:
     key_file = settings.key_file(settings.pii_key_file, "pii.json")
-    attachments = Path(settings.attachments_dir or Path(settings.var_dir) / "attachments")
+    attachments = evidence.root(settings)
     return IntakeContext(settings, load_cipher(key_file), attachments)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
 
-from services.intake import decisions
+from services.intake import config, decisions, reconcile
 from services.intake.worker_db import worker_db
 from shared import contracts
 
@@ -25,3 +26,11 @@ def apply_decision(**payload: Any) -> str:
         extra={"application_id": str(message["application_id"]), "outcome": done},
     )
     return done
+
+
+@shared_task(name="intake.reconcile_reviews")
+def reconcile_reviews() -> int:
+    """Ask review to redo what lost messages left undone for applications long in review."""
+    grace = timedelta(seconds=config.settings().reconcile_grace_seconds)
+    with worker_db().transaction() as session:
+        return reconcile.send_for_reconciliation(session, grace)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -21,6 +22,7 @@ from shared.auth import Principal
 from shared.db import utcnow
 
 FIRST_LEVEL = "acceptance_point"
+DATE_SUFFIXES = ("_date", "_on")  # start_date, end_date, completed_on, issued_on...
 
 
 def take(
@@ -32,8 +34,6 @@ def take(
     attachments: list[str],
     outcome_kind: str | None = None,
     certificate_number: str | None = None,
-    credits: str | None = None,
-    hours: str | None = None,
 ) -> Application:
     """A new application, its first version and its first event, and its way into review."""
     application = Application(
@@ -54,7 +54,7 @@ def take(
     session.add(application)
     add_version(session, application, data, attachments, principal)
     event(session, application, "taken", principal.staff_id, principal.username)
-    hand_to_review(session, application, attachments, credits, hours)
+    hand_to_review(session, application)
     return application
 
 
@@ -71,6 +71,7 @@ def add_version(
             data=data,
             attachments=attachments,
             created_by_id=principal.staff_id,
+            created_at=utcnow(),
         )
     )
 
@@ -97,33 +98,40 @@ def event(
     )
 
 
-def hand_to_review(
-    session: Session,
-    application: Application,
-    attachments: list[str],
-    credits: str | None = None,
-    hours: str | None = None,
-) -> None:
+def review_request(application: Application) -> dict[str, Any]:
+    """The application's current round as review needs it (``shared.contracts.ReviewRequest``):
+    routing facts, amounts, evidence and the outcome's dates; no personal data."""
+    version = application.versions[-1]
+    data = version.data if application.kind != ApplicationKind.ACCOUNT_OPENING else {}
+    return {
+        "application_id": str(application.id),
+        "round": application.round,
+        "level": FIRST_LEVEL,
+        "kind": application.kind.value,
+        "outcome_kind": application.outcome_kind,
+        "unit_code": application.unit_code,
+        "unit_path": application.unit_path,
+        "taken_by_id": application.taken_by_id,
+        "credits": _amount(data.get("credits")),
+        "hours": _amount(data.get("hours")),
+        "certificate_number": application.certificate_number,
+        "attachments": list(version.attachments),
+        "dates": {k: v for k, v in data.items() if k.endswith(DATE_SUFFIXES) and v},
+        "submitted_at": version.created_at.isoformat(),
+    }
+
+
+def _amount(value: Any) -> str | None:
+    return None if value in (None, "") else f"{Decimal(str(value)):.2f}"
+
+
+def hand_to_review(session: Session, application: Application) -> None:
     """Queue the application's current round for the first review level, in this transaction."""
     outbox.enqueue(
         session,
         Outbox,
         "review.open_case",
-        {
-            "application_id": str(application.id),
-            "round": application.round,
-            "level": FIRST_LEVEL,
-            "kind": application.kind.value,
-            "outcome_kind": application.outcome_kind,
-            "unit_code": application.unit_code,
-            "unit_path": application.unit_path,
-            "taken_by_id": application.taken_by_id,
-            "credits": credits,
-            "hours": hours,
-            "certificate_number": application.certificate_number,
-            "attachments": attachments,
-            "submitted_at": utcnow().isoformat(),
-        },
+        review_request(application),
         queue=f"review.{FIRST_LEVEL}",
     )
 

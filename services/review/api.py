@@ -10,15 +10,19 @@ from flask import current_app
 from flask_smorest import Blueprint
 from sqlalchemy import func, select
 
-from services.review import decisions
+from services.review import backlog as backlog_module
+from services.review import decisions, routing
 from services.review import schemas as s
 from services.review.extensions import db
-from services.review.models import Case, CaseStatus
+from services.review.models import Case, CaseStatus, Level
 from shared.auth import current_principal
 from shared.db import utcnow
+from shared.errors import Problem
 from shared.paging import paginate
 
-blp = Blueprint("review", __name__, description="Inbox, claims and decisions")
+blp = Blueprint(
+    "review", __name__, description="Inbox, claims, decisions, backlog and the route table"
+)
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 OPEN = (CaseStatus.PENDING, CaseStatus.CLAIMED)
 
@@ -96,3 +100,64 @@ def decide(body: dict[str, Any], case_id: uuid.UUID) -> Case:
     )
     db.session.commit()
     return case
+
+
+@blp.post("/cases/decisions")
+@blp.arguments(s.BatchDecisionSchema)
+@blp.response(200, s.BatchResultsSchema)
+@blp.doc(security=BEARER)
+def decide_many(body: dict[str, Any]) -> dict[str, Any]:
+    """Decide many cases at once; each is decided or refused on its own, and reported with
+    the status its single decision would have answered."""
+    principal = current_principal()
+    results = []
+    for item in body["decisions"]:
+        try:
+            with db.session.begin_nested():
+                case = decisions.decide(
+                    db.session, principal, item["case_id"], item["decision"], item.get("reason")
+                )
+                results.append({"case_id": item["case_id"], "status": 200, "case": case})
+        except Problem as problem:
+            results.append(
+                {"case_id": item["case_id"], "status": problem.status, "problem": problem.body()}
+            )
+    db.session.commit()
+    decided = sum(1 for r in results if r["status"] == 200)
+    return {"decided": decided, "refused": len(results) - decided, "results": results}
+
+
+@blp.get("/backlog")
+@blp.arguments(s.BacklogArgs, location="query")
+@blp.response(200, s.BacklogSchema)
+@blp.doc(security=BEARER)
+def backlog(args: dict[str, Any]) -> dict[str, Any]:
+    """Pending, claimed and overdue cases and the oldest age, per level and per unit, for the
+    caller's unit and every unit beneath it."""
+    level = Level(args["level"]) if args.get("level") else None
+    return backlog_module.backlog(db.session, current_principal(), level)
+
+
+@blp.get("/routes")
+@blp.arguments(s.RouteTableArgs, location="query")
+@blp.response(200, s.RouteTableSchema)
+@blp.doc(security=BEARER)
+def get_routes(args: dict[str, Any]) -> dict[str, Any]:
+    """The route table (the current version, or ``?version=N``): how far each kind climbs."""
+    current_principal()
+    version, routes = routing.routes_of(db.session, args.get("version"))
+    return {"version": version, "routes": routes}
+
+
+@blp.put("/routes")
+@blp.arguments(s.RouteTableSchema)
+@blp.response(200, s.RouteTableSchema)
+@blp.alt_response(403, description="not an administrator of the provincial centre")
+@blp.doc(security=BEARER)
+def put_routes(body: dict[str, Any]) -> dict[str, Any]:
+    """Replace the route table with a new version (provincial-centre administrators only).
+    Applications already in review keep the version they were routed under."""
+    version = routing.replace_routes(db.session, current_principal(), body["routes"])
+    db.session.commit()
+    version, routes = routing.routes_of(db.session, version)
+    return {"version": version, "routes": routes}

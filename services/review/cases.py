@@ -10,11 +10,12 @@ from sqlalchemy.orm import Session
 
 from services.review import routing
 from services.review.checks import run_checks
+from services.review.context import ReviewContext
 from services.review.models import Case, CaseStatus, Level
 from shared.db import utcnow
 
 
-def open_case(session: Session, message: dict[str, Any]) -> Case | None:
+def open_case(session: Session, ctx: ReviewContext, message: dict[str, Any]) -> Case | None:
     """Open the case a ``review.open_case`` message asks for; None if it is already open (a
     redelivered message) or no unit exists at that level for the point."""
     level = Level(message["level"])
@@ -22,6 +23,7 @@ def open_case(session: Session, message: dict[str, Any]) -> Case | None:
     if unit is None:
         return None
     version = _route_version(session, message)
+    opened_at = utcnow()
     top = routing.top_level(
         session, version, message["kind"], message.get("outcome_kind"), message.get("credits")
     )
@@ -40,11 +42,14 @@ def open_case(session: Session, message: dict[str, Any]) -> Case | None:
         "hours": message.get("hours"),
         "certificate_number": message.get("certificate_number"),
         "attachments": message.get("attachments") or [],
+        "dates": {k: v.isoformat() for k, v in (message.get("dates") or {}).items()},
         "top_level": top,
         "route_version": version,
         "status": CaseStatus.PENDING,
-        "checks": run_checks(session, message),
+        "checks": run_checks(session, message, ctx.evidence_store),
         "submitted_at": message["submitted_at"],
+        "opened_at": opened_at,
+        "due_at": opened_at + ctx.deadlines[level],
     }
     inserted = session.execute(
         pg_insert(Case)

@@ -3,47 +3,102 @@ attached to the case for the reviewer, they decide nothing by themselves."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.review.models import Case, CaseStatus
+from shared import evidence
 
 MAX_CREDITS, MAX_HOURS = Decimal("30"), Decimal("2000")
+EARLIEST = date(1950, 1, 1)  # no outcome on record is older than the learners themselves
+OPEN = (CaseStatus.PENDING, CaseStatus.CLAIMED)
+HOURS_PER_DAY = 12  # more hours than this per calendar day of a course is not plausible
 
 
 def _result(name: str, passed: bool, detail: str) -> dict[str, Any]:
     return {"check": name, "passed": passed, "detail": detail}
 
 
-def run_checks(session: Session, message: dict[str, Any]) -> list[dict[str, Any]]:
-    results = []
-    needs_evidence = message["kind"] == "deposit"
-    count = len(message.get("attachments") or [])
-    results.append(
-        _result(
-            "evidence_present", count > 0 or not needs_evidence, f"{count} piece(s) of evidence"
+def run_checks(session: Session, message: dict[str, Any], store: Path) -> list[dict[str, Any]]:
+    return [
+        _required_fields(message),
+        _evidence_present(message),
+        _evidence_readable(message, store),
+        _dates_plausible(message),
+        _amounts_within_bounds(message),
+        _certificate_unique(session, message),
+    ]
+
+
+def _required_fields(message: dict[str, Any]) -> dict[str, Any]:
+    if message["kind"] != "deposit":
+        return _result("required_fields", True, "nothing beyond the application itself")
+    missing = [
+        name
+        for name, present in (
+            ("outcome_kind", message.get("outcome_kind")),
+            ("credits or hours", message.get("credits") or message.get("hours")),
         )
-    )
+        if not present
+    ]
+    if missing:
+        return _result("required_fields", False, "missing: " + ", ".join(missing))
+    return _result("required_fields", True, "outcome kind and amount present")
+
+
+def _evidence_present(message: dict[str, Any]) -> dict[str, Any]:
+    count = len(message.get("attachments") or [])
+    needed = message["kind"] in ("deposit", "conversion", "certificate")
+    return _result("evidence_present", count > 0 or not needed, f"{count} piece(s) of evidence")
+
+
+def _evidence_readable(message: dict[str, Any], store: Path) -> dict[str, Any]:
+    shas = message.get("attachments") or []
+    problems = [f"{sha[:12]}…: {why}" for sha in shas if (why := evidence.unreadable(store, sha))]
+    if problems:
+        return _result("evidence_readable", False, "; ".join(problems))
+    return _result("evidence_readable", True, f"{len(shas)} file(s) read and hash-checked")
+
+
+def _dates_plausible(message: dict[str, Any]) -> dict[str, Any]:
+    problems = []
+    if message["submitted_at"] > datetime.now(UTC) + timedelta(minutes=5):
+        problems.append("submitted in the future")
+    dates: dict[str, date] = message.get("dates") or {}
+    today = datetime.now(UTC).date() + timedelta(days=1)  # a day's grace across time zones
+    for name, value in sorted(dates.items()):
+        if value > today:
+            problems.append(f"{name} {value} is in the future")
+        elif value < EARLIEST:
+            problems.append(f"{name} {value} is before {EARLIEST}")
+    start, end = dates.get("start_date"), dates.get("end_date")
+    if start and end:
+        if end < start:
+            problems.append(f"end_date {end} is before start_date {start}")
+        elif message.get("hours") and message["hours"] > HOURS_PER_DAY * ((end - start).days + 1):
+            problems.append(f"{message['hours']} hours in {(end - start).days + 1} day(s)")
+    if problems:
+        return _result("dates_plausible", False, "; ".join(problems))
+    return _result("dates_plausible", True, f"{len(dates)} date(s) and the submission time")
+
+
+def _amounts_within_bounds(message: dict[str, Any]) -> dict[str, Any]:
     credits, hours = message.get("credits"), message.get("hours")
     within = (credits is None or 0 < credits <= MAX_CREDITS) and (
         hours is None or 0 < hours <= MAX_HOURS
     )
-    results.append(
-        _result("amounts_within_bounds", within, f"credits {credits or '-'}, hours {hours or '-'}")
+    return _result(
+        "amounts_within_bounds", within, f"credits {credits or '-'}, hours {hours or '-'}"
     )
-    submitted = message["submitted_at"]
-    plausible = submitted <= datetime.now(UTC) + timedelta(minutes=5)
-    results.append(_result("dates_plausible", plausible, f"submitted {submitted.isoformat()}"))
-    results.append(_duplicates(session, message))
-    return results
 
 
-def _duplicates(session: Session, message: dict[str, Any]) -> dict[str, Any]:
-    """The same certificate number deposited or pending for any other application."""
+def _certificate_unique(session: Session, message: dict[str, Any]) -> dict[str, Any]:
+    """The same certificate number approved or pending for any other application."""
     number = message.get("certificate_number")
     if not number:
         return _result("certificate_unique", True, "no certificate number")
@@ -52,7 +107,7 @@ def _duplicates(session: Session, message: dict[str, Any]) -> dict[str, Any]:
         .where(
             Case.certificate_number == number,
             Case.application_id != message["application_id"],
-            Case.status != CaseStatus.WITHDRAWN,
+            Case.status.in_(OPEN) | (Case.decision == "approve"),
         )
         .distinct()
         .limit(5)

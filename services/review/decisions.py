@@ -139,7 +139,8 @@ def decide(
 
 
 def _send_on(session: Session, case: Case) -> None:
-    """The decision's messages: the next level's case, and intake's record of it."""
+    """The decision's messages: the next level's case, or the end of the round for intake
+    and notify."""
     following = None
     if case.decision == "approve":
         following = routing.next_level(case.point_path, case.level, case.top_level)
@@ -148,14 +149,22 @@ def _send_on(session: Session, case: Case) -> None:
             session,
             Outbox,
             "review.open_case",
-            _next_case(case, following),
+            next_case(case, following),
             queue=f"review.{following.value}",
         )
+    send_outcome(session, case, passed_up=following is not None)
+
+
+def send_outcome(session: Session, case: Case, passed_up: bool) -> None:
+    """Tell intake what the case's decision means for the application; when the round ends
+    here (approved at the last level, rejected, returned), tell notify too."""
+    if passed_up:
         outcome, final = "passed_up", False
     elif case.decision == "approve":
         outcome, final = "approved", True
     else:
         outcome, final = OUTCOME[case.decision or ""], case.decision == "reject"
+    decided_at = (case.decided_at or utcnow()).isoformat()
     outbox.enqueue(
         session,
         Outbox,
@@ -168,13 +177,38 @@ def _send_on(session: Session, case: Case) -> None:
             "final": final,
             "decided_by_id": case.decided_by_id,
             "decided_by": case.decided_by,
-            "decided_at": (case.decided_at or utcnow()).isoformat(),
+            "decided_at": decided_at,
             "reason": case.reason,
+        },
+    )
+    if passed_up:
+        return
+    outbox.enqueue(
+        session,
+        Outbox,
+        "notify.deliver",
+        {
+            "event_type": "review.application_decided",
+            "occurred_at": decided_at,
+            "unit_code": case.point_code,
+            "data": {
+                key: value
+                for key, value in {
+                    "application_id": str(case.application_id),
+                    "round": case.round,
+                    "kind": case.kind,
+                    "outcome_kind": case.outcome_kind,
+                    "outcome": outcome,
+                    "level": case.level.value,
+                    "reason": case.reason,
+                }.items()
+                if value is not None
+            },
         },
     )
 
 
-def _next_case(case: Case, level: Level) -> dict[str, Any]:
+def next_case(case: Case, level: Level) -> dict[str, Any]:
     def amount(value: Any) -> str | None:
         return None if value is None else f"{value:.2f}"
 
@@ -191,5 +225,6 @@ def _next_case(case: Case, level: Level) -> dict[str, Any]:
         "hours": amount(case.hours),
         "certificate_number": case.certificate_number,
         "attachments": case.attachments,
+        "dates": case.dates,
         "submitted_at": case.submitted_at.isoformat(),
     }

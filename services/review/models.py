@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -89,12 +90,18 @@ class Case(Base):
     hours: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
     certificate_number: Mapped[str | None] = mapped_column(String(64))
     attachments: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    dates: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict, server_default="{}")
     top_level: Mapped[Level] = mapped_column(_enum(Level, "review_level"))
     route_version: Mapped[int] = mapped_column(Integer)
     status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus, "case_status"))
     checks: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # The level's deadline; the sweep sets overdue_at the first time it finds the case late
+    # and reminded_at each time it reminds the unit.
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    overdue_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_reason: Mapped[str | None] = mapped_column(Text)
     claimed_by_id: Mapped[int | None] = mapped_column(Integer)
@@ -111,6 +118,12 @@ class Case(Base):
         UniqueConstraint("application_id", "level", "round", name="uq_case"),
         Index("ix_cases_unit_status_opened", "unit_code", "status", "opened_at"),
         Index("ix_cases_certificate_number", "certificate_number"),
+        Index(
+            "ix_cases_open_due",
+            "due_at",
+            postgresql_where=text("status IN ('pending', 'claimed')"),
+        ),
+        Index("ix_cases_unit_path_status", "unit_path", "status"),
     )
 
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from services.review.models import LEVEL_ORDER, Level, Route
+from shared.auth import Principal
+from shared.errors import FieldError, Forbidden, NotFound, ValidationProblem
 
 # (kind, outcome kind) -> the last level; None as outcome kind applies to the whole kind.
 DEFAULT_ROUTES: tuple[tuple[str, str | None, Level, Decimal | None], ...] = (
@@ -92,3 +95,49 @@ def next_level(point_path: str, level: Level, top: Level) -> Level | None:
         if responsible_unit(point_path, candidate) is not None:
             return candidate
     return None
+
+
+def routes_of(session: Session, version: int | None = None) -> tuple[int, list[Route]]:
+    """The route table of ``version`` (the current one by default), in a stable order."""
+    version = version or current_version(session)
+    routes = session.scalars(
+        select(Route)
+        .where(Route.version == version)
+        .order_by(Route.kind, Route.outcome_kind.nulls_first())
+    ).all()
+    if not routes:
+        raise NotFound(f"route table version {version} not found")
+    return version, list(routes)
+
+
+def replace_routes(session: Session, principal: Principal, rows: list[dict[str, Any]]) -> int:
+    """A new version of the whole route table; cases already open keep the version they
+    were opened under. Only the provincial centre's administrators may do this."""
+    if principal.unit_level != Level.PROVINCE.value or not principal.has_any("admin"):
+        raise Forbidden("only the provincial centre's administrators edit the route table")
+    seen: dict[tuple[str, str | None], int] = {}
+    errors = []
+    for i, row in enumerate(rows):
+        key = (row["kind"], row.get("outcome_kind"))
+        if key in seen:
+            errors.append(
+                FieldError(f"routes.{i}", f"repeats routes.{seen[key]} ({key[0]}, {key[1]})")
+            )
+        seen[key] = i
+    if errors:
+        raise ValidationProblem("each kind and outcome kind may appear once", errors)
+    # Serialise editors: two saves at once would otherwise both take the same new version.
+    session.execute(text("LOCK TABLE routes IN SHARE ROW EXCLUSIVE MODE"))
+    version = current_version(session) + 1
+    for row in rows:
+        session.add(
+            Route(
+                version=version,
+                kind=row["kind"],
+                outcome_kind=row.get("outcome_kind"),
+                top_level=Level(row["top_level"]),
+                escalate_over_credits=row.get("escalate_over_credits"),
+                created_by_id=principal.staff_id,
+            )
+        )
+    return version

@@ -5,7 +5,10 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from services.review.decisions import DECISIONS
+from services.review.models import Level
+from shared.contracts import APPLICATION_KINDS, OUTCOME_KINDS
 from shared.paging import PageArgs
+from shared.web import ProblemSchema
 
 
 class CheckSchema(Schema):
@@ -63,3 +66,96 @@ class DecisionSchema(Schema):
 
     decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
     reason = fields.String(validate=validate.Length(min=1, max=500))
+
+
+class BatchDecisionItem(Schema):
+    class Meta:
+        unknown = RAISE
+
+    case_id = fields.UUID(required=True)
+    decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
+    reason = fields.String(validate=validate.Length(min=1, max=500))
+
+
+class BatchDecisionSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    decisions = fields.List(
+        fields.Nested(BatchDecisionItem), required=True, validate=validate.Length(1, 100)
+    )
+
+
+class BatchResultSchema(Schema):
+    case_id = fields.UUID()
+    status = fields.Integer(metadata={"description": "what this decision alone would answer"})
+    case = fields.Nested(CaseSchema, allow_none=True)
+    problem = fields.Nested(ProblemSchema, allow_none=True)
+
+
+class BatchResultsSchema(Schema):
+    decided = fields.Integer()
+    refused = fields.Integer()
+    results = fields.List(fields.Nested(BatchResultSchema))
+
+
+class BacklogArgs(Schema):
+    level = fields.String(validate=validate.OneOf([level.value for level in Level]))
+
+
+class BacklogRowSchema(Schema):
+    level = fields.String()
+    unit_code = fields.String()
+    pending = fields.Integer(metadata={"description": "open and not claimed (or claim expired)"})
+    claimed = fields.Integer()
+    overdue = fields.Integer(metadata={"description": "open past the level's deadline"})
+    oldest_age_seconds = fields.Integer(allow_none=True)
+
+
+class BacklogLevelSchema(Schema):
+    level = fields.String()
+    pending = fields.Integer()
+    claimed = fields.Integer()
+    overdue = fields.Integer()
+    oldest_age_seconds = fields.Integer(allow_none=True)
+
+
+class BacklogSchema(Schema):
+    as_of = fields.AwareDateTime()
+    levels = fields.List(fields.Nested(BacklogLevelSchema))
+    units = fields.List(fields.Nested(BacklogRowSchema))
+
+
+class RouteSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    kind = fields.String(required=True, validate=validate.OneOf(APPLICATION_KINDS))
+    outcome_kind = fields.String(
+        allow_none=True, load_default=None, validate=validate.OneOf(OUTCOME_KINDS)
+    )
+    top_level = fields.String(
+        required=True, validate=validate.OneOf([level.value for level in Level])
+    )
+    escalate_over_credits = fields.Decimal(
+        places=2,
+        as_string=True,
+        allow_none=True,
+        load_default=None,
+        validate=validate.Range(min=0, min_inclusive=False, max=1000),
+        metadata={"description": "credits above this climb one level further"},
+    )
+
+
+class RouteTableSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    version = fields.Integer(dump_only=True)
+    routes = fields.List(
+        fields.Nested(RouteSchema), required=True, validate=validate.Length(1, 100)
+    )
+
+
+class RouteTableArgs(Schema):
+    version = fields.Integer(validate=validate.Range(min=1))

@@ -7,7 +7,9 @@ from typing import Any
 
 from celery import shared_task
 
-from services.review import cases
+from services.review import cases, deadlines
+from services.review import reconcile as reconcile_module
+from services.review.context import worker_context
 from services.review.worker_db import worker_db
 from shared import contracts
 
@@ -19,7 +21,7 @@ def open_case(**payload: Any) -> str:
     """Open the case for this application, level and round (a redelivery opens nothing)."""
     message = contracts.load("review.open_case", payload)
     with worker_db().transaction() as session:
-        case = cases.open_case(session, message)
+        case = cases.open_case(session, worker_context(), message)
     log.info(
         "case opened" if case else "case already open",
         extra={"application_id": str(message["application_id"]), "level": message["level"]},
@@ -33,3 +35,23 @@ def withdraw_application(**payload: Any) -> int:
     message = contracts.load("review.withdraw_application", payload)
     with worker_db().transaction() as session:
         return cases.withdraw(session, message)
+
+
+@shared_task(name="review.reconcile")
+def reconcile(**payload: Any) -> dict[str, int]:
+    """Open what lost messages left unopened, re-send what they left unsaid."""
+    message = contracts.load("review.reconcile", payload)
+    with worker_db().transaction() as session:
+        done = reconcile_module.reconcile(session, worker_context(), message["applications"])
+    if set(done) - {"in_review"}:
+        log.warning("reconciled", extra={"done": dict(done)})
+    return dict(done)
+
+
+@shared_task(name="review.sweep_deadlines")
+def sweep_deadlines() -> dict[str, int]:
+    """Free expired claims; flag overdue cases and remind their units through notify."""
+    with worker_db().transaction() as session:
+        released = deadlines.release_expired_claims(session)
+        swept = deadlines.sweep(session, worker_context().remind_every)
+    return {"claims_released": released, **swept}

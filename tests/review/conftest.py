@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from flask import Flask
 from sqlalchemy import text
 
+from services.review import cases
+from services.review.app import create_app
+from services.review.context import worker_context
+from services.review.models import Case
 from services.review.routing import seed_routes
 from services.review.worker_db import worker_db
+from shared import contracts, evidence
+from shared.auth import Principal, TokenIssuer
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +29,18 @@ def fresh_review() -> Iterator[None]:
         session.execute(text("TRUNCATE cases, routes, outbox, audit_records RESTART IDENTITY"))
         seed_routes(session)
     yield
+
+
+PDF = b"%PDF-1.4\n% a scanned certificate\n%%EOF\n"
+
+
+def stored_evidence(content: bytes = PDF) -> str:
+    """Put ``content`` in the evidence store as intake does; return its SHA-256."""
+    sha = hashlib.sha256(content).hexdigest()
+    path = evidence.path_of(worker_context().evidence_store, sha)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return sha
 
 
 def open_case_message(level: str = "acceptance_point", **overrides: Any) -> dict[str, Any]:
@@ -37,8 +58,60 @@ def open_case_message(level: str = "acceptance_point", **overrides: Any) -> dict
         "credits": None,
         "hours": "48.00",
         "certificate_number": "PX0001",
-        "attachments": ["a" * 64],
+        "attachments": [stored_evidence()],
+        "dates": {"start_date": "2026-03-01", "end_date": "2026-03-20"},
         "submitted_at": datetime.now(UTC).isoformat(),
     }
     message.update(overrides)
     return message
+
+
+_ids = itertools.count(500)
+
+
+@pytest.fixture(scope="module")
+def review_app() -> Flask:
+    return create_app()
+
+
+@pytest.fixture
+def client(review_app: Flask):
+    return review_app.test_client()
+
+
+@pytest.fixture
+def token(var_dir):
+    issuer = TokenIssuer(
+        (var_dir / "keys" / "jwt_private.pem").read_bytes(), "creditbank-org", "creditbank", 900
+    )
+
+    def make(
+        unit: str,
+        path: str,
+        level: str,
+        staff_id: int | None = None,
+        roles: tuple[str, ...] = ("reviewer",),
+    ) -> dict[str, str]:
+        principal = Principal(
+            staff_id or next(_ids),
+            f"r{unit.lower()}",
+            unit,
+            path,
+            level,
+            frozenset(roles),
+            "OPERATING" if level == "acceptance_point" else None,
+        )
+        return {"Authorization": f"Bearer {issuer.issue(principal)}"}
+
+    return make
+
+
+def opened(**overrides) -> Case:
+    with worker_db().transaction() as session:
+        case = cases.open_case(
+            session,
+            worker_context(),
+            contracts.load("review.open_case", open_case_message(**overrides)),
+        )
+        assert case is not None
+        return case

@@ -5,19 +5,22 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from services.review import cases, routing
+from services.review.context import worker_context
 from services.review.models import Case, CaseStatus, Level
 from services.review.worker_db import worker_db
-from shared import contracts
+from shared import contracts, evidence
 from tests.helpers import running_worker, wait_for
-from tests.review.conftest import open_case_message
+from tests.review.conftest import open_case_message, stored_evidence
 
 
 def open_(message: dict) -> Case | None:
     with worker_db().transaction() as session:
-        return cases.open_case(session, contracts.load("review.open_case", message))
+        return cases.open_case(
+            session, worker_context(), contracts.load("review.open_case", message)
+        )
 
 
 def all_cases() -> list[Case]:
@@ -143,3 +146,60 @@ def test_each_level_queue_opens_its_cases_through_a_real_worker() -> None:
         (Level.ACCEPTANCE_POINT, "AP000001", 1),
         (Level.SUBCENTRE, "S001", 1),
     ]
+
+
+def checks_of(**overrides) -> dict[str, dict]:
+    case = open_(open_case_message(**overrides))
+    assert case is not None
+    return {c["check"]: c for c in case.checks}
+
+
+def test_evidence_is_read_and_hash_checked_in_the_store() -> None:
+    missing = "b" * 64
+    tampered = stored_evidence(b"%PDF-1.4 the original")
+    path = evidence.path_of(worker_context().evidence_store, tampered)
+    path.write_bytes(b"%PDF-1.4 altered after upload")
+    not_a_pdf = stored_evidence(b"MZ\x90\x00 an executable")
+    checks = checks_of(attachments=[stored_evidence(), missing, tampered, not_a_pdf])
+    readable = checks["evidence_readable"]
+    assert readable["passed"] is False
+    assert "missing from the evidence store" in readable["detail"]
+    assert "no longer matches" in readable["detail"]
+    assert "not a PDF, JPEG or PNG" in readable["detail"]
+    assert readable["detail"].count(";") == 2  # the good file is not named
+    assert checks_of()["evidence_readable"]["passed"] is True
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"dates": {"start_date": "2026-03-20", "end_date": "2026-03-01"}}, "is before start_date"),
+        ({"dates": {"issued_on": "2099-01-01"}}, "in the future"),
+        ({"dates": {"completed_on": "1901-06-01"}}, "before 1950-01-01"),
+        (
+            {"hours": "480.00", "dates": {"start_date": "2026-03-01", "end_date": "2026-03-02"}},
+            "480.00 hours in 2 day(s)",
+        ),
+    ],
+)
+def test_implausible_dates_are_flagged(overrides: dict, expected: str) -> None:
+    check = checks_of(**overrides)["dates_plausible"]
+    assert check["passed"] is False and expected in check["detail"]
+
+
+def test_required_fields_of_a_deposit() -> None:
+    check = checks_of(outcome_kind=None, hours=None)["required_fields"]
+    assert check["passed"] is False and "outcome_kind" in check["detail"]
+    assert "credits or hours" in check["detail"]
+
+
+def test_a_rejected_certificate_may_be_deposited_again() -> None:
+    first = open_(open_case_message(certificate_number="PX-R-1"))
+    assert first is not None
+    with worker_db().transaction() as session:
+        session.execute(
+            update(Case)
+            .where(Case.id == first.id)
+            .values(status=CaseStatus.DECIDED, decision="reject")
+        )
+    assert checks_of(certificate_number="PX-R-1")["certificate_unique"]["passed"] is True

@@ -3,68 +3,13 @@ carry an application up the tree or back to intake."""
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
-from flask import Flask
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from services.review import cases
-from services.review.app import create_app
-from services.review.models import Case, Outbox
+from services.review.models import Outbox
 from services.review.worker_db import worker_db
-from shared import contracts
-from shared.auth import Principal, TokenIssuer
-from tests.review.conftest import open_case_message
-
-_ids = itertools.count(500)
-
-
-@pytest.fixture(scope="module")
-def review_app() -> Flask:
-    return create_app()
-
-
-@pytest.fixture
-def client(review_app: Flask):
-    return review_app.test_client()
-
-
-@pytest.fixture
-def token(var_dir):
-    issuer = TokenIssuer(
-        (var_dir / "keys" / "jwt_private.pem").read_bytes(), "creditbank-org", "creditbank", 900
-    )
-
-    def make(
-        unit: str,
-        path: str,
-        level: str,
-        staff_id: int | None = None,
-        roles: tuple[str, ...] = ("reviewer",),
-    ) -> dict[str, str]:
-        principal = Principal(
-            staff_id or next(_ids),
-            f"r{unit.lower()}",
-            unit,
-            path,
-            level,
-            frozenset(roles),
-            "OPERATING" if level == "acceptance_point" else None,
-        )
-        return {"Authorization": f"Bearer {issuer.issue(principal)}"}
-
-    return make
-
-
-def opened(**overrides) -> Case:
-    with worker_db().transaction() as session:
-        case = cases.open_case(
-            session, contracts.load("review.open_case", open_case_message(**overrides))
-        )
-        assert case is not None
-        return case
+from tests.review.conftest import open_case_message, opened  # noqa: F401
 
 
 def outbox_messages() -> list[tuple[str, str, dict]]:
@@ -115,9 +60,13 @@ def test_last_level_approval_is_final_for_intake(client, token) -> None:
     sub = token("S001", "/ZJ/B01/S001/", "subcentre")
     r = client.post(f"/api/v1/cases/{case.id}/decision", headers=sub, json={"decision": "approve"})
     assert r.status_code == 200
-    ((task, queue, payload),) = outbox_messages()
-    assert (task, queue) == ("intake.apply_decision", "intake")
-    assert payload["outcome"] == "approved" and payload["final"] is True
+    (intake, notify) = outbox_messages()
+    assert intake[:2] == ("intake.apply_decision", "intake")
+    assert intake[2]["outcome"] == "approved" and intake[2]["final"] is True
+    assert notify[:2] == ("notify.deliver", "notify")
+    assert notify[2]["event_type"] == "review.application_decided"
+    assert notify[2]["unit_code"] == "AP000001"  # the point that took it tells the learner
+    assert notify[2]["data"]["outcome"] == "approved" and "reason" not in notify[2]["data"]
 
 
 def test_rules_that_cannot_be_broken(client, token) -> None:
@@ -164,8 +113,11 @@ def test_return_and_reject_go_back_to_intake_with_the_reason(client, token) -> N
         headers=point,
         json={"decision": "reject", "reason": "证书无法核验"},
     )
-    outcomes = [(p["outcome"], p["final"], p["reason"]) for _, _, p in outbox_messages()]
+    sent = outbox_messages()
+    outcomes = [(p["outcome"], p["final"], p["reason"]) for t, _, p in sent if t.startswith("in")]
     assert outcomes == [("returned", False, "学时与证书不符"), ("rejected", True, "证书无法核验")]
+    told = [(p["data"]["outcome"], p["data"]["reason"]) for t, _, p in sent if t.startswith("no")]
+    assert told == [("returned", "学时与证书不符"), ("rejected", "证书无法核验")]
 
 
 def test_claims_and_decisions_are_audited_append_only(client, token) -> None:

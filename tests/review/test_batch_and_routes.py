@@ -1,0 +1,131 @@
+"""Deciding many cases at once, each on its own; the route table edited by the provincial
+centre, versioned, with open applications keeping their version."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+
+from services.review.models import Case, Level, Route
+from services.review.worker_db import worker_db
+from tests.review.conftest import opened
+
+POINT = ("AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point")
+PROVINCE_ADMIN = ("ZJ", "/ZJ/", "province")
+
+
+def test_many_decisions_each_reported_on_its_own(client, token) -> None:
+    good, returned, taken, done = opened(), opened(), opened(taken_by_id=31), opened()
+    me = token(*POINT, staff_id=31)
+    assert (
+        client.post(
+            f"/api/v1/cases/{done.id}/decision", headers=me, json={"decision": "approve"}
+        ).status_code
+        == 200
+    )
+    missing = uuid.uuid4()
+    r = client.post(
+        "/api/v1/cases/decisions",
+        headers=me,
+        json={
+            "decisions": [
+                {"case_id": str(good.id), "decision": "approve"},
+                {"case_id": str(returned.id), "decision": "return", "reason": "缺少结业证书"},
+                {"case_id": str(taken.id), "decision": "approve"},  # the taker cannot approve
+                {"case_id": str(done.id), "decision": "approve"},  # decided already
+                {"case_id": str(missing), "decision": "approve"},
+                {"case_id": str(good.id), "decision": "reject"},  # no reason; decided anyway
+            ]
+        },
+    )
+    assert r.status_code == 200, r.json
+    statuses = [(x["case_id"], x["status"]) for x in r.json["results"]]
+    assert statuses == [
+        (str(good.id), 200),
+        (str(returned.id), 200),
+        (str(taken.id), 403),
+        (str(done.id), 409),
+        (str(missing), 404),
+        (str(good.id), 409),
+    ]
+    assert (r.json["decided"], r.json["refused"]) == (2, 4)
+    assert r.json["results"][0]["case"]["decision"] == "approve"
+    assert r.json["results"][3]["problem"]["current_state"] == "decided"
+    with worker_db().transaction() as session:
+        still_open = session.get(Case, taken.id)
+        assert still_open is not None and still_open.decision is None
+
+
+def test_a_malformed_batch_is_refused_whole(client, token) -> None:
+    case = opened()
+    me = token(*POINT)
+    r = client.post(
+        "/api/v1/cases/decisions",
+        headers=me,
+        json={
+            "decisions": [
+                {"case_id": str(case.id), "decision": "approve"},
+                {"case_id": "x", "decision": "maybe"},
+            ]
+        },
+    )
+    assert r.status_code == 422
+    assert {e["field"] for e in r.json["errors"]} == {"decisions.1.case_id", "decisions.1.decision"}
+    assert (
+        client.post("/api/v1/cases/decisions", headers=me, json={"decisions": []}).status_code
+        == 422
+    )
+    with worker_db().transaction() as session:
+        assert session.get(Case, case.id).decision is None  # type: ignore[union-attr]
+
+
+TABLE = [
+    {"kind": "account_opening", "top_level": "acceptance_point"},
+    {"kind": "deposit", "top_level": "branch", "escalate_over_credits": "5.00"},
+    {"kind": "deposit", "outcome_kind": "social_training", "top_level": "acceptance_point"},
+]
+
+
+def route_count() -> int:
+    with worker_db().transaction() as session:
+        return int(session.scalar(select(func.count()).select_from(Route)) or 0)
+
+
+def test_the_route_table_is_versioned_and_only_the_province_edits_it(client, token) -> None:
+    before = opened()  # routed under version 1: up to the sub-centre
+    current = client.get("/api/v1/routes", headers=token(*POINT)).json
+    assert current["version"] == 1 and len(current["routes"]) == 9
+    count = route_count()
+    branch_admin = token("B01", "/ZJ/B01/", "branch", roles=("admin",))
+    assert (
+        client.put("/api/v1/routes", headers=branch_admin, json={"routes": TABLE}).status_code
+        == 403
+    )
+    province_reviewer = token(*PROVINCE_ADMIN, roles=("reviewer",))
+    assert (
+        client.put("/api/v1/routes", headers=province_reviewer, json={"routes": TABLE}).status_code
+        == 403
+    )
+    admin = token(*PROVINCE_ADMIN, roles=("admin",))
+    r = client.put("/api/v1/routes", headers=admin, json={"routes": [*TABLE, TABLE[0]]})
+    assert r.status_code == 422 and r.json["errors"][0]["field"] == "routes.3"
+    r = client.put(
+        "/api/v1/routes",
+        headers=admin,
+        json={"routes": [{"kind": "deposit", "top_level": "county", "outcome_kind": "gift"}]},
+    )
+    assert r.status_code == 422
+    assert {e["field"] for e in r.json["errors"]} == {"routes.0.top_level", "routes.0.outcome_kind"}
+    assert route_count() == count  # nothing half-written
+    r = client.put("/api/v1/routes", headers=admin, json={"routes": TABLE})
+    assert r.status_code == 200 and r.json["version"] == 2 and len(r.json["routes"]) == 3
+    after = opened()
+    assert (before.route_version, before.top_level) == (1, Level.SUBCENTRE)
+    assert (after.route_version, after.top_level) == (2, Level.ACCEPTANCE_POINT)
+    # The next level of an application opened under version 1 keeps version 1.
+    upper = opened(level="subcentre", application_id=str(before.application_id))
+    assert (upper.route_version, upper.top_level) == (1, Level.SUBCENTRE)
+    old = client.get("/api/v1/routes?version=1", headers=token(*POINT)).json
+    assert old["version"] == 1 and len(old["routes"]) == 9
+    assert client.get("/api/v1/routes?version=9", headers=token(*POINT)).status_code == 404
