@@ -1,0 +1,1224 @@
+"""Deposits through tiered review over HTTP, level by level, next to a bare Celery round trip.
+
+    .venv/bin/python bench/review_flow.py [--count 5000] [--workers-per-level 1,2]
+
+Runs the system as ``make run`` does (Procfile), each part its own process: gunicorn for org,
+intake and review (deploy/gunicorn.conf.py, sync workers), the intake and review outbox
+relays, the intake worker and one Celery worker pool per review level queue. It brings an
+acceptance point under sub-centre S001 to OPERATING over org's API, signs in its window
+staff, a reviewer at the point and one at S001, opens learning accounts (each opening is
+approved at the point through review) and uploads one piece of evidence.
+
+Then, once for each figure of ``--workers-per-level`` (separate ``celery worker`` processes
+per level queue, each ``--concurrency 1``), it submits ``--count`` social-training deposits
+over HTTP from ``--clients`` client processes while two scripted reviewers, one process each,
+watch their inboxes (GET /api/v1/inbox) and approve every case (POST .../decision) from a few
+threads: at the acceptance point, which passes it up, and at S001, which approves it finally.
+It reports:
+
+* submit -> case visible in the point's inbox (from the 201 of POST /api/v1/applications to
+  the inbox answer that first lists the case), p50/p99;
+* decision -> case visible in the sub-centre's inbox (from the 200 of the point's decision),
+  p50/p99;
+* drain time: from the first submit until intake has applied the last final approval
+  (its ``final_at``);
+* a bare Celery round trip on the same Redis, measured in the same run (send a task to a
+  private queue, a one-process worker LPUSHes a marker, the client BRPOPs it), both on the
+  idle system before the runs and sampled every 100 ms during each run, and the ratio of
+  each hop's p99 to the idle round trip's p99 (the issue expects 10x at most);
+* checks that no application was lost or duplicated: exactly one case per application at
+  each level, every application approved, one ledger entry each, nothing left in an outbox.
+
+The inbox lists 100 cases a page at most, oldest first. A reviewer asks for one case
+(``per_page=1``) in a tight loop (``--poll-ms`` between answers) to learn how many are open,
+and reads pages of 100 from the newest backwards only when that count shows cases it has not
+seen (and every 200 ms regardless). A latency therefore includes up to one poll period; the
+mean period is printed. Uses its own databases, Redis DB and key directory, all removed at
+the end (also on failure or Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import importlib
+import io
+import json
+import math
+import multiprocessing as mp
+import os
+import queue
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+import redis  # noqa: E402
+
+PG = "postgresql://postgres@127.0.0.1:5432"
+SERVICES = ("org", "intake", "review", "notify")
+LEVEL_QUEUES = ("review.acceptance_point", "review.subcentre", "review.branch", "review.province")
+SUBCENTRE = "S001"
+PASSWORD = "bench-pass-123"  # noqa: S105 - the bench's own throwaway accounts
+ADMIN = "bench-admin"
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PAGE = 100  # the inbox's largest page (shared.paging.MAX_PER_PAGE)
+TAIL_CHECK_SECONDS = 0.2
+BIN = Path(sys.executable).parent
+
+# The bare round trip: a Celery app with nothing of the project's, on the same Redis.
+ROUNDTRIP_MODULE = "bench_roundtrip"
+ROUNDTRIP_SOURCE = '''"""A bare Celery app for the round-trip baseline (bench/review_flow.py)."""
+import os
+
+import redis
+from celery import Celery
+
+app = Celery("bench_roundtrip", broker=os.environ["CB_REDIS_URL"])
+app.conf.update(
+    task_acks_late=True,
+    worker_prefetch_multiplier=1,
+    task_ignore_result=True,
+    task_serializer="json",
+    accept_content=["json"],
+    broker_connection_retry_on_startup=True,
+)
+_redis = redis.Redis.from_url(os.environ["CB_REDIS_URL"])
+
+
+@app.task(name="bench.echo")
+def echo(key):
+    _redis.lpush(key, b"1")
+'''
+ROUNDTRIP_QUEUE = "bench.roundtrip"
+
+
+# --- small helpers ----------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..1) of ``values``; NaN when there are none."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Http:
+    """One client of one service: JSON in and out, a new connection whenever the server
+    closes one (gunicorn's sync workers close every connection)."""
+
+    def __init__(self, port: int, headers: dict[str, str] | None = None) -> None:
+        self.port, self.headers = port, dict(headers or {})
+        self.conn: http.client.HTTPConnection | None = None
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        retries: int = 3,
+    ) -> tuple[int, Any]:
+        data = raw
+        if data is None and body is not None:
+            data = json.dumps(body, ensure_ascii=False).encode()
+        sent = {**self.headers, **(headers or {})}
+        if data is not None:
+            sent.setdefault("Content-Type", "application/json")
+            sent["Content-Length"] = str(len(data))
+        for attempt in range(retries):
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                self.conn.request(method, path, body=data, headers=sent)
+                response = self.conn.getresponse()
+                payload = response.read()
+                if response.getheader("Connection", "").lower() == "close":
+                    self.close()
+                return response.status, json.loads(payload) if payload else None
+            except (http.client.HTTPException, OSError):
+                self.close()
+                if attempt == retries - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def expect(self, status: int, method: str, path: str, **kw: Any) -> Any:
+        got, answer = self.call(method, path, **kw)
+        if got != status:
+            raise RuntimeError(f"{method} {path}: HTTP {got} (wanted {status}): {answer}")
+        return answer
+
+
+# --- the environment: databases, Redis DB, keys, processes --------------------------------
+
+
+@dataclass
+class Env:
+    run: str
+    var_dir: Path
+    redis_db: int
+    vars: dict[str, str]
+
+    @property
+    def redis_url(self) -> str:
+        return self.vars["CB_REDIS_URL"]
+
+    def dsn(self, service: str) -> str:
+        return f"{PG}/{self.run}_{service}"
+
+
+def claim_redis_db() -> int:
+    r = redis.Redis()
+    for n in range(15, 0, -1):
+        if r.set(f"cbtest:redis-db-lock:{n}", os.getpid(), nx=True, ex=4 * 3600):
+            redis.Redis(db=n).flushdb()
+            return n
+    raise SystemExit("no free Redis DB (every cbtest:redis-db-lock:1..15 is held)")
+
+
+def setup() -> Env:
+    run = f"bench_review_{os.getpid()}_{secrets.token_hex(2)}"
+    var_dir = Path(tempfile.mkdtemp(prefix="bench-review-"))
+    env = Env(run, var_dir, 0, {})
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        for service in SERVICES:
+            conn.execute(f'CREATE DATABASE "{run}_{service}"')
+    env.redis_db = claim_redis_db()
+    env.vars = {
+        **{
+            f"CB_{s.upper()}_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{run}_{s}"
+            for s in SERVICES
+        },
+        "CB_REDIS_URL": f"redis://127.0.0.1:6379/{env.redis_db}",
+        "CB_VAR_DIR": str(var_dir),
+        "CB_LOG_LEVEL": "WARNING",
+        # Sign-in is not measured: cheap password hashes, and tokens that outlive the run.
+        "CB_PASSWORD_TIME_COST": "1",
+        "CB_PASSWORD_MEMORY_COST": "8192",
+        "CB_ACCESS_TOKEN_TTL": str(12 * 3600),
+        "CB_ADMIN_USERNAME": ADMIN,
+        "CB_ADMIN_PASSWORD": PASSWORD,
+    }
+    os.environ.update(env.vars)
+    (var_dir / "logs").mkdir()
+    (var_dir / f"{ROUNDTRIP_MODULE}.py").write_text(ROUNDTRIP_SOURCE)
+    from deploy.bootstrap import ensure_keys, load_org, seed_review
+    from shared.migrations import upgrade
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        ensure_keys()
+        for service in SERVICES:
+            upgrade(service, env.vars[f"CB_{service.upper()}_DATABASE_URL"])
+        load_org()  # the org tree and the first admin, as make run's bootstrap does
+        seed_review()  # the default route table
+    return env
+
+
+def teardown(env: Env) -> None:
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        for service in SERVICES:
+            conn.execute(f'DROP DATABASE IF EXISTS "{env.run}_{service}" WITH (FORCE)')
+    if env.redis_db:
+        redis.Redis(db=env.redis_db).flushdb()
+        redis.Redis().delete(f"cbtest:redis-db-lock:{env.redis_db}")
+    shutil.rmtree(env.var_dir, ignore_errors=True)
+
+
+class Processes:
+    """The system's processes, each in its own session so it is stopped with its children."""
+
+    def __init__(self, env: Env) -> None:
+        self.env = env
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, argv: list[str]) -> None:
+        log = (self.env.var_dir / "logs" / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env={
+                **os.environ,
+                **self.env.vars,
+                "PYTHONPATH": f"{ROOT}{os.pathsep}{self.env.var_dir}",
+            },
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    def serve(self, name: str, app: str, port: int, workers: int) -> None:
+        self.start(
+            name,
+            [
+                str(BIN / "gunicorn"),
+                "--config",
+                "deploy/gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+                app,
+            ],
+        )
+
+    def celery(self, name: str, app: str, queue_name: str, node: str, concurrency: int) -> None:
+        self.start(
+            name,
+            [
+                str(BIN / "celery"),
+                "-A",
+                app,
+                "worker",
+                "-Q",
+                queue_name,
+                "-n",
+                node,
+                "--concurrency",
+                str(concurrency),
+                "--loglevel",
+                "INFO",
+            ],
+        )
+
+    def check_alive(self) -> None:
+        dead = [n for n, p in self.procs.items() if p.poll() is not None]
+        if dead:
+            raise RuntimeError(f"process(es) exited: {', '.join(dead)}; see their logs")
+
+    def stop(self, names: list[str], timeout: float = 20) -> None:
+        for name in names:
+            proc = self.procs[name]
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for name in names:
+            proc = self.procs.pop(name)
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+            # Anything the process group left behind (a worker's pool children).
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    def stop_all(self) -> None:
+        self.stop(list(self.procs))
+
+
+def wait_healthy(port: int, name: str, procs: Processes, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs.check_alive()
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            if Http(port).call("GET", "/healthz", retries=1)[0] == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} did not answer /healthz within {timeout:.0f} s")
+
+
+def wait_workers(app: Any, nodes: list[str], procs: Processes, timeout: float = 90) -> None:
+    """Until every Celery node named answers a control ping."""
+    deadline, missing = time.monotonic() + timeout, set(nodes)
+    while missing and time.monotonic() < deadline:
+        procs.check_alive()
+        for reply in app.control.ping(destination=sorted(missing), timeout=1.0) or []:
+            missing -= set(reply)
+    if missing:
+        raise RuntimeError(f"Celery workers not ready: {', '.join(sorted(missing))}")
+
+
+# --- the bare Celery round trip ------------------------------------------------------------
+
+
+class RoundTrip:
+    """Send ``bench.echo`` to the private queue and wait for the worker's marker."""
+
+    def __init__(self, app: Any, redis_url: str) -> None:
+        self.app, self.redis = app, redis.Redis.from_url(redis_url)
+        self.key = f"bench:roundtrip:{secrets.token_hex(4)}"
+
+    def once(self) -> float:
+        start = time.perf_counter()
+        self.app.send_task("bench.echo", args=[self.key], queue=ROUNDTRIP_QUEUE)
+        if self.redis.brpop([self.key], timeout=30) is None:
+            raise RuntimeError("bare round trip: no marker within 30 s")
+        return time.perf_counter() - start
+
+    def measure(self, samples: int, warmup: int = 20) -> list[float]:
+        for _ in range(warmup):
+            self.once()
+        return [self.once() for _ in range(samples)]
+
+
+class Prober(threading.Thread):
+    """Bare round trips every ``interval`` seconds while a run goes on."""
+
+    def __init__(self, trip: RoundTrip, interval: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.trip, self.interval = trip, interval
+        self.samples: list[float] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self.samples.append(self.trip.once())
+            self.stopping.wait(self.interval)
+
+    def finish(self) -> list[float]:
+        self.stopping.set()
+        self.join(timeout=40)
+        return self.samples
+
+
+# --- org: a point brought to OPERATING, staff signed in -----------------------------------
+
+
+@dataclass
+class Staff:
+    window: dict[str, str]
+    point_reviewer: dict[str, str]
+    subcentre_reviewer: dict[str, str]
+    point: str
+
+
+def login(org: Http, username: str) -> dict[str, str]:
+    answer = org.expect(
+        200, "POST", "/api/v1/auth/token", body={"username": username, "password": PASSWORD}
+    )
+    return {"Authorization": f"Bearer {answer['access_token']}"}
+
+
+def create_staff(org: Http, by: dict[str, str], username: str, unit: str, role: str) -> None:
+    org.expect(
+        201,
+        "POST",
+        "/api/v1/staff",
+        headers=by,
+        body={
+            "username": username,
+            "display_name": username,
+            "unit_code": unit,
+            "roles": [role],
+            "password": PASSWORD,
+        },
+    )
+
+
+def prepare_org(org: Http) -> Staff:
+    """Over org's API, as a province admin, a bureau, a manager and the point's admin would."""
+    admin = login(org, ADMIN)
+    for username, role in (
+        ("bench-bureau", "bureau"),
+        ("bench-s001-manager", "management"),
+        ("bench-s001-reviewer", "reviewer"),
+    ):
+        create_staff(org, admin, username, SUBCENTRE, role)
+    point = org.expect(
+        201,
+        "POST",
+        "/api/v1/acceptance-points",
+        headers=login(org, "bench-bureau"),
+        body={
+            "name": "基准测试社区学校",
+            "parent_code": SUBCENTRE,
+            "point_kind": "community_school",
+            "point_tier": "township",
+        },
+    )["code"]
+    point_admin = f"{point.lower()}-admin"
+    allocation = org.expect(
+        201,
+        "POST",
+        f"/api/v1/acceptance-points/{point}/allocation",
+        headers=login(org, "bench-s001-manager"),
+        body={"admin_username": point_admin, "admin_display_name": "管理员"},
+    )
+    org.expect(
+        200,
+        "POST",
+        "/api/v1/activation",
+        body={
+            "username": point_admin,
+            "activation_code": allocation["activation_code"],
+            "password": PASSWORD,
+        },
+    )
+    padmin = login(org, point_admin)
+    for role in ("management", "technical", "service", "reviewer"):
+        create_staff(org, padmin, f"{point.lower()}-{role}", point, role)
+    org.expect(
+        200,
+        "PUT",
+        f"/api/v1/acceptance-points/{point}/window",
+        headers=padmin,
+        body={"address": "杭州市上城区解放路1号", "opening_hours": "周一至周五 9:00-17:00"},
+    )
+    org.expect(200, "POST", f"/api/v1/acceptance-points/{point}/start", headers=padmin)
+    return Staff(
+        window=login(org, f"{point.lower()}-service"),  # OPERATING in the token now
+        point_reviewer=login(org, f"{point.lower()}-reviewer"),
+        subcentre_reviewer=login(org, "bench-s001-reviewer"),
+        point=point,
+    )
+
+
+def resident_id(seq: int) -> str:
+    from shared.identity import check_character
+
+    first17 = f"33010219900307{seq:03d}"
+    return first17 + check_character(first17)
+
+
+def open_accounts(intake: Http, review: Http, staff: Staff, count: int) -> list[str]:
+    """Learning accounts opened at the window and approved at the point through review."""
+    openings = [
+        intake.expect(
+            201,
+            "POST",
+            "/api/v1/accounts",
+            headers=staff.window,
+            body={
+                "document_type": "resident_id",
+                "document_number": resident_id(i),
+                "name": "测试学员",
+                "phone": f"139{i:08d}",
+                "verification_method": "card_reader",
+            },
+        )["id"]
+        for i in range(count)
+    ]
+    pending, deadline = set(openings), time.monotonic() + 120
+    while pending and time.monotonic() < deadline:
+        inbox = review.expect(
+            200,
+            "GET",
+            f"/api/v1/inbox?kind=account_opening&per_page={PAGE}",
+            headers=staff.point_reviewer,
+        )
+        for case in inbox["items"]:
+            if case["application_id"] in pending:
+                review.expect(
+                    200,
+                    "POST",
+                    f"/api/v1/cases/{case['id']}/decision",
+                    headers=staff.point_reviewer,
+                    body={"decision": "approve"},
+                )
+                pending.discard(case["application_id"])
+        time.sleep(0.1)
+    if pending:
+        raise RuntimeError(f"{len(pending)} account opening(s) never reached the point's inbox")
+    accounts: list[str] = []
+    for opening in openings:
+        deadline = time.monotonic() + 60
+        while True:
+            number = intake.expect(
+                200, "GET", f"/api/v1/applications/{opening}", headers=staff.window
+            )["account_number"]
+            if number:
+                accounts.append(number)
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"account opening {opening} approved but no account number")
+            time.sleep(0.1)
+    return accounts
+
+
+def upload_evidence(intake: Http, window: dict[str, str]) -> str:
+    boundary = f"bench{secrets.token_hex(8)}"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="cert.pdf"\r\nContent-Type: application/pdf\r\n\r\n'
+        ).encode()
+        + PDF
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    status, answer = intake.call(
+        "POST",
+        "/api/v1/attachments",
+        raw=body,
+        headers={**window, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    if status not in (200, 201):
+        raise RuntimeError(f"evidence upload: HTTP {status}: {answer}")
+    return str(answer["sha256"])
+
+
+# --- the window: clients submitting deposits -----------------------------------------------
+
+
+def deposit_body(account: str, sha: str, i: int) -> dict[str, Any]:
+    return {
+        "account_number": account,
+        "outcome_kind": "social_training",
+        "outcome": {
+            "organiser": "杭州市职业技能培训中心",
+            "programme": "电工初级培训",
+            "hours": "48",
+            "start_date": "2026-03-01",
+            "end_date": "2026-03-20",
+            "certificate_number": f"BR{i:010d}",
+        },
+        "attachments": [sha],
+    }
+
+
+def submitter_main(cfg: dict[str, Any], ready: Any, go: Any, results: Any) -> None:
+    """One window client: POST its share of deposits, paced if a rate is given."""
+    intake = Http(cfg["port"], cfg["headers"])
+    accounts, sha, interval = cfg["accounts"], cfg["sha"], cfg["interval"]
+    ready.put(cfg["client"])
+    go.wait()
+    start, done = time.monotonic(), []
+    for k, i in enumerate(cfg["indexes"]):
+        if interval:
+            delay = start + k * interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        began = time.monotonic()
+        status, answer = intake.call(
+            "POST",
+            "/api/v1/applications",
+            body=deposit_body(accounts[i % len(accounts)], sha, i),
+            # A retry after a lost connection is answered from the key, never taken twice.
+            headers={"Idempotency-Key": f"bench-deposit-{i}"},
+            retries=5,
+        )
+        if status != 201:
+            results.put(("error", f"POST /api/v1/applications: HTTP {status}: {answer}"))
+            return
+        done.append((answer["id"], began, time.monotonic()))
+    results.put(("ok", done))
+
+
+# --- the scripted reviewers -----------------------------------------------------------------
+
+
+class Reviewer:
+    """Watches one inbox and approves every deposit case it finds, from a few threads."""
+
+    def __init__(self, cfg: dict[str, Any], stop: Any) -> None:
+        self.cfg, self.stop = cfg, stop
+        self.expected: int = cfg["expected"]
+        self.lock = threading.Lock()
+        self.seen: set[str] = set()
+        self.open_known: set[str] = set()  # seen, and not (yet) decided by us
+        self.first_seen: dict[str, float] = {}  # application id -> time
+        self.decided: dict[str, float] = {}  # application id -> time of the 200
+        self.errors: list[str] = []
+        self.finished = threading.Event()
+        self.todo: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self.probes = self.pages = 0
+
+    def http(self) -> Http:
+        return Http(self.cfg["port"], self.cfg["headers"])
+
+    def run(self) -> dict[str, Any]:
+        threads = [
+            threading.Thread(target=self.approve, daemon=True) for _ in range(self.cfg["approvers"])
+        ]
+        for t in threads:
+            t.start()
+        started = time.monotonic()
+        try:
+            self.watch()
+        finally:
+            for _ in threads:
+                self.todo.put(None)
+            for t in threads:
+                t.join(timeout=60)
+        return {
+            "first_seen": self.first_seen,
+            "decided": self.decided,
+            "errors": self.errors,
+            "probes": self.probes,
+            "pages": self.pages,
+            "elapsed": time.monotonic() - started,
+        }
+
+    def note(self, items: list[dict[str, Any]], at: float) -> int:
+        new = 0
+        with self.lock:
+            for case in items:
+                if case["id"] in self.seen:
+                    continue
+                self.seen.add(case["id"])
+                self.open_known.add(case["id"])
+                self.first_seen[case["application_id"]] = at
+                self.todo.put((case["id"], case["application_id"]))
+                new += 1
+        return new
+
+    def inbox(self, client: Http, page: int, per_page: int) -> dict[str, Any]:
+        answer = client.expect(
+            200, "GET", f"/api/v1/inbox?kind=deposit&page={page}&per_page={per_page}"
+        )
+        return dict(answer)
+
+    def watch(self) -> None:
+        client, poll = self.http(), self.cfg["poll_s"]
+        last_tail = 0.0
+        while not (self.finished.is_set() or self.stop.is_set()):
+            answer = self.inbox(client, 1, 1)
+            now = time.monotonic()
+            self.probes += 1
+            self.note(answer["items"], now)
+            total = answer["total"]
+            with self.lock:
+                unseen = total - len(self.open_known)
+            if unseen > 0 or (total and now - last_tail > TAIL_CHECK_SECONDS):
+                self.scan(client, total, unseen)
+                last_tail = now
+            if poll:
+                time.sleep(poll)
+
+    def scan(self, client: Http, total: int, unseen: int) -> None:
+        """Pages of the inbox from the newest backwards until ``unseen`` new cases are found
+        (at least the newest page is read)."""
+        found = 0
+        for page in range(max(1, math.ceil(total / PAGE)), 0, -1):
+            items = self.inbox(client, page, PAGE)["items"]
+            self.pages += 1
+            found += self.note(items, time.monotonic())
+            if items and found >= unseen:
+                return
+
+    def approve(self) -> None:
+        client = self.http()
+        while (item := self.todo.get()) is not None:
+            case_id, application_id = item
+            status, answer = client.call(
+                "POST",
+                f"/api/v1/cases/{case_id}/decision",
+                body={"decision": "approve"},
+                retries=3,
+            )
+            now = time.monotonic()
+            with self.lock:
+                if status == 200:
+                    self.decided[application_id] = now
+                    self.open_known.discard(case_id)
+                else:
+                    self.errors.append(f"case {case_id}: HTTP {status}: {answer}")
+                if len(self.decided) + len(self.errors) >= self.expected:
+                    self.finished.set()
+
+
+def reviewer_main(cfg: dict[str, Any], ready: Any, stop: Any, results: Any) -> None:
+    reviewer = Reviewer(cfg, stop)
+    reviewer.inbox(reviewer.http(), 1, 1)  # signed in and answering
+    ready.put(cfg["name"])
+    results.put((cfg["name"], reviewer.run()))
+
+
+# --- one run ----------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    workers: int
+    count: int
+    submit_latency: list[float] = field(default_factory=list)
+    to_point: list[float] = field(default_factory=list)
+    to_subcentre: list[float] = field(default_factory=list)
+    under_load: list[float] = field(default_factory=list)
+    submit_seconds: float = math.nan
+    drain_seconds: float = math.nan
+    drained: bool = False
+    poll_ms: dict[str, float] = field(default_factory=dict)
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    lost: int = 0
+    duplicated: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Bench:
+    env: Env
+    procs: Processes
+    ports: dict[str, int]
+    staff: Staff
+    accounts: list[str]
+    sha: str
+    args: argparse.Namespace
+    roundtrip_app: Any
+    all_ids: list[str] = field(default_factory=list)
+    next_index: int = 0
+
+    def start_level_workers(self, per_level: int) -> None:
+        nodes = []
+        for q in LEVEL_QUEUES:
+            for k in range(1, per_level + 1):
+                node = f"{q}.{k}@bench"
+                self.procs.celery(f"worker-{q}-{k}", "services.review.worker", q, node, 1)
+                nodes.append(node)
+        wait_workers(self.roundtrip_app, nodes, self.procs)
+
+    def stop_level_workers(self) -> None:
+        self.procs.stop([n for n in self.procs.procs if n.startswith("worker-review.")])
+
+    def run(self, per_level: int) -> RunResult:
+        args, count = self.args, self.args.count
+        result = RunResult(per_level, count)
+        indexes = list(range(self.next_index, self.next_index + count))
+        self.next_index += count
+        ctx = mp.get_context("spawn")
+        ready, results, stop, go = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Event()
+        reviewers = [
+            ctx.Process(
+                target=reviewer_main,
+                args=(
+                    {
+                        "name": name,
+                        "port": self.ports["review"],
+                        "headers": headers,
+                        "expected": count,
+                        "approvers": args.approvers,
+                        "poll_s": args.poll_ms / 1000,
+                    },
+                    ready,
+                    stop,
+                    results,
+                ),
+                daemon=True,
+            )
+            for name, headers in (
+                ("point", self.staff.point_reviewer),
+                ("subcentre", self.staff.subcentre_reviewer),
+            )
+        ]
+        per_client_rate = args.rate / args.clients if args.rate else 0
+        clients = [
+            ctx.Process(
+                target=submitter_main,
+                args=(
+                    {
+                        "client": c,
+                        "port": self.ports["intake"],
+                        "headers": self.staff.window,
+                        "accounts": self.accounts,
+                        "sha": self.sha,
+                        "indexes": indexes[c :: args.clients],
+                        "interval": 1 / per_client_rate if per_client_rate else 0,
+                    },
+                    ready,
+                    go,
+                    results,
+                ),
+                daemon=True,
+            )
+            for c in range(args.clients)
+        ]
+        children = reviewers + clients
+        for p in children:
+            p.start()
+        try:
+            for _ in children:
+                ready.get(timeout=120)
+            prober = Prober(RoundTrip(self.roundtrip_app, self.env.redis_url))
+            prober.start()
+            wall_offset = time.time() - time.monotonic()
+            go.set()
+            submitted, reviewed = self.collect(results, len(clients), count, stop, result)
+            result.under_load = prober.finish()
+        finally:
+            stop.set()
+            for p in children:
+                p.join(timeout=30)
+                if p.is_alive():
+                    p.terminate()
+        self.procs.check_alive()
+        self.measure(result, submitted, reviewed, wall_offset)
+        self.verify(result, [s[0] for s in submitted])
+        return result
+
+    def collect(
+        self, results: Any, clients: int, count: int, stop: Any, result: RunResult
+    ) -> tuple[list[tuple[str, float, float]], dict[str, dict[str, Any]]]:
+        """Wait for the clients, then for the drain, then for the reviewers' records."""
+        submitted: list[tuple[str, float, float]] = []
+        reviewed: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + self.args.timeout
+        waiting_clients = clients
+        while waiting_clients:
+            self.procs.check_alive()
+            try:
+                item = results.get(timeout=1)
+            except queue.Empty:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the clients did not finish submitting in time") from None
+                continue
+            if item[0] == "error":
+                raise RuntimeError(item[1])
+            if item[0] == "ok":
+                submitted.extend(item[1])
+                waiting_clients -= 1
+            else:
+                reviewed[item[0]] = item[1]
+        ids = [s[0] for s in submitted]
+        self.all_ids.extend(ids)
+        # Drained: intake has applied the final approval of every application of the run.
+        with psycopg.connect(self.env.dsn("intake"), autocommit=True) as conn:
+            while True:
+                approved = conn.execute(
+                    "SELECT count(*) FROM applications WHERE id = ANY(%s::uuid[])"
+                    " AND status = 'approved'",
+                    (ids,),
+                ).fetchone()
+                if approved and approved[0] >= len(ids):
+                    result.drained = True
+                    break
+                if time.monotonic() > deadline:
+                    result.errors.append(
+                        f"not drained within --timeout {self.args.timeout:.0f} s: "
+                        f"{approved[0] if approved else 0} of {len(ids)} approved"
+                    )
+                    break
+                self.procs.check_alive()
+                time.sleep(0.05)
+        if not result.drained:
+            stop.set()
+        while len(reviewed) < 2:
+            try:
+                item = results.get(timeout=30 if result.drained else 5)
+            except queue.Empty:
+                result.errors.append("a reviewer did not report")
+                break
+            reviewed[item[0]] = item[1]
+        return submitted, reviewed
+
+    def measure(
+        self,
+        result: RunResult,
+        submitted: list[tuple[str, float, float]],
+        reviewed: dict[str, dict[str, Any]],
+        wall_offset: float,
+    ) -> None:
+        done = {app: t1 for app, _, t1 in submitted}
+        first = min(t0 for _, t0, _ in submitted)
+        result.submit_latency = [t1 - t0 for _, t0, t1 in submitted]
+        result.submit_seconds = max(done.values()) - first
+        point, sub = reviewed.get("point", {}), reviewed.get("subcentre", {})
+        for name, record in reviewed.items():
+            if record["probes"]:
+                result.poll_ms[name] = record["elapsed"] / record["probes"] * 1000
+            result.errors.extend(f"{name} reviewer: {e}" for e in record["errors"][:5])
+        seen_point = point.get("first_seen", {})
+        result.to_point = [seen_point[a] - done[a] for a in done if a in seen_point]
+        decided_point, seen_sub = point.get("decided", {}), sub.get("first_seen", {})
+        result.to_subcentre = [
+            seen_sub[a] - decided_point[a] for a in done if a in seen_sub and a in decided_point
+        ]
+        if result.drained:
+            with psycopg.connect(self.env.dsn("intake")) as conn:
+                row = conn.execute(
+                    "SELECT max(final_at) FROM applications WHERE id = ANY(%s::uuid[])",
+                    (list(done),),
+                ).fetchone()
+            last: datetime = row[0] if row else None
+            result.drain_seconds = last.timestamp() - wall_offset - first
+
+    def verify(self, result: RunResult, ids: list[str]) -> None:
+        n = result.count
+
+        def check(name: str, ok: bool, detail: str) -> None:
+            result.checks.append((name, ok, detail))
+
+        check("distinct application ids from the window", len(set(ids)) == n, f"{len(set(ids))}")
+        with psycopg.connect(self.env.dsn("review")) as conn:
+            per_level = {
+                level: (cases, apps, approved)
+                for level, cases, apps, approved in conn.execute(
+                    "SELECT level::text, count(*), count(DISTINCT application_id),"
+                    " count(*) FILTER (WHERE status = 'decided' AND decision = 'approve')"
+                    " FROM cases WHERE application_id = ANY(%s::uuid[]) GROUP BY level",
+                    (ids,),
+                ).fetchall()
+            }
+            stray = conn.execute(
+                "SELECT count(*) FROM cases WHERE kind = 'deposit'"
+                " AND NOT (application_id = ANY(%s::uuid[]))",
+                (self.all_ids,),
+            ).fetchone()
+            review_pending = conn.execute(
+                "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
+            ).fetchone()
+        lost = duplicated = 0
+        for level in ("acceptance_point", "subcentre"):
+            cases, apps, approved = per_level.get(level, (0, 0, 0))
+            lost += n - apps
+            duplicated += cases - apps
+            check(
+                f"review: one case per application at {level}",
+                cases == apps == n,
+                f"{cases} cases for {apps} of {n} applications, {approved} approved",
+            )
+        others = {k: v for k, v in per_level.items() if k not in ("acceptance_point", "subcentre")}
+        check("review: no case at any other level", not others, str(others or "none"))
+        check("review: no case for an application not submitted", stray == (0,), f"{stray[0]}")
+        with psycopg.connect(self.env.dsn("intake")) as conn:
+            statuses = dict(
+                conn.execute(
+                    "SELECT status::text, count(*) FROM applications"
+                    " WHERE id = ANY(%s::uuid[]) GROUP BY status",
+                    (ids,),
+                ).fetchall()
+            )
+            ledger = conn.execute(
+                "SELECT count(*), count(DISTINCT application_id) FROM ledger_entries"
+                " WHERE application_id = ANY(%s::uuid[])",
+                (ids,),
+            ).fetchone()
+            events = dict(
+                conn.execute(
+                    "SELECT type, count(*) FROM application_events"
+                    " WHERE application_id = ANY(%s::uuid[]) GROUP BY type",
+                    (ids,),
+                ).fetchall()
+            )
+            extra = conn.execute(
+                "SELECT count(*) FROM applications WHERE kind = 'deposit'"
+                " AND NOT (id = ANY(%s::uuid[]))",
+                (self.all_ids,),
+            ).fetchone()
+            intake_pending = conn.execute(
+                "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
+            ).fetchone()
+        check(
+            "intake: every application approved",
+            statuses == {"approved": n},
+            json.dumps(statuses),
+        )
+        check(
+            "intake: one ledger entry per application",
+            ledger == (n, n),
+            f"{ledger[0] if ledger else 0} entries for {ledger[1] if ledger else 0} applications",
+        )
+        wanted = {"taken": n, "passed_up": n, "approved": n}
+        check("intake: timeline taken/passed_up/approved once each", events == wanted, str(events))
+        check("intake: no deposit the window did not submit", extra == (0,), f"{extra[0]}")
+        check(
+            "outboxes: nothing left unsent",
+            review_pending == intake_pending == (0,),
+            f"review {review_pending[0]}, intake {intake_pending[0]}",
+        )
+        result.lost, result.duplicated = lost, duplicated + (ledger[0] - ledger[1])
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def ms(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value * 1000:.1f}"
+
+
+def report(args: argparse.Namespace, idle: list[float], runs: list[RunResult]) -> None:
+    base99 = percentile(idle, 0.99)
+    heads = [f"{r.workers} worker{'s' if r.workers > 1 else ''}/level" for r in runs]
+    print()
+    print(f"{'':44}" + "".join(f"{h:>22}" for h in heads))
+    print(f"{'':44}" + "".join(f"{'p50 ms':>11}{'p99 ms':>11}" for _ in runs))
+
+    def row(label: str, values: list[list[float]]) -> None:
+        cells = "".join(
+            f"{ms(percentile(v, 0.5)):>11}{ms(percentile(v, 0.99)):>11}" for v in values
+        )
+        print(f"{label:44}{cells}")
+
+    row("bare Celery round trip, idle (before runs)", [idle for _ in runs])
+    row("bare Celery round trip, during the run", [r.under_load for r in runs])
+    row("POST /api/v1/applications (201)", [r.submit_latency for r in runs])
+    row("submit -> case in the point's inbox", [r.to_point for r in runs])
+    row("point decision -> case in S001's inbox", [r.to_subcentre for r in runs])
+
+    def ratio(label: str, pick: Any) -> None:
+        cells = ""
+        for r in runs:
+            p99 = percentile(pick(r), 0.99)
+            verdict = "ok" if p99 <= 10 * base99 else "OVER"
+            cells += f"{p99 / base99:>17.1f}x {verdict:>4}"
+        print(f"{label:44}{cells}")
+
+    ratio("submit hop p99 / idle round trip p99", lambda r: r.to_point)
+    ratio("decision hop p99 / idle round trip p99", lambda r: r.to_subcentre)
+
+    def line(label: str, cell: Any) -> None:
+        print(f"{label:44}" + "".join(f"{cell(r):>22}" for r in runs))
+
+    line(
+        "submitted in (rate)",
+        lambda r: f"{r.submit_seconds:.1f} s ({r.count / r.submit_seconds:.0f}/s)",
+    )
+    line(
+        "drain time (first submit -> last approved)",
+        lambda r: f"{r.drain_seconds:.1f} s" if r.drained else "NOT DRAINED",
+    )
+    line(
+        "throughput to the ledger",
+        lambda r: f"{r.count / r.drain_seconds:.0f}/s" if r.drained else "-",
+    )
+    line(
+        "mean inbox poll period point / S001",
+        lambda r: (
+            "/".join(f"{r.poll_ms.get(k, math.nan):.1f}" for k in ("point", "subcentre")) + " ms"
+        ),
+    )
+    line("applications lost / duplicated", lambda r: f"{r.lost} / {r.duplicated}")
+    for r in runs:
+        print(f"\nchecks, {r.workers} worker process(es) per level queue:")
+        for name, ok, detail in r.checks:
+            print(f"  [{'ok' if ok else 'FAIL'}] {name}: {detail}")
+        for error in r.errors[:10]:
+            print(f"  ERROR {error}")
+    print()
+    print(
+        "expected: each hop's p99 within 10x of the bare round trip's p99, and no application "
+        "lost or duplicated"
+    )
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=5000, help="deposits per run")
+    parser.add_argument(
+        "--workers-per-level",
+        default="1,2",
+        help="worker processes per level queue, one run each (comma-separated)",
+    )
+    parser.add_argument("--clients", type=int, default=4, help="window client processes")
+    parser.add_argument("--rate", type=float, default=0, help="deposits/s in all (0: no pacing)")
+    parser.add_argument("--approvers", type=int, default=4, help="approving threads per reviewer")
+    parser.add_argument("--poll-ms", type=float, default=5, help="pause between inbox polls")
+    parser.add_argument("--web-workers", type=int, default=3, help="gunicorn workers per service")
+    parser.add_argument("--accounts", type=int, default=20, help="learning accounts to deposit to")
+    parser.add_argument("--baseline-samples", type=int, default=500)
+    parser.add_argument(
+        "--timeout", type=float, default=0, help="seconds per run (0: 120 + 0.2 s per deposit)"
+    )
+    args = parser.parse_args(argv)
+    args.timeout = args.timeout or 120 + 0.2 * args.count
+    args.levels = [int(x) for x in args.workers_per_level.split(",")]
+    return args
+
+
+def print_log_tails(env: Env) -> None:
+    for log in sorted((env.var_dir / "logs").glob("*.log")):
+        lines = log.read_text(errors="replace").splitlines()
+        bad = [x for x in lines if "Traceback" in x or '"level": "ERROR"' in x or "ERROR" in x]
+        if bad:
+            print(f"--- {log.name}: {len(bad)} error line(s), last ones:", file=sys.stderr)
+            for x in bad[-5:]:
+                print(f"    {x[:400]}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    env = setup()
+    procs = Processes(env)
+    failed = True
+    try:
+        sys.path.insert(0, str(env.var_dir))
+        roundtrip_app = importlib.import_module(ROUNDTRIP_MODULE).app
+        ports = {s: free_port() for s in ("org", "intake", "review")}
+        for service, port in ports.items():
+            procs.serve(service, f"services.{service}.app:create_app()", port, args.web_workers)
+        for service in ("intake", "review"):
+            procs.start(
+                f"relay-{service}", [sys.executable, "-m", "shared.relay", "--service", service]
+            )
+        procs.celery("worker-intake", "services.intake.worker", "intake", "intake@bench", 2)
+        procs.celery("roundtrip", ROUNDTRIP_MODULE, ROUNDTRIP_QUEUE, "roundtrip@bench", 1)
+        for service, port in ports.items():
+            wait_healthy(port, service, procs)
+        wait_workers(roundtrip_app, ["intake@bench", "roundtrip@bench"], procs)
+        bench = Bench(env, procs, ports, None, [], "", args, roundtrip_app)  # type: ignore[arg-type]
+        bench.start_level_workers(args.levels[0])
+
+        org, intake = Http(ports["org"]), Http(ports["intake"])
+        bench.staff = prepare_org(org)
+        bench.accounts = open_accounts(
+            intake, Http(ports["review"]), bench.staff, min(args.accounts, 999)
+        )
+        bench.sha = upload_evidence(intake, bench.staff.window)
+        print(
+            f"review flow: {args.count} social-training deposits per run at {bench.staff.point} "
+            f"(acceptance point -> sub-centre {SUBCENTRE}), {len(bench.accounts)} accounts"
+        )
+        print(
+            f"processes: gunicorn org/intake/review, {args.web_workers} sync workers each "
+            "(deploy/gunicorn.conf.py); outbox relays intake and review; intake worker "
+            "--concurrency 2; review level workers on all 4 level queues as separate "
+            "`celery worker --concurrency 1` processes, N per queue"
+        )
+        print(
+            f"load: {args.clients} window client processes"
+            + (f" paced to {args.rate:.0f}/s" if args.rate else ", unpaced")
+            + f"; 2 reviewer processes, {args.approvers} approving threads each; inbox probed "
+            f"(per_page=1) with {args.poll_ms:g} ms pauses, pages of {PAGE} read when it "
+            f"shows unseen cases and every {TAIL_CHECK_SECONDS * 1000:.0f} ms: a latency "
+            "includes up to one poll period"
+        )
+        idle = RoundTrip(roundtrip_app, env.redis_url).measure(args.baseline_samples)
+        print(f"bare Celery round trip, idle: {len(idle)} samples", flush=True)
+        runs = []
+        for i, per_level in enumerate(args.levels):
+            if i:
+                bench.stop_level_workers()
+                bench.start_level_workers(per_level)
+            started = time.monotonic()
+            runs.append(bench.run(per_level))
+            print(
+                f"run with {per_level} worker process(es) per level queue: "
+                f"{time.monotonic() - started:.0f} s",
+                flush=True,
+            )
+        report(args, idle, runs)
+        failed = any(r.lost or r.duplicated or not r.drained for r in runs)
+    finally:
+        if failed:
+            print_log_tails(env)
+        procs.stop_all()
+        teardown(env)
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
