@@ -33,6 +33,9 @@ def make_celery(settings: Settings, include: list[str] | None = None) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,
+        # A task running when the broker connection drops cannot be acknowledged any more:
+        # cancel it, Redis delivers it again (every task is idempotent).
+        worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
         task_serializer="json",
@@ -42,6 +45,9 @@ def make_celery(settings: Settings, include: list[str] | None = None) -> Celery:
         task_soft_time_limit=max(1, settings.task_time_limit - 30),
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout,
+            # Scan for them every so many seconds (kombu's default scans every 100 s).
+            "unacked_restore_interval": settings.redelivery_check_seconds,
+            "unacked_restore_throttle": 1,
             "socket_timeout": 5,
             "socket_connect_timeout": 5,
         },
@@ -58,9 +64,11 @@ def make_celery(settings: Settings, include: list[str] | None = None) -> Celery:
 
 
 @signals.setup_logging.connect
-def _json_logging(**_kw: Any) -> None:
-    # Replaces Celery's own logging setup in workers and beat with the project's JSON logs.
-    configure_logging("celery", logging.getLevelName(logging.INFO))
+def _json_logging(loglevel: Any = None, **_kw: Any) -> None:
+    # Replaces Celery's own logging setup in workers and beat with the project's JSON logs,
+    # at the level of the command line's --loglevel.
+    level = loglevel if isinstance(loglevel, int) else logging.getLevelName(loglevel or "INFO")
+    configure_logging("celery", logging.getLevelName(level))
 
 
 @signals.task_prerun.connect

@@ -56,6 +56,8 @@ class Settings:
     pii_key_file: str = ""
     task_time_limit: int = 300
     visibility_timeout: int = 3600
+    # How often a worker looks for messages a dead worker held past the visibility timeout.
+    redelivery_check_seconds: int = 60
     relay_batch_size: int = 200
     relay_idle_wait: float = 1.0
     log_level: str = "INFO"

@@ -130,3 +130,61 @@ def running_worker(app: Any, queues: list[str]) -> Any:
         loglevel="WARNING",
         shutdown_timeout=10,
     )
+
+
+class WorkerProcess:
+    """``celery worker`` as a real process group (the main process and its pool), to kill -9."""
+
+    def __init__(
+        self, app: str, queues: list[str], name: str, concurrency: int = 2, **env: str
+    ) -> None:
+        self.argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            app,
+            "worker",
+            "-Q",
+            ",".join(queues),
+            "-n",
+            f"{name}@%h",
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "WARNING",
+            "--without-mingle",
+            "--without-gossip",
+        ]
+        self.env = {**os.environ, **env}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        self.proc = subprocess.Popen(
+            self.argv, cwd=ROOT, env=self.env, start_new_session=True, stdout=subprocess.DEVNULL
+        )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL to the whole group: the main process and every pool process, at once."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def close(self) -> None:
+        if self.alive():
+            assert self.proc is not None
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)

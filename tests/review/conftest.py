@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -79,13 +80,15 @@ def client(review_app: Flask):
     return review_app.test_client()
 
 
-@pytest.fixture
-def token(var_dir):
-    issuer = TokenIssuer(
-        (var_dir / "keys" / "jwt_private.pem").read_bytes(), "creditbank-org", "creditbank", 900
-    )
+class TokenFactory:
+    """Tokens for reviewers (or other staff) of any unit, signed with the run's key."""
+
+    def __init__(self, var_dir: Path) -> None:
+        private = (var_dir / "keys" / "jwt_private.pem").read_bytes()
+        self.issuer = TokenIssuer(private, "creditbank-org", "creditbank", 900)
 
     def make(
+        self,
         unit: str,
         path: str,
         level: str,
@@ -101,9 +104,12 @@ def token(var_dir):
             frozenset(roles),
             "OPERATING" if level == "acceptance_point" else None,
         )
-        return {"Authorization": f"Bearer {issuer.issue(principal)}"}
+        return {"Authorization": f"Bearer {self.issuer.issue(principal)}"}
 
-    return make
+
+@pytest.fixture
+def token(var_dir: Path) -> Callable[..., dict[str, str]]:
+    return TokenFactory(var_dir).make
 
 
 def opened(**overrides) -> Case:

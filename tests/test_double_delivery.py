@@ -1,0 +1,147 @@
+"""Every message delivered twice, end to end through intake and review with real workers on
+real Redis: the outcome is exactly as if each had been delivered once."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from celery import signals
+from sqlalchemy import func, select, text
+
+from shared.celery_app import make_celery
+from shared.db import make_engine
+from shared.relay import Relay
+from shared.settings import load_settings
+from tests.helpers import running_worker, wait_for
+from tests.intake.conftest import Window, fresh_intake, intake_app  # noqa: F401 - fixtures
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+QUEUES = ["review.acceptance_point", "review.subcentre", "intake"]
+POINT = ("AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point")
+SUBCENTRE = ("S001", "/ZJ/B01/S001/", "subcentre")
+
+
+class TwiceRelay(Relay):
+    """The outbox relay, publishing every message twice (same task id, as a redelivery)."""
+
+    def _publish(self, row: Any, producer: Any) -> None:
+        super()._publish(row, producer)
+        super()._publish(row, producer)
+
+
+@pytest.fixture
+def relays_twice() -> Iterator[None]:
+    relays = []
+    for service in ("intake", "review"):
+        settings = load_settings(service)
+        engine = make_engine(settings.database_url)
+        relays.append(TwiceRelay(engine, make_celery(settings), idle_wait=0.2))
+    threads = [threading.Thread(target=r.run, daemon=True) for r in relays]
+    for thread in threads:
+        thread.start()
+    yield
+    for relay in relays:
+        relay.stopping.set()
+    for thread in threads:
+        thread.join(timeout=20)
+
+
+@pytest.fixture
+def task_runs() -> Iterator[Counter[tuple[str, str]]]:
+    """How many times each task id ran on the in-process worker."""
+    runs: Counter[tuple[str, str]] = Counter()
+
+    def count_run(task_id: str = "", task: Any = None, **_kw: Any) -> None:
+        runs[(task.name, task_id)] += 1
+
+    signals.task_postrun.connect(count_run, weak=False)
+    yield runs
+    signals.task_postrun.disconnect(count_run)
+
+
+def drained(app: Any) -> bool:
+    with app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        return not any(client.llen(q) for q in QUEUES) and not client.hlen("unacked")
+
+
+def test_every_message_twice_changes_nothing(intake_app, relays_twice, task_runs, var_dir) -> None:  # noqa: F811
+    import services.intake.tasks  # noqa: F401 - registers intake's tasks on the worker's app
+    from services.intake.models import Application, ApplicationEvent, LedgerEntry
+    from services.intake.worker_db import worker_db as intake_db
+    from services.review.app import create_app as review_app
+    from services.review.models import Case
+    from services.review.routing import seed_routes
+    from services.review.worker import celery
+    from services.review.worker_db import worker_db as review_db
+    from tests.review.conftest import TokenFactory
+
+    with review_db().transaction() as session:
+        session.execute(text("TRUNCATE cases, routes, outbox, audit_records"))
+        seed_routes(session)
+    review = review_app().test_client()
+    tokens = TokenFactory(var_dir)
+    ids: list[str] = []
+
+    def inbox(headers: dict[str, str]) -> list[dict]:
+        items = review.get("/api/v1/inbox?per_page=100", headers=headers).json["items"]
+        return [c for c in items if c["application_id"] in ids]
+
+    def decide_all(headers: dict[str, str], plan: dict[str, str]) -> None:
+        body = [
+            {"case_id": case_id, "decision": d, **({"reason": "核验"} if d != "approve" else {})}
+            for case_id, d in plan.items()
+        ]
+        r = review.post("/api/v1/cases/decisions", headers=headers, json={"decisions": body})
+        assert r.json["decided"] == len(body), r.json
+
+    def statuses() -> Counter[str]:
+        with intake_db().transaction() as session:
+            rows = session.scalars(select(Application.status).where(Application.id.in_(ids)))
+            return Counter(s.value for s in rows)
+
+    with intake_app.app_context(), running_worker(celery, QUEUES):
+        window = Window(intake_app.test_client(), var_dir)
+        headers = window.token()
+        account = window.open_account(headers)
+        sha = window.upload(headers)
+        for _ in range(6):
+            body = window.deposit_body(account, [sha])
+            r = window.client.post("/api/v1/applications", headers=headers, json=body)
+            assert r.status_code == 201, r.json
+            ids.append(r.json["id"])
+        point = tokens.make(*POINT)
+        at_point = wait_for(lambda: len(inbox(point)) == 6 and inbox(point), timeout=30)
+        decide_all(point, {c["id"]: "approve" for c in at_point})
+        subcentre = tokens.make(*SUBCENTRE)
+        upper = wait_for(lambda: len(inbox(subcentre)) == 6 and inbox(subcentre), timeout=30)
+        case_of = {c["application_id"]: c["id"] for c in upper}
+        plan = ["approve"] * 4 + ["return", "reject"]
+        decide_all(subcentre, {case_of[a]: d for a, d in zip(ids, plan, strict=True)})
+        wait_for(lambda: statuses() == Counter(approved=4, returned=1, rejected=1), timeout=30)
+        wait_for(lambda: drained(celery), timeout=30)  # every second copy has arrived too
+
+    # Every message really was delivered and run twice...
+    assert {name for name, _ in task_runs} == {"review.open_case", "intake.apply_decision"}
+    assert set(task_runs.values()) == {2}, task_runs
+    # ...and everything stands as if once: one case per level, one posting per approval,
+    # one timeline event per decision.
+    with review_db().transaction() as session:
+        per_level = session.execute(
+            select(Case.level, func.count())
+            .where(Case.application_id.in_(ids))
+            .group_by(Case.level)
+        ).all()
+    assert {level.value: n for level, n in per_level} == {"acceptance_point": 6, "subcentre": 6}
+    with intake_db().transaction() as session:
+        assert session.scalar(select(func.count()).select_from(LedgerEntry)) == 4
+        events = Counter(
+            session.scalars(
+                select(ApplicationEvent.type).where(ApplicationEvent.application_id.in_(ids))
+            )
+        )
+    assert events == Counter(taken=6, passed_up=6, approved=4, returned=1, rejected=1)
