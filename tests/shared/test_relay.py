@@ -110,7 +110,7 @@ def test_relay_killed_mid_batch_loses_nothing(worker, redis_client) -> None:
         wait_for(lambda: redis_client.llen(RECEIVED) > 0, interval=0.001)
         relay.stop(signal.SIGKILL)
         relay.start()
-        wait_for(lambda: redis_client.scard(EFFECTS) >= 3000, timeout=60)
+        wait_for(lambda: redis_client.scard(EFFECTS) >= 3000, timeout=180)
         wait_for(lambda: pending() == 0)
     finally:
         relay.close()
