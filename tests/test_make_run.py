@@ -212,6 +212,15 @@ def open_an_account_at_the_window(review_url: str) -> None:
     rows = wait_for(case_opened, timeout=30)
     engine.dispose()
     assert [tuple(r) for r in rows] == [("acceptance_point", "AP000001", "acceptance_point")]
+    # The provincial centre sees it in the backlog, and the route table make run seeded.
+    admin = sign_in("first-admin", "first-admin-pw1")
+    status, backlog = call("GET", "/backlog", admin, port=8003)
+    assert status == 200, backlog
+    assert [(u["level"], u["unit_code"], u["pending"]) for u in backlog["units"]] == [
+        ("acceptance_point", "AP000001", 1)
+    ]
+    status, routes = call("GET", "/routes", admin, port=8003)
+    assert status == 200 and routes["version"] == 1, routes
 
 
 def test_whole_system_runs_and_stops(system) -> None:
