@@ -145,14 +145,15 @@ def _send_on(session: Session, case: Case) -> None:
     if case.decision == "approve":
         following = routing.next_level(case.point_path, case.level, case.top_level)
     if following is not None:
-        outbox.enqueue(
-            session,
-            Outbox,
-            "review.open_case",
-            next_case(case, following),
-            queue=f"review.{following.value}",
-        )
+        send_up(session, case, following)
     send_outcome(session, case, passed_up=following is not None)
+
+
+def send_up(session: Session, case: Case, level: Level) -> None:
+    """Ask ``level``'s queue to open the case that follows an approved ``case``."""
+    outbox.enqueue(
+        session, Outbox, "review.open_case", next_case(case, level), queue=f"review.{level.value}"
+    )
 
 
 def send_outcome(session: Session, case: Case, passed_up: bool) -> None:

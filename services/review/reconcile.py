@@ -24,9 +24,8 @@ from sqlalchemy.orm import Session
 
 from services.review import cases, routing
 from services.review.context import ReviewContext
-from services.review.decisions import next_case, send_outcome
-from services.review.models import LEVEL_ORDER, Case, CaseStatus, Outbox
-from shared import outbox
+from services.review.decisions import send_outcome, send_up
+from services.review.models import LEVEL_ORDER, Case, CaseStatus
 
 OPEN = (CaseStatus.PENDING, CaseStatus.CLAIMED)
 
@@ -60,13 +59,7 @@ def _reconcile_one(
     if latest.decision == "approve":
         following = routing.next_level(latest.point_path, latest.level, latest.top_level)
         if following is not None:
-            outbox.enqueue(
-                session,
-                Outbox,
-                "review.open_case",
-                next_case(latest, following),
-                queue=f"review.{following.value}",
-            )
+            send_up(session, latest, following)
             return "next_level_resent"
     send_outcome(session, latest, passed_up=False)
     return "outcome_resent"

@@ -103,21 +103,16 @@ class BacklogArgs(Schema):
     level = fields.String(validate=validate.OneOf([level.value for level in Level]))
 
 
-class BacklogRowSchema(Schema):
+class BacklogLevelSchema(Schema):
     level = fields.String()
-    unit_code = fields.String()
     pending = fields.Integer(metadata={"description": "open and not claimed (or claim expired)"})
     claimed = fields.Integer()
     overdue = fields.Integer(metadata={"description": "open past the level's deadline"})
     oldest_age_seconds = fields.Integer(allow_none=True)
 
 
-class BacklogLevelSchema(Schema):
-    level = fields.String()
-    pending = fields.Integer()
-    claimed = fields.Integer()
-    overdue = fields.Integer()
-    oldest_age_seconds = fields.Integer(allow_none=True)
+class BacklogRowSchema(BacklogLevelSchema):
+    unit_code = fields.String()
 
 
 class BacklogSchema(Schema):

@@ -32,6 +32,16 @@ def fresh_review() -> Iterator[None]:
     yield
 
 
+# A reviewer at AP000001, for rules called directly (not over HTTP).
+POINT_REVIEWER = Principal(
+    901,
+    "ap-reviewer",
+    "AP000001",
+    "/ZJ/B01/S001/AP000001/",
+    "acceptance_point",
+    frozenset({"reviewer"}),
+    "OPERATING",
+)
 PDF = b"%PDF-1.4\n% a scanned certificate\n%%EOF\n"
 
 

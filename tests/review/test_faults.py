@@ -15,22 +15,12 @@ from services.review import config, decisions
 from services.review.models import Case, CaseStatus
 from services.review.worker_db import worker_db
 from shared import contracts
-from shared.auth import Principal
 from shared.celery_app import make_celery
 from tests.helpers import PrivateRedis, Relay, WorkerProcess, wait_for
-from tests.review.conftest import open_case_message
+from tests.review.conftest import POINT_REVIEWER, open_case_message
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 POINT_QUEUE, SUBCENTRE_QUEUE = "review.acceptance_point", "review.subcentre"
-REVIEWER = Principal(
-    901,
-    "ap-reviewer",
-    "AP000001",
-    "/ZJ/B01/S001/AP000001/",
-    "acceptance_point",
-    frozenset({"reviewer"}),
-    "OPERATING",
-)
 # A killed worker's unacknowledged messages come back after the visibility timeout; a short
 # one keeps the test short (the time limit must stay below it).
 QUICK_REDELIVERY = {
@@ -151,4 +141,4 @@ def approve(ids: list[str]) -> None:
             )
         ).all()
         for case in cases:
-            decisions.decide(session, REVIEWER, case.id, "approve", None)
+            decisions.decide(session, POINT_REVIEWER, case.id, "approve", None)

@@ -12,18 +12,7 @@ from services.review.context import worker_context
 from services.review.models import Case, Outbox
 from services.review.worker_db import worker_db
 from shared import contracts
-from shared.auth import Principal
-from tests.review.conftest import open_case_message, opened
-
-REVIEWER = Principal(
-    900,
-    "ap-reviewer",
-    "AP000001",
-    "/ZJ/B01/S001/AP000001/",
-    "acceptance_point",
-    frozenset({"reviewer"}),
-    "OPERATING",
-)
+from tests.review.conftest import POINT_REVIEWER, open_case_message, opened
 
 
 def requests(*messages: dict) -> list[dict]:
@@ -42,7 +31,7 @@ def run(*messages: dict) -> Counter[str]:
 
 def decide(case: Case, decision: str, reason: str | None = None) -> None:
     with worker_db().transaction() as session:
-        decisions.decide(session, REVIEWER, case.id, decision, reason)
+        decisions.decide(session, POINT_REVIEWER, case.id, decision, reason)
         session.execute(Outbox.__table__.delete())  # as if relayed, then lost in Redis
 
 
