@@ -32,7 +32,8 @@ OPEN = (CaseStatus.PENDING, CaseStatus.CLAIMED)
 @blp.response(200, s.InboxSchema)
 @blp.doc(security=BEARER)
 def inbox(args: dict[str, Any]) -> dict[str, Any]:
-    """The open cases of the caller's unit, oldest first, with counts."""
+    """The open cases of the caller's unit, oldest first, with counts (an expired claim counts
+    as pending: anyone of the unit may take the case)."""
     principal = current_principal()
     query = select(Case).where(Case.unit_code == principal.unit_code, Case.status.in_(OPEN))
     if args.get("kind"):
@@ -41,20 +42,19 @@ def inbox(args: dict[str, Any]) -> dict[str, Any]:
         query = query.where(Case.point_code == args["point"])
     if args.get("older_than_hours") is not None:
         query = query.where(Case.opened_at <= utcnow() - timedelta(hours=args["older_than_hours"]))
-    counts = dict(
-        db.session.execute(
-            select(Case.status, func.count())
-            .where(Case.unit_code == principal.unit_code, Case.status.in_(OPEN))
-            .group_by(Case.status)
-        ).all()
-    )
+    live = backlog_module.live_claim(utcnow())
+    pending, claimed = db.session.execute(
+        select(func.count().filter(~live), func.count().filter(live)).where(
+            Case.unit_code == principal.unit_code, Case.status.in_(OPEN)
+        )
+    ).one()
     page = paginate(
         db.session, query.order_by(Case.opened_at, Case.id), args["page"], args["per_page"]
     )
     return {
         **page,
-        "pending": counts.get(CaseStatus.PENDING, 0),
-        "claimed": counts.get(CaseStatus.CLAIMED, 0),
+        "pending": pending,
+        "claimed": claimed,
     }
 
 

@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from services.review.models import LEVEL_ORDER, Case, CaseStatus, Level
@@ -18,15 +18,20 @@ OPEN = (CaseStatus.PENDING, CaseStatus.CLAIMED)
 COUNTS = ("pending", "claimed", "overdue")
 
 
+def live_claim(now: datetime) -> ColumnElement[bool]:
+    """A claim that has not expired; an expired one counts as pending (anyone may take it)."""
+    return and_(Case.status == CaseStatus.CLAIMED, Case.claim_expires_at > now)
+
+
 def backlog(session: Session, principal: Principal, level: Level | None = None) -> dict[str, Any]:
     now = utcnow()
-    live_claim = and_(Case.status == CaseStatus.CLAIMED, Case.claim_expires_at > now)
+    claimed = live_claim(now)
     query = (
         select(
             Case.level,
             Case.unit_code,
-            func.count().filter(~live_claim).label("pending"),
-            func.count().filter(live_claim).label("claimed"),
+            func.count().filter(~claimed).label("pending"),
+            func.count().filter(claimed).label("claimed"),
             func.count().filter(Case.due_at <= now).label("overdue"),
             func.min(Case.opened_at).label("oldest"),
         )
