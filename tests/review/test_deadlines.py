@@ -101,6 +101,9 @@ def test_expired_claims_go_back_to_pending(client, token) -> None:
             .where(Case.id == case.id)
             .values(claim_expires_at=utcnow() - timedelta(seconds=1))
         )
+    inbox = client.get("/api/v1/inbox", headers=token(*POINT)).json
+    assert (inbox["pending"], inbox["claimed"]) == (1, 0)  # expired: anyone may take it
+    with worker_db().transaction() as session:
         assert deadlines.release_expired_claims(session) == 1
         freed = session.get(Case, case.id)
         assert freed is not None and freed.status == CaseStatus.PENDING
