@@ -245,10 +245,14 @@ def claim_redis_db() -> int:
     raise SystemExit("no free Redis DB (every cbtest:redis-db-lock:1..15 is held)")
 
 
-def setup() -> Env:
+def new_env() -> Env:
     run = f"bench_review_{os.getpid()}_{secrets.token_hex(2)}"
-    var_dir = Path(tempfile.mkdtemp(prefix="bench-review-"))
-    env = Env(run, var_dir, 0, {})
+    return Env(run, Path(tempfile.mkdtemp(prefix="bench-review-")), 0, {})
+
+
+def setup(env: Env) -> None:
+    """Databases, a Redis DB, keys, migrations, the org tree, the first admin, the routes."""
+    run, var_dir = env.run, env.var_dir
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
         for service in SERVICES:
             conn.execute(f'CREATE DATABASE "{run}_{service}"')
@@ -280,10 +284,10 @@ def setup() -> Env:
             upgrade(service, env.vars[f"CB_{service.upper()}_DATABASE_URL"])
         load_org()  # the org tree and the first admin, as make run's bootstrap does
         seed_review()  # the default route table
-    return env
 
 
 def teardown(env: Env) -> None:
+    """Everything ``setup`` made, whatever part of it was made."""
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
         for service in SERVICES:
             conn.execute(f'DROP DATABASE IF EXISTS "{env.run}_{service}" WITH (FORCE)')
@@ -712,7 +716,8 @@ class Reviewer:
         self.errors: list[str] = []
         self.finished = threading.Event()
         self.todo: queue.Queue[tuple[str, str] | None] = queue.Queue()
-        self.probes = self.pages = 0
+        self.probes = self.pages = self.backlog = 0
+        self.decision_seconds: list[float] = []
 
     def http(self) -> Http:
         return Http(self.cfg["port"], self.cfg["headers"])
@@ -737,6 +742,8 @@ class Reviewer:
             "errors": self.errors,
             "probes": self.probes,
             "pages": self.pages,
+            "backlog": self.backlog,
+            "decision_seconds": self.decision_seconds,
             "elapsed": time.monotonic() - started,
             "cpu": own_cpu(),
         }
@@ -769,6 +776,7 @@ class Reviewer:
             self.probes += 1
             self.note(answer["items"], now)
             total = answer["total"]
+            self.backlog = max(self.backlog, total)
             with self.lock:
                 unseen = total - len(self.open_known)
             if unseen > 0:
@@ -794,6 +802,7 @@ class Reviewer:
         client = self.http()
         while (item := self.todo.get()) is not None:
             case_id, application_id = item
+            began = time.monotonic()
             status, answer = client.call(
                 "POST",
                 f"/api/v1/cases/{case_id}/decision",
@@ -804,6 +813,7 @@ class Reviewer:
             with self.lock:
                 if status == 200:
                     self.decided[application_id] = now
+                    self.decision_seconds.append(now - began)
                     self.open_known.discard(case_id)
                 else:
                     self.errors.append(f"case {case_id}: HTTP {status}: {answer}")
@@ -835,6 +845,8 @@ class RunResult:
     drain_seconds: float = math.nan
     drained: bool = False
     poll_ms: dict[str, float] = field(default_factory=dict)
+    backlog: dict[str, int] = field(default_factory=dict)
+    decision_latency: list[float] = field(default_factory=list)
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
     lost: int = 0
     duplicated: int = 0
@@ -1010,6 +1022,8 @@ class Bench:
             result.cpu["bench: reviewers"] = result.cpu.get("bench: reviewers", 0.0) + record["cpu"]
             if record["probes"]:
                 result.poll_ms[name] = record["elapsed"] / record["probes"] * 1000
+            result.backlog[name] = record["backlog"]
+            result.decision_latency.extend(record["decision_seconds"])
             result.errors.extend(f"{name} reviewer: {e}" for e in record["errors"][:5])
         seen_point = point.get("first_seen", {})
         result.to_point = [seen_point[a] - done[a] for a in done if a in seen_point]
@@ -1164,6 +1178,7 @@ def report(args: argparse.Namespace, idle: list[float], runs: list[RunResult]) -
     row("bare Celery round trip, idle (before runs)", [idle for _ in runs])
     row("bare Celery round trip, during the run", [r.under_load for r in runs])
     row("POST /api/v1/applications (201)", [r.submit_latency for r in runs])
+    row("POST /api/v1/cases/<id>/decision (200)", [r.decision_latency for r in runs])
     row("submit -> case in the point's inbox", [r.to_point for r in runs])
     row("  of which until its worker opened it", [r.opened_point for r in runs])
     row("point decision -> case in S001's inbox", [r.to_subcentre for r in runs])
@@ -1205,12 +1220,13 @@ def report(args: argparse.Namespace, idle: list[float], runs: list[RunResult]) -
             "/".join(f"{r.poll_ms.get(k, math.nan):.1f}" for k in ("point", "subcentre")) + " ms"
         ),
     )
-    line("applications lost / duplicated", lambda r: f"{r.lost} / {r.duplicated}")
-    print(
-        "\nCPU seconds during the run (ms per application); the machine has",
-        os.cpu_count(),
-        "cores",
+    line(
+        "largest inbox backlog point / S001",
+        lambda r: "/".join(str(r.backlog.get(k, "-")) for k in ("point", "subcentre")) + " cases",
     )
+    line("applications lost / duplicated", lambda r: f"{r.lost} / {r.duplicated}")
+    print(f"\nCPU during the run (this machine: {os.cpu_count()} cores)")
+    print(f"{'':44}" + "".join(f"{'seconds':>12}{'ms/appl.':>10}" for _ in runs))
     names = sorted(
         {n for r in runs for n in r.cpu},
         key=lambda n: (n.startswith(("bench", "postgres", "redis")), n),
@@ -1223,6 +1239,20 @@ def report(args: argparse.Namespace, idle: list[float], runs: list[RunResult]) -
                 for r in runs
             )
         )
+    totals = [sum(r.cpu.values()) for r in runs]
+    print(
+        f"  {'all of the above':42}"
+        + "".join(
+            f"{t:>12.1f}{t / r.count * 1000:>10.1f}" for t, r in zip(totals, runs, strict=True)
+        )
+    )
+    print(
+        f"  {'= cores busy on average until drained':42}"
+        + "".join(
+            f"{t / r.drain_seconds if r.drained else math.nan:>22.2f}"
+            for t, r in zip(totals, runs, strict=True)
+        )
+    )
     for r in runs:
         print(f"\nchecks, {r.workers} worker process(es) per level queue:")
         for name, ok, detail in r.checks:
@@ -1264,9 +1294,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def print_log_tails(env: Env) -> None:
+    """The last error lines of each process's log (the logs go with the key directory)."""
     for log in sorted((env.var_dir / "logs").glob("*.log")):
         lines = log.read_text(errors="replace").splitlines()
-        bad = [x for x in lines if "Traceback" in x or '"level": "ERROR"' in x or "ERROR" in x]
+        bad = [x for x in lines if "Traceback" in x or "ERROR" in x]
         if bad:
             print(f"--- {log.name}: {len(bad)} error line(s), last ones:", file=sys.stderr)
             for x in bad[-5:]:
@@ -1276,10 +1307,11 @@ def print_log_tails(env: Env) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    env = setup()
+    env = new_env()
     procs = Processes(env)
     failed = True
     try:
+        setup(env)
         sys.path.insert(0, str(env.var_dir))
         roundtrip_app = importlib.import_module(ROUNDTRIP_MODULE).app
         ports = {s: free_port() for s in ("org", "intake", "review")}
