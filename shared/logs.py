@@ -22,12 +22,26 @@ application_id_var: ContextVar[str | None] = ContextVar("application_id", defaul
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[0-9Xx])(?![0-9A-Za-z])")
 _MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Celery hands a task's arguments and result to its log records (``data``); message bodies
+# are not logged: the task id and name say which message it was.
+_MESSAGE_BODY = ("args", "kwargs", "return_value")
 
 
 def redact(text: str) -> str:
     """Mask ID-number-like and mobile-number-like digit runs in ``text``."""
     text = _ID_NUMBER.sub(lambda m: f"{m.group(1)[:4]}**********{m.group(2)[-4:]}", text)
     return _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
+
+
+def _safe(value: Any) -> Any:
+    """A log record's extra value, redacted; a message body inside it is left out."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, dict):
+        value = {k: v for k, v in value.items() if k not in _MESSAGE_BODY}
+    return json.loads(redact(json.dumps(value, ensure_ascii=False, default=str)))
 
 
 class JsonFormatter(logging.Formatter):
@@ -53,7 +67,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = str(value)
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and key not in entry:
-                entry[key] = redact(str(value)) if isinstance(value, str) else value
+                entry[key] = _safe(value)
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)

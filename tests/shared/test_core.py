@@ -53,6 +53,25 @@ def test_json_log_lines_carry_ids_and_never_personal_data() -> None:
     assert "330102199003071235" not in stream.getvalue()
 
 
+def test_task_logs_leave_out_message_bodies_and_redact_nested_values() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("test"))
+    log = logging.getLogger("cbtest.celery")
+    log.addHandler(handler)
+    data = {"id": "t-1", "name": "x.y", "kwargs": {"note": "body"}, "args": "()"}
+    try:
+        # As Celery logs a received task: the arguments ride along in ``data``.
+        log.warning("Task %(name)s[%(id)s] received", data, extra={"data": data})
+        log.warning("lookup", extra={"detail": {"phones": ["13812345678"]}})
+    finally:
+        log.removeHandler(handler)
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["message"] == "Task x.y[t-1] received"
+    assert first["data"] == {"id": "t-1", "name": "x.y"}
+    assert second["detail"] == {"phones": ["138****5678"]}
+
+
 def test_sealed_box_round_trip_and_tamper(tmp_path) -> None:
     sealing.generate_keypair(tmp_path / "p", tmp_path / "p.pub")
     token = sealing.seal((tmp_path / "p.pub").read_bytes(), "ABCD-EFGH-JKLM")
