@@ -8,12 +8,13 @@ from typing import Any
 from flask import Flask
 
 from services.notify import config
-from shared.db import Database
+from services.notify.api import blp
+from services.notify.extensions import db
 from shared.web import create_service_app
 
-db = Database()
+__all__ = ["create_app", "db"]
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     settings = config.settings(overrides)
-    return create_service_app(config.SERVICE, settings, db, [], config.TITLE, config.DESCRIPTION)
+    return create_service_app(config.SERVICE, settings, db, [blp], config.TITLE, config.DESCRIPTION)

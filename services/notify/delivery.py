@@ -1,0 +1,160 @@
+"""Deliveries: planned once per (event, recipient, channel), sent once in effect.
+
+An event is recorded under its message id, so a redelivered event plans nothing new. Inbox
+deliveries are made at once (the inbox row is the delivery). SMS deliveries are attempted
+right away and, after a transient failure, again at ``next_attempt_at`` (exponential backoff
+with jitter, held in the database and picked up by ``notify.dispatch``, never a Celery
+countdown) until ``notify_max_attempts``; a permanent failure, or the last attempt, makes the
+delivery dead until someone redrives it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from services.notify import plans, rendering
+from services.notify.channels.sms import PermanentError, TransientError
+from services.notify.context import NotifyContext
+from services.notify.models import Channel, Delivery, DeliveryStatus, Event, InboxItem
+from shared import sealing
+from shared.db import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def accept(session: Session, event: dict[str, Any]) -> list[uuid.UUID]:
+    """Record the event and plan its deliveries; the ids of those still to be sent (none for
+    an event already received)."""
+    inserted = session.execute(
+        pg_insert(Event)
+        .values(
+            id=event["message_id"],
+            event_type=event["event_type"],
+            occurred_at=event["occurred_at"],
+            unit_code=event["unit_code"],
+            unit_path=event.get("unit_path"),
+            data=event["data"],
+        )
+        .on_conflict_do_nothing()
+        .returning(Event.id)
+    ).first()
+    if inserted is None:
+        return []
+    planned = [(p, _delivery(event, p)) for p in plans.plan(event)]
+    session.add_all([d for _, d in planned])
+    session.flush()  # the inbox rows refer to their deliveries
+    to_send = []
+    for p, delivery in planned:
+        if delivery.status != DeliveryStatus.PENDING:
+            continue
+        if p.channel != Channel.INBOX:
+            to_send.append(delivery.id)
+            continue
+        session.add(
+            InboxItem(
+                delivery_id=delivery.id,
+                staff_id=p.staff_id,
+                unit_code=p.unit_code,
+                role=p.role,
+                subject=delivery.subject,
+                body=delivery.body,
+            )
+        )
+        delivery.status, delivery.sent_at, delivery.attempts = DeliveryStatus.SENT, utcnow(), 1
+    return to_send
+
+
+def _delivery(event: dict[str, Any], planned: plans.Planned) -> Delivery:
+    delivery = Delivery(
+        id=uuid.uuid4(),
+        event_id=event["message_id"],
+        event_type=event["event_type"],
+        channel=planned.channel,
+        recipient=planned.recipient,
+        sealed_address=planned.sealed_address,
+        unit_code=event["unit_code"],
+        unit_path=event.get("unit_path"),
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        next_attempt_at=utcnow(),
+    )
+    try:
+        delivery.subject, delivery.body = rendering.render(
+            event["event_type"], planned.channel.value, event["data"]
+        )
+    except rendering.RenderError as exc:
+        delivery.subject, delivery.body = event["event_type"], ""
+        delivery.status, delivery.last_error = DeliveryStatus.DEAD, str(exc)[:500]
+        log.error("template failed", extra={"event_type": event["event_type"], "error": str(exc)})
+    return delivery
+
+
+def attempt(session: Session, ctx: NotifyContext, delivery_id: uuid.UUID) -> str:
+    """Try one due delivery (skipped if another worker holds it, or it is not due)."""
+    delivery = session.scalar(
+        select(Delivery)
+        .where(
+            Delivery.id == delivery_id,
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.next_attempt_at <= utcnow(),
+        )
+        .with_for_update(skip_locked=True)
+    )
+    if delivery is None:
+        return "not due"
+    delivery.attempts += 1
+    try:
+        address = sealing.unseal(ctx.sealing_private_pem, delivery.sealed_address or "")
+        ctx.sms.send(address, delivery.body, str(delivery.id))
+    except TransientError as exc:
+        return _failed(delivery, ctx, str(exc), transient=True)
+    except (PermanentError, ValueError) as exc:
+        return _failed(delivery, ctx, str(exc) or type(exc).__name__, transient=False)
+    delivery.status, delivery.sent_at, delivery.last_error = DeliveryStatus.SENT, utcnow(), None
+    return "sent"
+
+
+def _failed(delivery: Delivery, ctx: NotifyContext, error: str, transient: bool) -> str:
+    delivery.last_error = error[:500]
+    settings = ctx.settings
+    if not transient or delivery.attempts >= settings.notify_max_attempts:
+        delivery.status = DeliveryStatus.DEAD
+        log.warning("delivery dead", extra={"delivery_id": str(delivery.id), "error": error})
+        return "dead"
+    delivery.next_attempt_at = utcnow() + backoff(
+        delivery.attempts, settings.notify_retry_base_seconds, settings.notify_retry_max_seconds
+    )
+    return "retry"
+
+
+def backoff(attempts: int, base: float, ceiling: float) -> timedelta:
+    """Exponential with full jitter: a random wait up to base * 2^(attempts-1), capped."""
+    return timedelta(seconds=random.uniform(0, min(ceiling, base * 2 ** (attempts - 1))))  # noqa: S311
+
+
+def due(session: Session, limit: int = 200) -> list[uuid.UUID]:
+    return list(
+        session.scalars(
+            select(Delivery.id)
+            .where(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= utcnow())
+            .order_by(Delivery.next_attempt_at)
+            .limit(limit)
+        )
+    )
+
+
+def redrive(delivery: Delivery) -> None:
+    """A dead delivery, tried again from the first attempt."""
+    delivery.status, delivery.attempts, delivery.next_attempt_at = (
+        DeliveryStatus.PENDING,
+        0,
+        utcnow(),
+    )

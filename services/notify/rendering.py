@@ -1,0 +1,65 @@
+"""Templates per event and channel, in Chinese, as Jinja2 files in ``templates/``:
+``<event_type>.<channel>.j2``. A template sets ``subject`` and renders the body; it sees the
+event's plain data only (the senders put no personal data there), never a sealed value."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+LEVEL_NAMES = {
+    "acceptance_point": "受理点",
+    "subcentre": "分中心",
+    "branch": "分部",
+    "province": "省中心",
+}
+KIND_NAMES = {
+    "account_opening": "开户",
+    "deposit": "学习成果存入",
+    "conversion": "学分转换",
+    "certificate": "证书认证",
+}
+
+
+class RenderError(ValueError):
+    """A template is missing or fails to render: the delivery cannot be made as planned."""
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        undefined=StrictUndefined,  # a missing value is an error, not an empty string
+        autoescape=False,  # noqa: S701 - plain text for SMS and the inbox, never HTML
+        keep_trailing_newline=False,
+    )
+
+
+def template_name(event_type: str, channel: str) -> str:
+    return f"{event_type}.{channel}.j2"
+
+
+def has_template(event_type: str, channel: str) -> bool:
+    return (TEMPLATES / template_name(event_type, channel)).is_file()
+
+
+def render(event_type: str, channel: str, data: dict[str, Any]) -> tuple[str, str]:
+    """The subject and body of ``event_type`` on ``channel``, or ``RenderError``."""
+    context = {
+        "level_name": LEVEL_NAMES.get(str(data.get("level")), ""),
+        "kind_name": KIND_NAMES.get(str(data.get("kind")), "申请"),
+        "reason": None,
+        "account_number": None,
+        **data,
+    }
+    try:
+        module = (
+            _environment().get_template(template_name(event_type, channel)).make_module(context)
+        )
+    except TemplateError as exc:
+        raise RenderError(f"{template_name(event_type, channel)}: {exc}") from exc
+    return str(getattr(module, "subject", event_type)), str(module).strip()

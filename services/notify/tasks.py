@@ -1,0 +1,65 @@
+"""Notify's tasks on the ``notify`` queue: thin adapters around ``delivery``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+
+from services.notify import delivery
+from services.notify.context import worker_context
+from services.notify.models import RefusedEvent
+from services.notify.worker_db import worker_db
+from shared import contracts
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="notify.deliver")
+def deliver(**payload: Any) -> str:
+    """Record an event, plan its deliveries and try them; a refused event is kept aside."""
+    try:
+        event = contracts.load("notify.deliver", payload)
+    except contracts.ContractError as exc:
+        _refuse(payload, exc)
+        return "refused"
+    with worker_db().transaction() as session:
+        to_send = delivery.accept(session, event)
+    for delivery_id in to_send:
+        with worker_db().transaction() as session:
+            delivery.attempt(session, worker_context(), delivery_id)
+    return f"{len(to_send)} to send"
+
+
+@shared_task(name="notify.dispatch")
+def dispatch() -> int:
+    """Try the deliveries that are due (retries, redrives); run by beat."""
+    with worker_db().transaction() as session:
+        ids = delivery.due(session)
+    for delivery_id in ids:
+        with worker_db().transaction() as session:
+            delivery.attempt(session, worker_context(), delivery_id)
+    return len(ids)
+
+
+def _refuse(payload: dict[str, Any], exc: contracts.ContractError) -> None:
+    """Keep the refusal without personal data: which message, which type, which fields and
+    why; never the values (they may be what is wrong, and personal)."""
+    message_id = payload.get("message_id")
+    event_type = payload.get("event_type")
+    with worker_db().transaction() as session:
+        session.add(
+            RefusedEvent(
+                message_id=str(message_id)[:64] if message_id else None,
+                event_type=str(event_type)[:60] if isinstance(event_type, str) else None,
+                errors=_reasons(exc.messages),
+            )
+        )
+    log.warning("event refused by its contract", extra={"event_type": str(event_type)[:60]})
+
+
+def _reasons(messages: Any) -> dict[str, Any]:
+    if isinstance(messages, dict):
+        return {str(k): _reasons(v) if isinstance(v, dict) else v for k, v in messages.items()}
+    return {"_schema": messages}

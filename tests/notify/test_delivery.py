@@ -1,0 +1,147 @@
+"""Deliveries planned once per event, recipient and channel; SMS through a real HTTP gateway
+on loopback with retries held in the database, dead letters and redrive."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+
+from services.notify import delivery
+from services.notify.models import Delivery, DeliveryStatus, InboxItem
+from services.notify.worker_db import worker_db
+from shared.db import utcnow
+from tests.helpers import free_port
+from tests.notify.conftest import context, event, sealed_phone
+
+
+def accept(message: dict) -> list:
+    with worker_db().transaction() as session:
+        return delivery.accept(session, message)
+
+
+def attempt(ctx, delivery_id) -> str:
+    with worker_db().transaction() as session:
+        return delivery.attempt(session, ctx, delivery_id)
+
+
+def deliveries() -> list[Delivery]:
+    with worker_db().transaction() as session:
+        return list(session.scalars(select(Delivery).order_by(Delivery.recipient)))
+
+
+def make_due(delivery_id) -> None:
+    with worker_db().transaction() as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id)
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
+
+
+def learner_decision(var_dir, outcome: str = "approved") -> dict:
+    return event(
+        "intake.application_decided",
+        data={"kind": "deposit", "outcome": outcome, "level": "subcentre"},
+        sealed={"phone": sealed_phone(var_dir)},
+    )
+
+
+def test_each_recipient_and_channel_once_however_often_the_event_comes(var_dir) -> None:
+    decided = event(recipient_staff_ids=[41, 41, 42])
+    assert accept(decided) == []  # inbox only: delivered at once, nothing left to send
+    assert accept(decided) == [] and accept(dict(decided)) == []
+    rows = deliveries()
+    assert [(d.recipient, d.channel.value, d.status.value) for d in rows] == [
+        ("staff:41", "inbox", "sent"),
+        ("staff:42", "inbox", "sent"),
+        ("unit:AP000001:service", "inbox", "sent"),  # the window staff of the point
+    ]
+    assert rows[0].subject == "申请已通过" and "分中心审核已通过" in rows[0].body
+    with worker_db().transaction() as session:
+        assert session.scalar(select(func.count()).select_from(InboxItem)) == 3
+
+
+def test_the_learner_hears_by_sms_with_only_a_masked_number_at_rest(var_dir) -> None:
+    message = learner_decision(var_dir, "returned")
+    message["data"]["reason"] = "证书照片不清晰"
+    (sms_id,) = accept(message)
+    ctx = context()  # the file provider, as in local runs
+    assert attempt(ctx, sms_id) == "sent"
+    written = (var_dir / "sms" / f"{sms_id}.txt").read_text()
+    assert "to: 138****5678" in written and "13812345678" not in written
+    assert "需补正材料" in written and "证书照片不清晰" in written
+    (row,) = [d for d in deliveries() if d.channel.value == "sms"]
+    assert "13812345678" not in (row.sealed_address or "") + row.body
+    assert attempt(ctx, sms_id) == "not due"  # sent is sent
+
+
+def test_gateway_down_then_back_delivers_once(var_dir, gateway) -> None:
+    ctx = context(sms_provider="http", sms_gateway_url=gateway.url, notify_retry_base_seconds=0.01)
+    gateway.failures = [503, 502]
+    (sms_id,) = accept(learner_decision(var_dir))
+    assert attempt(ctx, sms_id) == "retry"
+    (row,) = deliveries()[-1:]
+    assert row.status == DeliveryStatus.PENDING and "503" in (row.last_error or "")
+    make_due(sms_id)
+    assert attempt(ctx, sms_id) == "retry"
+    make_due(sms_id)
+    assert attempt(ctx, sms_id) == "sent"
+    assert [r["status"] for r in gateway.requests] == [503, 502, 200]
+    assert gateway.accepted() == {str(sms_id)}  # one key: a retry is never a second message
+    assert gateway.requests[-1]["to"] == "13812345678"  # the address, only where it is used
+
+
+def test_a_refused_connection_is_transient_and_backoff_grows(var_dir) -> None:
+    nobody = f"http://127.0.0.1:{free_port()}/sms"
+    ctx = context(sms_provider="http", sms_gateway_url=nobody, notify_retry_base_seconds=30)
+    (sms_id,) = accept(learner_decision(var_dir))
+    before = utcnow()
+    assert attempt(ctx, sms_id) == "retry"
+    (row,) = deliveries()[-1:]
+    assert "unreachable" in (row.last_error or "")
+    assert before <= row.next_attempt_at <= before + timedelta(seconds=31)
+    waits = [delivery.backoff(n, 30, 3600).total_seconds() for n in range(1, 12) for _ in range(9)]
+    assert all(0 <= w <= 3600 for w in waits) and max(waits) > 600  # grows, capped, jittered
+    assert len(set(waits)) > 90
+
+
+def test_always_failing_is_dead_lettered_then_redriven(var_dir, gateway) -> None:
+    ctx = context(
+        sms_provider="http",
+        sms_gateway_url=gateway.url,
+        notify_max_attempts=3,
+        notify_retry_base_seconds=0.01,
+    )
+    gateway.failures = [500, 500, 500]
+    (sms_id,) = accept(learner_decision(var_dir))
+    outcomes = []
+    for _ in range(3):
+        make_due(sms_id)
+        outcomes.append(attempt(ctx, sms_id))
+    assert outcomes == ["retry", "retry", "dead"]
+    make_due(sms_id)
+    assert attempt(ctx, sms_id) == "not due"  # dead waits for people
+    with worker_db().transaction() as session:
+        row = session.get(Delivery, sms_id)
+        assert row is not None and row.status == DeliveryStatus.DEAD and row.attempts == 3
+        delivery.redrive(row)
+    assert attempt(ctx, sms_id) == "sent"
+    assert gateway.accepted() == {str(sms_id)}
+
+
+def test_a_permanent_refusal_is_not_retried(var_dir, gateway) -> None:
+    ctx = context(sms_provider="http", sms_gateway_url=gateway.url)
+    gateway.failures = [400]
+    (sms_id,) = accept(learner_decision(var_dir))
+    assert attempt(ctx, sms_id) == "dead"
+    assert len(gateway.requests) == 1
+
+
+def test_a_template_that_fails_to_render_is_a_dead_delivery_saying_why() -> None:
+    late = event("review.cases_overdue", data={"level": "subcentre"})  # no count, no date
+    assert accept(late) == []
+    (row,) = deliveries()
+    assert row.status == DeliveryStatus.DEAD
+    assert "review.cases_overdue.inbox.j2" in (row.last_error or "")
+    assert "overdue" in (row.last_error or "")
