@@ -28,4 +28,6 @@ celery.conf.beat_schedule = {
         "schedule": 900.0,
         "options": {"queue": "review.province"},
     },
+    # Deliveries due again (retries after transient failures, redriven dead letters).
+    "notify-dispatch": {"task": "notify.dispatch", "schedule": 15.0},
 }

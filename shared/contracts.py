@@ -33,6 +33,7 @@ NOTIFY_EVENT_TYPES = (
     "org.acceptance_point_operating",
     "org.acceptance_point_suspended",
     "org.acceptance_point_reinstated",
+    "intake.application_decided",
     "review.application_decided",
     "review.cases_overdue",
 )
@@ -44,10 +45,13 @@ class NotifyEvent(Envelope):
     event_type = fields.String(required=True, validate=validate.OneOf(NOTIFY_EVENT_TYPES))
     occurred_at = fields.AwareDateTime(required=True)
     unit_code = fields.String(required=True, validate=validate.Length(1, 32))
+    # The unit's path (/ZJ/B01/S001/AP000001/), so deliveries are scoped like everything else.
+    unit_path = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 120))
     recipient_staff_ids = fields.List(fields.Integer(), load_default=list)
     # Plain, non-personal facts for the templates (unit names, states, expiry times).
     data = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict)
-    # Secrets sealed with notify's public key, by name (e.g. "activation_code").
+    # Secrets and addresses sealed with notify's public key, by name ("activation_code",
+    # "phone"): never in clear in a queue.
     sealed = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
 
 

@@ -58,6 +58,15 @@ class Settings:
     visibility_timeout: int = 3600
     # How often a worker looks for messages a dead worker held past the visibility timeout.
     redelivery_check_seconds: int = 60
+    # Notify: SMS through "file" (each message written under var/sms, for local runs) or
+    # "http" (the gateway at sms_gateway_url); transient failures retried with backoff.
+    sms_provider: str = "file"
+    sms_gateway_url: str = ""
+    sms_dir: str = ""  # where the file provider writes (default: var/sms)
+    sms_gateway_timeout: float = 5.0
+    notify_max_attempts: int = 6
+    notify_retry_base_seconds: float = 30.0
+    notify_retry_max_seconds: float = 3600.0
     relay_batch_size: int = 200
     relay_idle_wait: float = 1.0
     log_level: str = "INFO"

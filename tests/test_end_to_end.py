@@ -23,13 +23,17 @@ QUEUES = [
     "review.branch",
     "review.province",
     "intake",
+    "notify",
 ]
 
 
 @pytest.fixture
 def system(org_app) -> Iterator[dict[str, Any]]:  # noqa: F811 - the fixture, by name
-    import services.intake.tasks  # noqa: F401 - registers intake's tasks on the worker's app
+    # Registers intake's and notify's tasks on the worker's app.
+    import services.intake.tasks
+    import services.notify.tasks  # noqa: F401
     from services.intake.app import create_app as intake_app
+    from services.notify.app import create_app as notify_app
     from services.review.app import create_app as review_app
     from services.review.routing import seed_routes
     from services.review.worker import celery
@@ -48,6 +52,7 @@ def system(org_app) -> Iterator[dict[str, Any]]:  # noqa: F811 - the fixture, by
                 "org": World(org_app.test_client()),
                 "intake": intake_app().test_client(),
                 "review": review_app().test_client(),
+                "notify": notify_app().test_client(),
             }
     finally:
         for relay in relays:
@@ -91,7 +96,7 @@ def status_of(intake: FlaskClient, headers: dict, application_id: str) -> dict:
     return intake.get(f"/api/v1/applications/{application_id}", headers=headers).json
 
 
-def test_from_window_to_ledger(system) -> None:
+def test_from_window_to_ledger(system, var_dir) -> None:
     world, intake, review = system["org"], system["intake"], system["review"]
     code, admin = world.operating_point("S001")
     window = world.login(f"{code.lower()}-service").headers  # OPERATING now in its token
@@ -181,3 +186,19 @@ def test_from_window_to_ledger(system) -> None:
 
     ledger = intake.get(f"/api/v1/accounts/{account}/ledger", headers=window).json
     assert [e["hours"] for e in ledger["items"]] == ["48.00", "40.00"]
+
+    # Notify told everyone of each round's end: the learner by SMS (the file provider of
+    # local runs, the number masked), the point's window staff in their inbox.
+    def sms_sent() -> list[str]:
+        texts = (f.read_text() for f in (var_dir / "sms").glob("*.txt"))
+        return [t for t in texts if t.startswith("to: 137****1111")]
+
+    texts = wait_for(lambda: len(sms_sent()) >= 5 and sms_sent(), timeout=30)
+    assert len(texts) == 5  # opened; approved; returned, then approved; rejected
+    assert sum("您的学习成果存入申请已通过审核" in t for t in texts) == 2
+    assert sum("需补正材料" in t and "学时与证书不符" in t for t in texts) == 1
+    assert sum("未通过审核" in t and "证书无法核验" in t for t in texts) == 1
+    assert sum("开户申请已通过审核，学习账号 ZJ" in t for t in texts) == 1
+    inbox = system["notify"].get("/api/v1/inbox?per_page=50", headers=window).json
+    subjects = sorted(i["subject"] for i in inbox["items"])
+    assert subjects == sorted(["申请已通过"] * 3 + ["申请被退回修改", "申请未通过"]), subjects

@@ -4,6 +4,7 @@ evidence directory."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from shared import evidence
@@ -16,9 +17,23 @@ class IntakeContext:
     settings: Settings
     cipher: PiiCipher
     attachments_dir: Path
+    notify_public_pem: bytes  # seals a learner's phone number for notify
+
+
+def worker_context() -> IntakeContext:
+    """The context of a worker process, built once from its settings."""
+    return _worker_context()
+
+
+@cache
+def _worker_context() -> IntakeContext:
+    from services.intake import config
+
+    return build_context(config.settings())
 
 
 def build_context(settings: Settings) -> IntakeContext:
     key_file = settings.key_file(settings.pii_key_file, "pii.json")
     attachments = evidence.root(settings)
-    return IntakeContext(settings, load_cipher(key_file), attachments)
+    notify_public = settings.key_file(settings.notify_public_key_file, "notify_seal_public.pem")
+    return IntakeContext(settings, load_cipher(key_file), attachments, notify_public.read_bytes())

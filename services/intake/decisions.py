@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from services.intake import timeline
+from services.intake.context import IntakeContext
 from services.intake.models import (
     Account,
     AccountStatus,
@@ -25,11 +26,15 @@ from services.intake.models import (
     ApplicationStatus,
     ApplicationVersion,
     Base,
+    Learner,
     LedgerEntry,
+    Outbox,
     ProcessedMessage,
 )
 from services.intake.outcomes import describe
+from shared import outbox, sealing
 from shared.db import utcnow
+from shared.pii import mask_account_number
 
 log = logging.getLogger(__name__)
 ACCOUNT_NUMBER_SEQ = Sequence("account_number_seq", metadata=Base.metadata)
@@ -46,8 +51,9 @@ def first_time(session: Session, message_id: Any, task_name: str) -> bool:
     return inserted is not None
 
 
-def apply_decision(session: Session, message: dict[str, Any]) -> str:
-    """Apply one ``intake.apply_decision`` message; return what was done (for the log)."""
+def apply_decision(session: Session, ctx: IntakeContext, message: dict[str, Any]) -> str:
+    """Apply one ``intake.apply_decision`` message; return what was done (for the log). A
+    decision that ends the round is also told to the learner, through notify."""
     if not first_time(session, message["message_id"], "intake.apply_decision"):
         return "duplicate"
     application = session.get(Application, message["application_id"], with_for_update=True)
@@ -73,7 +79,40 @@ def apply_decision(session: Session, message: dict[str, Any]) -> str:
     if outcome == "passed_up" or (outcome == "approved" and not final):
         return "passed_up"
     {"approved": _approve, "rejected": _reject, "returned": _return}[outcome](session, application)
+    _tell_learner(session, ctx, application, message)
     return outcome
+
+
+def _tell_learner(
+    session: Session, ctx: IntakeContext, application: Application, message: dict[str, Any]
+) -> None:
+    """``intake.application_decided`` for notify: plain facts (the account number masked),
+    and the learner's phone number sealed for notify alone."""
+    learner = session.get(Learner, application.learner_id)
+    account = session.get(Account, application.account_id)
+    assert learner is not None and account is not None
+    phone = ctx.cipher.decrypt(learner.phone_enc, "learner.phone")
+    data = {
+        "application_id": str(application.id),
+        "kind": application.kind.value,
+        "outcome": message["outcome"],
+        "level": message["level"],
+        "reason": message.get("reason"),
+        "account_number": mask_account_number(account.number) if account.number else None,
+    }
+    outbox.enqueue(
+        session,
+        Outbox,
+        "notify.deliver",
+        {
+            "event_type": "intake.application_decided",
+            "occurred_at": utcnow().isoformat(),
+            "unit_code": application.unit_code,
+            "unit_path": application.unit_path,
+            "data": {k: v for k, v in data.items() if v is not None},
+            "sealed": {"phone": sealing.seal(ctx.notify_public_pem, phone)},
+        },
+    )
 
 
 def _approve(session: Session, application: Application) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from celery import shared_task
 
 from services.intake import config, decisions, reconcile
+from services.intake.context import worker_context
 from services.intake.worker_db import worker_db
 from shared import contracts
 
@@ -20,7 +21,7 @@ def apply_decision(**payload: Any) -> str:
     """Apply a review decision to its application (idempotent: redelivery posts once)."""
     message = contracts.load("intake.apply_decision", payload)
     with worker_db().transaction() as session:
-        done = decisions.apply_decision(session, message)
+        done = decisions.apply_decision(session, worker_context(), message)
     log.info(
         "decision applied",
         extra={"application_id": str(message["application_id"]), "outcome": done},

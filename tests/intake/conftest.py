@@ -16,6 +16,7 @@ from sqlalchemy import func, select, text
 
 from services.intake import decisions
 from services.intake.app import create_app
+from services.intake.context import worker_context
 from services.intake.extensions import db
 from shared.auth import Principal, TokenIssuer
 from shared.identity import check_character
@@ -161,7 +162,7 @@ def decide(
         "reason": reason,
     }
     with db.transaction() as session:
-        return decisions.apply_decision(session, message)
+        return decisions.apply_decision(session, worker_context(), message)
 
 
 @pytest.fixture

@@ -26,7 +26,12 @@ def consumer_app(redis_url: str | None = None) -> Celery:
     settings = load_settings("notify", {"redis_url": redis_url} if redis_url else None)
     app = make_celery(settings)
     store = redis.Redis.from_url(settings.redis_url)
+    # Finalizing adds every shared task already imported (the real receivers, when another
+    # test imported them); the stand-ins then take their names, and a real task imported
+    # later finds its name taken on this app.
+    app.finalize()
     for name in STAND_IN_FOR:
+        app.tasks.pop(name, None)
         _register(app, store, name)
     return app
 

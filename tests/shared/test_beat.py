@@ -14,6 +14,7 @@ WORKER_APPS = {
     "org": "services.org.worker",
     "intake": "services.intake.worker",
     "review": "services.review.worker",
+    "notify": "services.notify.worker",
 }
 
 

@@ -1,0 +1,39 @@
+"""A decision that ends the round is told to the learner through notify: plain facts, the
+account number masked, the phone number sealed for notify alone."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from services.intake.extensions import db
+from services.intake.models import Outbox
+from shared import sealing
+from tests.intake.conftest import decide
+
+
+def told() -> list[dict]:
+    with db.transaction() as session:
+        rows = session.scalars(
+            select(Outbox).where(Outbox.task_name == "notify.deliver").order_by(Outbox.created_at)
+        )
+        return [r.payload for r in rows]
+
+
+def test_the_learner_hears_of_the_end_of_each_round(window, var_dir) -> None:
+    headers = window.token()
+    r = window.open(headers, phone="13911112222")
+    assert r.status_code == 201, r.json
+    opening = r.json["id"]
+    assert decide(opening, "passed_up", final=False) == "passed_up"
+    assert told() == []  # passing up is not the end of the round
+    decide(opening, "approved")
+    (message,) = told()
+    assert message["event_type"] == "intake.application_decided"
+    assert message["data"]["outcome"] == "approved" and message["data"]["kind"] == "account_opening"
+    assert "****" in message["data"]["account_number"]
+    assert message["unit_path"] == "/ZJ/B01/S001/AP000001/"
+    assert "13911112222" not in json.dumps(message)
+    private = (var_dir / "keys" / "notify_seal_private.pem").read_bytes()
+    assert sealing.unseal(private, message["sealed"]["phone"]) == "13911112222"
