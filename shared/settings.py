@@ -64,6 +64,9 @@ class Settings:
     sms_gateway_url: str = ""
     sms_dir: str = ""  # where the file provider writes (default: var/sms)
     sms_gateway_timeout: float = 5.0
+    webhook_timeout: float = 5.0
+    # Messages per second per channel, across every notify worker.
+    notify_rate_limits: str = "sms=20,webhook=50"
     notify_max_attempts: int = 6
     notify_retry_base_seconds: float = 30.0
     notify_retry_max_seconds: float = 3600.0

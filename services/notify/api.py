@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
+from flask import current_app
 from flask_smorest import Blueprint
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -12,13 +15,24 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from services.notify import delivery as delivery_rules
 from services.notify import schemas as s
 from services.notify.extensions import db
-from services.notify.models import Delivery, DeliveryStatus, InboxItem, InboxRead, RefusedEvent
+from services.notify.models import (
+    Delivery,
+    DeliveryStatus,
+    InboxItem,
+    InboxRead,
+    RefusedEvent,
+    Webhook,
+)
 from shared.auth import Principal, current_principal
-from shared.errors import Forbidden, InvalidState, NotFound
+from shared.db import utcnow
+from shared.errors import FieldError, Forbidden, InvalidState, NotFound, ValidationProblem
 from shared.paging import paginate
 
-blp = Blueprint("notify", __name__, description="Staff inbox, delivery log and dead letters")
+blp = Blueprint(
+    "notify", __name__, description="Staff inbox, webhooks, delivery log and dead letters"
+)
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _addressed_to(principal: Principal) -> Any:
@@ -148,3 +162,86 @@ def redrive(delivery_id: uuid.UUID) -> Delivery:
     delivery_rules.redrive(found)
     db.session.commit()
     return found
+
+
+def _may_manage_webhooks(principal: Principal) -> None:
+    if not principal.has_any("admin", "technical"):
+        raise Forbidden("webhooks are managed by a unit's admin or technical staff")
+
+
+@blp.post("/webhooks")
+@blp.arguments(s.WebhookInSchema)
+@blp.response(201, s.WebhookSchema)
+@blp.doc(security=BEARER)
+def register_webhook(body: dict[str, Any]) -> dict[str, Any]:
+    """Register a front end's endpoint for events of the caller's unit and beneath; the
+    signing secret is in this answer only."""
+    principal = current_principal()
+    _may_manage_webhooks(principal)
+    url = body["url"]
+    host = urlsplit(url).hostname or ""
+    local = current_app.config["CB_SETTINGS"].env != "production" and host in LOOPBACK
+    if not url.startswith("https://") and not local:
+        raise ValidationProblem(
+            "a webhook must use HTTPS",
+            [
+                FieldError(
+                    "url", "must start with https:// (http:// only to loopback in development)"
+                )
+            ],
+        )
+    hook = Webhook(
+        unit_code=principal.unit_code,
+        unit_path=principal.unit_path,
+        url=url,
+        event_types=sorted(set(body["event_types"])),
+        secret=secrets.token_hex(32),
+        created_by_id=principal.staff_id,
+    )
+    db.session.add(hook)
+    db.session.commit()
+    return {**_hook(hook), "secret": hook.secret}
+
+
+def _hook(hook: Webhook) -> dict[str, Any]:
+    return {
+        "id": hook.id,
+        "url": hook.url,
+        "event_types": hook.event_types,
+        "unit_code": hook.unit_code,
+        "created_at": hook.created_at,
+    }
+
+
+@blp.get("/webhooks")
+@blp.response(200, s.WebhookListSchema)
+@blp.doc(security=BEARER)
+def list_webhooks() -> dict[str, Any]:
+    """The webhooks of the caller's unit and beneath (secrets are never shown again)."""
+    principal = current_principal()
+    hooks = db.session.scalars(
+        select(Webhook)
+        .where(Webhook.deleted_at.is_(None), Webhook.unit_path.startswith(principal.unit_path))
+        .order_by(Webhook.id)
+    )
+    return {"items": [_hook(h) for h in hooks]}
+
+
+@blp.delete("/webhooks/<int:hook_id>")
+@blp.response(204)
+@blp.doc(security=BEARER)
+def delete_webhook(hook_id: int) -> None:
+    """Stop sending to a webhook (its delivery log stays)."""
+    principal = current_principal()
+    _may_manage_webhooks(principal)
+    hook = db.session.scalar(
+        select(Webhook).where(
+            Webhook.id == hook_id,
+            Webhook.deleted_at.is_(None),
+            Webhook.unit_path.startswith(principal.unit_path),
+        )
+    )
+    if hook is None:
+        raise NotFound(f"webhook {hook_id} not found")
+    hook.deleted_at = utcnow()
+    db.session.commit()

@@ -6,8 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+import redis
+
 from services.notify import config
 from services.notify.channels import sms
+from services.notify.ratelimit import RateLimiter, parse_limits
 from shared.settings import Settings
 
 
@@ -16,11 +19,16 @@ class NotifyContext:
     settings: Settings
     sealing_private_pem: bytes
     sms: sms.SmsProvider
+    limiter: RateLimiter
 
 
 def build_context(settings: Settings) -> NotifyContext:
     private = settings.key_file("", "notify_seal_private.pem").read_bytes()
-    return NotifyContext(settings, private, sms.provider(settings))
+    limiter = RateLimiter(
+        redis.Redis.from_url(settings.redis_url, socket_timeout=5),
+        parse_limits(settings.notify_rate_limits),
+    )
+    return NotifyContext(settings, private, sms.provider(settings), limiter)
 
 
 @cache

@@ -16,14 +16,15 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import any_, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from services.notify import plans, rendering
+from services.notify.channels import webhook
 from services.notify.channels.sms import PermanentError, TransientError
 from services.notify.context import NotifyContext
-from services.notify.models import Channel, Delivery, DeliveryStatus, Event, InboxItem
+from services.notify.models import Channel, Delivery, DeliveryStatus, Event, InboxItem, Webhook
 from shared import sealing
 from shared.db import utcnow
 
@@ -48,7 +49,7 @@ def accept(session: Session, event: dict[str, Any]) -> list[uuid.UUID]:
     ).first()
     if inserted is None:
         return []
-    planned = [(p, _delivery(event, p)) for p in plans.plan(event)]
+    planned = [(p, _delivery(event, p)) for p in plans.plan(event) + _webhooks(session, event)]
     session.add_all([d for _, d in planned])
     session.flush()  # the inbox rows refer to their deliveries
     to_send = []
@@ -72,6 +73,21 @@ def accept(session: Session, event: dict[str, Any]) -> list[uuid.UUID]:
     return to_send
 
 
+def _webhooks(session: Session, event: dict[str, Any]) -> list[plans.Planned]:
+    """The front ends' webhooks that asked for this event type, of units at or above the
+    event's unit."""
+    if not event.get("unit_path"):
+        return []
+    hooks = session.scalars(
+        select(Webhook.id).where(
+            Webhook.deleted_at.is_(None),
+            literal(event["event_type"]) == any_(Webhook.event_types),
+            literal(event["unit_path"]).startswith(Webhook.unit_path),
+        )
+    )
+    return [plans.Planned(Channel.WEBHOOK, f"webhook:{hook_id}") for hook_id in hooks]
+
+
 def _delivery(event: dict[str, Any], planned: plans.Planned) -> Delivery:
     delivery = Delivery(
         id=uuid.uuid4(),
@@ -86,6 +102,16 @@ def _delivery(event: dict[str, Any], planned: plans.Planned) -> Delivery:
         attempts=0,
         next_attempt_at=utcnow(),
     )
+    if planned.channel == Channel.WEBHOOK:  # the event itself, as JSON: no template
+        delivery.subject = event["event_type"]
+        delivery.body = webhook.body_of(
+            str(event["message_id"]),
+            event["event_type"],
+            event["occurred_at"].isoformat(),
+            event["unit_code"],
+            event["data"],
+        ).decode()
+        return delivery
     try:
         delivery.subject, delivery.body = rendering.render(
             event["event_type"], planned.channel.value, event["data"]
@@ -110,16 +136,34 @@ def attempt(session: Session, ctx: NotifyContext, delivery_id: uuid.UUID) -> str
     )
     if delivery is None:
         return "not due"
+    wait = ctx.limiter.wait_for(delivery.channel.value)
+    if wait:  # over the channel's rate: the next window, no attempt spent
+        delivery.next_attempt_at = utcnow() + timedelta(seconds=wait)
+        return "limited"
     delivery.attempts += 1
     try:
-        address = sealing.unseal(ctx.sealing_private_pem, delivery.sealed_address or "")
-        ctx.sms.send(address, delivery.body, str(delivery.id))
+        _send(session, ctx, delivery)
     except TransientError as exc:
         return _failed(delivery, ctx, str(exc), transient=True)
     except (PermanentError, ValueError) as exc:
         return _failed(delivery, ctx, str(exc) or type(exc).__name__, transient=False)
     delivery.status, delivery.sent_at, delivery.last_error = DeliveryStatus.SENT, utcnow(), None
     return "sent"
+
+
+def _send(session: Session, ctx: NotifyContext, delivery: Delivery) -> None:
+    if delivery.channel == Channel.SMS:
+        address = sealing.unseal(ctx.sealing_private_pem, delivery.sealed_address or "")
+        ctx.sms.send(address, delivery.body, str(delivery.id))
+        return
+    if delivery.channel == Channel.WEBHOOK:
+        hook = session.get(Webhook, int(delivery.recipient.removeprefix("webhook:")))
+        if hook is None or hook.deleted_at is not None:
+            raise PermanentError("the webhook was deleted")
+        timeout = ctx.settings.webhook_timeout
+        webhook.post(hook.url, hook.secret, delivery.body.encode(), str(delivery.id), timeout)
+        return
+    raise PermanentError(f"nothing sends on {delivery.channel.value}")
 
 
 def _failed(delivery: Delivery, ctx: NotifyContext, error: str, transient: bool) -> str:

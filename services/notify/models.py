@@ -22,7 +22,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import naming_metadata
@@ -36,6 +36,7 @@ class Base(DeclarativeBase):
 class Channel(enum.StrEnum):
     INBOX = "inbox"
     SMS = "sms"
+    WEBHOOK = "webhook"
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -140,6 +141,23 @@ class RefusedEvent(Base):
     event_type: Mapped[str | None] = mapped_column(String(60))
     errors: Mapped[dict[str, Any]] = mapped_column(JSONB)
     received_at: Mapped[datetime] = _now()
+
+
+class Webhook(Base):
+    """A front end's endpoint: events of the registering unit's subtree, of the chosen types,
+    are POSTed to it, signed with its secret (HMAC-SHA256, see ``channels/webhook.py``)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    unit_code: Mapped[str] = mapped_column(String(32))
+    unit_path: Mapped[str] = mapped_column(String(120, collation="C"))
+    url: Mapped[str] = mapped_column(String(500))
+    event_types: Mapped[list[str]] = mapped_column(ARRAY(String(60)))
+    secret: Mapped[str] = mapped_column(String(64))  # shown once, at registration
+    created_by_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _now()
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Outbox(OutboxMixin, Base):

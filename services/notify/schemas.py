@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 
 from services.notify.models import Channel, DeliveryStatus
+from shared.contracts import NOTIFY_EVENT_TYPES
 from shared.paging import PageArgs
 
 
@@ -72,3 +73,36 @@ class DeadLettersSchema(Schema):
         fields.Nested(RefusedEventSchema),
         metadata={"description": "events their contract refused (provincial centre only)"},
     )
+
+
+class WebhookInSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    url = fields.Url(
+        required=True,
+        schemes={"https", "http"},
+        require_tld=False,
+        validate=validate.Length(max=500),
+        metadata={"description": "https:// (http:// only to loopback, outside production)"},
+    )
+    event_types = fields.List(
+        fields.String(validate=validate.OneOf(NOTIFY_EVENT_TYPES)),
+        required=True,
+        validate=validate.Length(1, 20),
+    )
+
+
+class WebhookSchema(Schema):
+    id = fields.Integer()
+    url = fields.String()
+    event_types = fields.List(fields.String())
+    unit_code = fields.String()
+    created_at = fields.AwareDateTime()
+    secret = fields.String(
+        metadata={"description": "the signing secret: in the answer to the registration only"}
+    )
+
+
+class WebhookListSchema(Schema):
+    items = fields.List(fields.Nested(WebhookSchema))

@@ -1,0 +1,203 @@
+"""Webhooks registered by front ends: HTTPS only outside local development, events of the
+unit's subtree, each delivery signed (HMAC-SHA256 over timestamp and body) and checked by a
+real receiver on loopback; and per-channel rate limits."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from sqlalchemy import select
+
+from services.notify import delivery
+from services.notify.app import create_app
+from services.notify.channels import webhook
+from services.notify.models import Delivery
+from services.notify.ratelimit import RateLimiter, parse_limits
+from services.notify.worker_db import worker_db
+from tests.notify.conftest import context, event
+from tests.review.conftest import TokenFactory
+
+POINT = ("AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point")
+
+
+class Receiver:
+    """A front end's endpoint on loopback that checks every signature with its secret."""
+
+    def __init__(self) -> None:
+        self.secret = ""
+        self.received: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                ok = webhook.verify(
+                    receiver.secret,
+                    self.headers["X-CreditBank-Timestamp"],
+                    body,
+                    self.headers["X-CreditBank-Signature"],
+                )
+                receiver.received.append(
+                    {"ok": ok, "id": self.headers["X-CreditBank-Delivery"], **json.loads(body)}
+                )
+                self.send_response(200 if ok else 401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    thread = threading.Thread(target=r.server.serve_forever, daemon=True)
+    thread.start()
+    yield r
+    r.server.shutdown()
+    r.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def notify_app() -> Flask:
+    return create_app()
+
+
+def register(client, headers, url: str, types=("review.application_decided",)):
+    return client.post(
+        "/api/v1/webhooks", headers=headers, json={"url": url, "event_types": list(types)}
+    )
+
+
+def send_due() -> list[str]:
+    ctx = context()
+    with worker_db().transaction() as session:
+        ids = delivery.due(session)
+    outcomes = []
+    for delivery_id in ids:
+        with worker_db().transaction() as session:
+            outcomes.append(delivery.attempt(session, ctx, delivery_id))
+    return outcomes
+
+
+def test_signed_deliveries_to_the_units_webhook(notify_app, receiver, var_dir) -> None:
+    client = notify_app.test_client()
+    tech = TokenFactory(var_dir).make(*POINT, roles=("technical",))
+    r = register(client, tech, receiver.url)
+    assert r.status_code == 201, r.json
+    receiver.secret = r.json["secret"]
+    assert len(receiver.secret) == 64
+    listed = client.get("/api/v1/webhooks", headers=tech).json["items"]
+    assert [h["id"] for h in listed] == [r.json["id"]] and "secret" not in listed[0]
+    decided = event()
+    with worker_db().transaction() as session:
+        delivery.accept(session, decided)
+        delivery.accept(session, event(unit_code="AP000009", unit_path="/ZJ/B05/S060/AP000009/"))
+        delivery.accept(
+            session,
+            event(
+                "review.cases_overdue",
+                data={
+                    "level": "subcentre",
+                    "overdue": 1,
+                    "oldest_due_at": "2026-11-20T09:00:00+00:00",
+                },
+            ),
+        )
+    assert send_due() == ["sent"]  # only its unit's event, only the type it asked for
+    (got,) = receiver.received
+    assert got["ok"] is True and got["event_id"] == str(decided["message_id"])
+    assert (
+        got["event_type"] == "review.application_decided" and got["data"]["outcome"] == "approved"
+    )
+    with worker_db().transaction() as session:
+        (row,) = session.scalars(select(Delivery).where(Delivery.channel == "webhook")).all()
+        assert got["id"] == str(row.id)
+    # A receiver with the wrong secret refuses (401): permanent, dead-lettered, not retried.
+    receiver.secret = "not-the-secret"
+    with worker_db().transaction() as session:
+        delivery.accept(session, event())
+    assert send_due() == ["dead"]
+    assert client.delete(f"/api/v1/webhooks/{r.json['id']}", headers=tech).status_code == 204
+    with worker_db().transaction() as session:
+        assert delivery.accept(session, event()) == []  # deleted: nothing planned for it
+    assert send_due() == []
+
+
+def test_registration_is_checked(notify_app, var_dir) -> None:
+    tokens = TokenFactory(var_dir)
+    client = notify_app.test_client()
+    tech = tokens.make(*POINT, roles=("technical",))
+    r = register(client, tech, "http://front.example.com/hook")
+    assert r.status_code == 422 and r.json["errors"][0]["field"] == "url"
+    r = register(client, tech, "https://front.example.com/hook", types=["nobody.knows"])
+    assert r.status_code == 422 and r.json["errors"][0]["field"] == "event_types.0"
+    r = register(client, tech, "ftp://front.example.com/hook")
+    assert r.status_code == 422
+    window = tokens.make(*POINT, roles=("service",))
+    assert register(client, window, "https://front.example.com/hook").status_code == 403
+    production = create_app({"env": "production"}).test_client()
+    r = register(production, tech, "http://127.0.0.1:9000/hook")
+    assert r.status_code == 422 and "https" in r.json["errors"][0]["reason"]
+    assert register(production, tech, "https://front.example.com/hook").status_code == 201
+
+
+def test_signature_scheme_rejects_tampering_and_replays() -> None:
+    body = b'{"event_id": "x"}'
+    header = webhook.signature("s3cret", 1_764_230_400, body)
+    assert webhook.verify("s3cret", "1764230400", body, header, now=1_764_230_400)
+    assert not webhook.verify("s3cret", "1764230400", body + b" ", header, now=1_764_230_400)
+    assert not webhook.verify("other", "1764230400", body, header, now=1_764_230_400)
+    assert not webhook.verify("s3cret", "1764230400", body, header, now=1_764_230_400 + 301)
+
+
+def test_rate_limits_defer_without_spending_an_attempt(run_env) -> None:
+    limiter = RateLimiter(
+        redis.Redis.from_url(run_env["CB_REDIS_URL"]), parse_limits("sms=2"), "cbtest:rate"
+    )
+    time.sleep(1.01 - time.time() % 1)  # at the start of a one-second window
+    waits = [limiter.wait_for("sms") for _ in range(3)]
+    assert waits[:2] == [0.0, 0.0] and 0 < waits[2] <= 1.0
+    assert limiter.wait_for("inbox") == 0.0  # no limit named
+    with pytest.raises(ValueError, match="channel=<messages per second>"):
+        parse_limits("sms=fast")
+
+
+def test_a_delivery_over_the_rate_waits_for_the_next_window(var_dir) -> None:
+    from tests.notify.conftest import sealed_phone
+
+    ctx = context(notify_rate_limits="sms=1")
+    ids = []
+    with worker_db().transaction() as session:
+        for _ in range(2):
+            ids += delivery.accept(
+                session,
+                event(
+                    "intake.application_decided",
+                    data={"kind": "deposit", "outcome": "approved"},
+                    sealed={"phone": sealed_phone(var_dir)},
+                ),
+            )
+    time.sleep(1.01 - time.time() % 1)
+    outcomes = []
+    for delivery_id in ids:
+        with worker_db().transaction() as session:
+            outcomes.append(delivery.attempt(session, ctx, delivery_id))
+    assert outcomes == ["sent", "limited"]
+    with worker_db().transaction() as session:
+        later = session.get(Delivery, ids[1])
+        assert later is not None and later.attempts == 0 and later.status.value == "pending"
