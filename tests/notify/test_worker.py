@@ -78,3 +78,62 @@ def test_a_malformed_event_is_refused_kept_aside_and_the_queue_moves_on(var_dir)
     assert refused.message_id == bad["message_id"] and refused.event_type == "nobody.knows"
     assert set(refused.errors) == {"event_type", "unit_code"}
     assert "13812345678" not in stored
+
+
+@pytest.mark.slow
+def test_gateway_down_then_back_and_always_failing_through_a_real_worker(
+    var_dir, gateway, monkeypatch
+) -> None:
+    """Retries are held in the database and picked up by beat's ``notify.dispatch`` on the
+    worker: down then back is delivered once; always failing is dead-lettered after the set
+    tries, then redriven over the API and delivered."""
+    from services.notify.app import create_app
+    from services.notify.context import worker_context
+    from services.notify.worker import celery
+    from tests.review.conftest import TokenFactory
+
+    for name, value in {
+        "CB_SMS_PROVIDER": "http",
+        "CB_SMS_GATEWAY_URL": gateway.url,
+        "CB_NOTIFY_RETRY_BASE_SECONDS": "0.05",
+        "CB_NOTIFY_MAX_ATTEMPTS": "3",
+    }.items():
+        monkeypatch.setenv(name, value)
+    worker_context.cache_clear()  # the worker's context is built again from these
+    try:
+        flaky, broken = wire_event(var_dir), wire_event(var_dir)
+        gateway.failures = [503, 503]
+        with running_worker(celery, ["notify"]):
+            celery.send_task("notify.deliver", kwargs=flaky, queue="notify")
+
+            def beat_until(condition):
+                def tick():
+                    celery.send_task("notify.dispatch", queue="notify")
+                    return condition()
+
+                return wait_for(tick, timeout=30, interval=0.3)
+
+            beat_until(lambda: str_ids(DeliveryStatus.SENT))
+            assert [r["status"] for r in gateway.requests] == [503, 503, 200]
+            gateway.failures = [500] * 3
+            celery.send_task("notify.deliver", kwargs=broken, queue="notify")
+            (dead,) = beat_until(lambda: str_ids(DeliveryStatus.DEAD))
+            assert [r["status"] for r in gateway.requests[3:]] == [500, 500, 500]
+            admin = TokenFactory(var_dir).make(
+                "S001", "/ZJ/B01/S001/", "subcentre", roles=("admin",)
+            )
+            r = (
+                create_app()
+                .test_client()
+                .post(f"/api/v1/dead-letters/{dead}/redrive", headers=admin)
+            )
+            assert r.status_code == 200, r.json
+            beat_until(lambda: len(str_ids(DeliveryStatus.SENT)) == 2)
+        assert len(gateway.accepted()) == 2  # each learner's message accepted exactly once
+    finally:
+        monkeypatch.undo()
+        worker_context.cache_clear()
+
+
+def str_ids(status: DeliveryStatus) -> list[str]:
+    return [str(r.id) for r in sms_rows() if r.status == status]
