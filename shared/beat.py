@@ -28,6 +28,12 @@ celery.conf.beat_schedule = {
         "schedule": 900.0,
         "options": {"queue": "review.province"},
     },
+    # Each unit's reviewers: one digest a day of pending and overdue cases (08:00 Beijing).
+    "review-digests": {
+        "task": "review.send_digests",
+        "schedule": crontab(minute=0, hour=8),
+        "options": {"queue": "review.province"},
+    },
     # Deliveries due again (retries after transient failures, redriven dead letters).
     "notify-dispatch": {"task": "notify.dispatch", "schedule": 15.0},
 }

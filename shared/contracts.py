@@ -36,6 +36,7 @@ NOTIFY_EVENT_TYPES = (
     "intake.application_decided",
     "review.application_decided",
     "review.cases_overdue",
+    "review.daily_digest",
 )
 
 

@@ -18,6 +18,7 @@ from services.notify.models import Channel
 UNIT_ROLES: dict[str, tuple[str, ...]] = {
     "review.application_decided": ("service",),
     "review.cases_overdue": ("reviewer",),
+    "review.daily_digest": ("reviewer",),
 }
 
 

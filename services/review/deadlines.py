@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.review.models import LEVEL_ORDER, Case, CaseStatus, Level, Outbox
@@ -62,7 +62,7 @@ def sweep(session: Session, remind_every: timedelta) -> dict[str, int]:
     rows are locked and skipped by a concurrent sweep."""
     now = utcnow()
     due = session.execute(
-        select(Case.id, Case.unit_code, Case.level, Case.due_at, Case.overdue_at)
+        select(Case.id, Case.unit_code, Case.unit_path, Case.level, Case.due_at, Case.overdue_at)
         .where(
             Case.status.in_(OPEN),
             Case.due_at <= now,
@@ -90,6 +90,7 @@ def sweep(session: Session, remind_every: timedelta) -> dict[str, int]:
                 "event_type": "review.cases_overdue",
                 "occurred_at": now.isoformat(),
                 "unit_code": unit_code,
+                "unit_path": rows[0].unit_path,
                 "data": {
                     "level": level.value,
                     "overdue": len(rows),
@@ -99,3 +100,44 @@ def sweep(session: Session, remind_every: timedelta) -> dict[str, int]:
             },
         )
     return {"overdue_flagged": len(newly), "reminders": len(by_unit)}
+
+
+def send_digests(session: Session) -> int:
+    """Each unit with open cases gets one daily digest (pending, claimed, overdue, the oldest)
+    for its reviewers, instead of a message per case; return how many units."""
+    now = utcnow()
+    live = and_(Case.status == CaseStatus.CLAIMED, Case.claim_expires_at > now)
+    rows = session.execute(
+        select(
+            Case.unit_code,
+            Case.unit_path,
+            Case.level,
+            func.count().filter(~live).label("pending"),
+            func.count().filter(live).label("claimed"),
+            func.count().filter(Case.due_at <= now).label("overdue"),
+            func.min(Case.opened_at).label("oldest"),
+        )
+        .where(Case.status.in_(OPEN))
+        .group_by(Case.unit_code, Case.unit_path, Case.level)
+        .order_by(Case.unit_code)
+    ).all()
+    for row in rows:
+        outbox.enqueue(
+            session,
+            Outbox,
+            "notify.deliver",
+            {
+                "event_type": "review.daily_digest",
+                "occurred_at": now.isoformat(),
+                "unit_code": row.unit_code,
+                "unit_path": row.unit_path,
+                "data": {
+                    "level": row.level.value,
+                    "pending": row.pending,
+                    "claimed": row.claimed,
+                    "overdue": row.overdue,
+                    "oldest_opened_at": row.oldest.isoformat(),
+                },
+            },
+        )
+    return len(rows)

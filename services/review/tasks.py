@@ -55,3 +55,10 @@ def sweep_deadlines() -> dict[str, int]:
         released = deadlines.release_expired_claims(session)
         swept = deadlines.sweep(session, worker_context().remind_every)
     return {"claims_released": released, **swept}
+
+
+@shared_task(name="review.send_digests")
+def send_digests() -> int:
+    """The reviewers' daily digest of pending and overdue cases, one per unit."""
+    with worker_db().transaction() as session:
+        return deadlines.send_digests(session)

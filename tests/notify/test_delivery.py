@@ -145,3 +145,23 @@ def test_a_template_that_fails_to_render_is_a_dead_delivery_saying_why() -> None
     assert row.status == DeliveryStatus.DEAD
     assert "review.cases_overdue.inbox.j2" in (row.last_error or "")
     assert "overdue" in (row.last_error or "")
+
+
+def test_the_reviewers_digest_lands_in_their_units_inbox() -> None:
+    digest = event(
+        "review.daily_digest",
+        unit_code="S001",
+        unit_path="/ZJ/B01/S001/",
+        data={
+            "level": "subcentre",
+            "pending": 4,
+            "claimed": 1,
+            "overdue": 2,
+            "oldest_opened_at": "2026-11-20T09:30:00+00:00",
+        },
+    )
+    assert accept(digest) == []
+    (row,) = deliveries()
+    assert row.recipient == "unit:S001:reviewer" and row.status == DeliveryStatus.SENT
+    assert row.subject == "今日待审：5 件，超期 2 件"
+    assert "待领取 4 件，办理中 1 件" in row.body and "2026-11-20 09:30" in row.body

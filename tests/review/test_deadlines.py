@@ -149,3 +149,21 @@ def test_the_sweep_runs_on_a_real_worker_as_beat_sends_it(redis_client) -> None:
         beat.send_task(entry["task"], **entry["options"])
         wait_for(lambda: reminders(), timeout=20)
     assert reminders()[0]["data"]["case_ids"] == [str(case.id)]
+
+
+def test_one_daily_digest_per_unit_not_a_message_per_case(client, token) -> None:
+    late, _, claimed = opened(), opened(), opened()
+    shift(late, due_at=timedelta(hours=3))
+    client.post(f"/api/v1/cases/{claimed.id}/claim", headers=token(*POINT))
+    opened(level="subcentre")
+    with worker_db().transaction() as session:
+        assert deadlines.send_digests(session) == 2
+    digests = {r["unit_code"]: r for r in reminders() if r["event_type"] == "review.daily_digest"}
+    assert set(digests) == {"AP000001", "S001"}
+    point = digests["AP000001"]
+    assert point["unit_path"] == "/ZJ/B01/S001/AP000001/"
+    assert (point["data"]["pending"], point["data"]["claimed"], point["data"]["overdue"]) == (
+        2,
+        1,
+        1,
+    )
