@@ -103,6 +103,12 @@ def mask_phone(number: str) -> str:
     return _mask(number, 3, 4) if len(number) == 11 else "*" * len(number)
 
 
+def mask_email(address: str) -> str:
+    """``z***@example.com``: the first character of the local part and the domain."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
 def mask_account_number(number: str) -> str:
     """The first two and last four characters; six or fewer are all stars."""
     return _mask(number, 2, 4) if len(number) > 6 else "*" * len(number)

@@ -65,8 +65,15 @@ class Settings:
     sms_dir: str = ""  # where the file provider writes (default: var/sms)
     sms_gateway_timeout: float = 5.0
     webhook_timeout: float = 5.0
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "浙江省终身教育学分银行 <noreply@creditbank.zj>"
+    smtp_timeout: float = 10.0
     # Messages per second per channel, across every notify worker.
-    notify_rate_limits: str = "sms=20,webhook=50"
+    notify_rate_limits: str = "sms=20,email=20,webhook=50"
     notify_max_attempts: int = 6
     notify_retry_base_seconds: float = 30.0
     notify_retry_max_seconds: float = 3600.0

@@ -87,11 +87,18 @@ def _tell_learner(
     session: Session, ctx: IntakeContext, application: Application, message: dict[str, Any]
 ) -> None:
     """``intake.application_decided`` for notify: plain facts (the account number masked),
-    and the learner's phone number sealed for notify alone."""
+    and the learner's phone number (and e-mail address, if given) sealed for notify alone."""
     learner = session.get(Learner, application.learner_id)
     account = session.get(Account, application.account_id)
     assert learner is not None and account is not None
-    phone = ctx.cipher.decrypt(learner.phone_enc, "learner.phone")
+    sealed = {
+        "phone": sealing.seal(
+            ctx.notify_public_pem, ctx.cipher.decrypt(learner.phone_enc, "learner.phone")
+        )
+    }
+    if learner.email_enc:
+        email = ctx.cipher.decrypt(learner.email_enc, "learner.email")
+        sealed["email"] = sealing.seal(ctx.notify_public_pem, email)
     data = {
         "application_id": str(application.id),
         "kind": application.kind.value,
@@ -110,7 +117,7 @@ def _tell_learner(
             "unit_code": application.unit_code,
             "unit_path": application.unit_path,
             "data": {k: v for k, v in data.items() if v is not None},
-            "sealed": {"phone": sealing.seal(ctx.notify_public_pem, phone)},
+            "sealed": sealed,
         },
     )
 

@@ -31,7 +31,7 @@ from shared.identity import (
     validate_mobile,
     validate_name,
 )
-from shared.pii import mask_account_number, mask_document_number, mask_phone
+from shared.pii import mask_account_number, mask_document_number, mask_email, mask_phone
 
 VERIFICATION_METHODS = ("card_reader", "documents_in_person")
 
@@ -46,6 +46,7 @@ class LearnerDetails:
     gender: str | None = None
     birth_date: date | None = None
     attachments: list[str] = field(default_factory=list)
+    email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class CheckedLearner:
     identity: IdentityInfo
     name: str
     phone: str
+    email: str | None = None
 
 
 def check_details(details: LearnerDetails) -> CheckedLearner:
@@ -73,7 +75,8 @@ def check_details(details: LearnerDetails) -> CheckedLearner:
     if errors:
         raise ValidationProblem("the learner's details are not valid", errors)
     assert identity is not None and name is not None and phone is not None
-    return CheckedLearner(identity, name, phone)
+    email = details.email.strip().lower() if details.email else None
+    return CheckedLearner(identity, name, phone, email)
 
 
 def _existing(session: Session, document_hash: str) -> tuple[Learner, Account] | None:
@@ -121,6 +124,9 @@ def _seal(ctx: IntakeContext, learner: Learner, checked: CheckedLearner, doc_has
     learner.phone_enc = ctx.cipher.encrypt(phone, "learner.phone")
     learner.phone_hash = ctx.cipher.lookup_hash("phone", phone)
     learner.phone_mask = mask_phone(phone)
+    if checked.email:
+        learner.email_enc = ctx.cipher.encrypt(checked.email, "learner.email")
+        learner.email_mask = mask_email(checked.email)
 
 
 def version_data(learner: Learner, details: LearnerDetails) -> dict[str, object]:
@@ -132,6 +138,7 @@ def version_data(learner: Learner, details: LearnerDetails) -> dict[str, object]
         "gender": learner.gender,
         "birth_date": learner.birth_date.isoformat() if learner.birth_date else None,
         "phone": learner.phone_mask,
+        "email": learner.email_mask,
         "verification_method": details.verification_method,
     }
 

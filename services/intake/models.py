@@ -84,6 +84,9 @@ class Learner(Base):
     phone_enc: Mapped[bytes] = mapped_column(LargeBinary)
     phone_hash: Mapped[str] = mapped_column(String(64), index=True)
     phone_mask: Mapped[str] = mapped_column(String(20))
+    # Optional: for notifications by e-mail; encrypted like the phone number.
+    email_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    email_mask: Mapped[str | None] = mapped_column(String(260))
     unit_code: Mapped[str] = mapped_column(String(16))
     unit_path: Mapped[str] = mapped_column(String(120, collation="C"), index=True)
     created_by: Mapped[int] = mapped_column(Integer)

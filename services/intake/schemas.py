@@ -37,6 +37,10 @@ class LearnerInSchema(Strict):
     document_number = text(40, required=True)
     name = text(60, required=True)
     phone = text(20, required=True)
+    email = fields.Email(
+        validate=validate.Length(max=254),
+        metadata={"description": "optional: outcomes are also told by e-mail"},
+    )
     verification_method = fields.String(
         required=True, validate=validate.OneOf(VERIFICATION_METHODS)
     )
@@ -71,6 +75,9 @@ class LearnerOutSchema(Schema):
     document_type = fields.String()
     document_number = fields.String(attribute="document_mask", metadata={"description": "masked"})
     phone = fields.String(attribute="phone_mask", metadata={"description": "masked"})
+    email = fields.String(
+        attribute="email_mask", allow_none=True, metadata={"description": "masked"}
+    )
     gender = fields.String(allow_none=True)
     birth_date = fields.Date(allow_none=True)
 

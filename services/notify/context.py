@@ -9,7 +9,7 @@ from functools import cache
 import redis
 
 from services.notify import config
-from services.notify.channels import sms
+from services.notify.channels import email, sms
 from services.notify.ratelimit import RateLimiter, parse_limits
 from shared.settings import Settings
 
@@ -19,6 +19,7 @@ class NotifyContext:
     settings: Settings
     sealing_private_pem: bytes
     sms: sms.SmsProvider
+    mail: email.SmtpMailer
     limiter: RateLimiter
 
 
@@ -28,7 +29,9 @@ def build_context(settings: Settings) -> NotifyContext:
         redis.Redis.from_url(settings.redis_url, socket_timeout=5),
         parse_limits(settings.notify_rate_limits),
     )
-    return NotifyContext(settings, private, sms.provider(settings), limiter)
+    return NotifyContext(
+        settings, private, sms.provider(settings), email.SmtpMailer(settings), limiter
+    )
 
 
 @cache

@@ -156,6 +156,10 @@ def _send(session: Session, ctx: NotifyContext, delivery: Delivery) -> None:
         address = sealing.unseal(ctx.sealing_private_pem, delivery.sealed_address or "")
         ctx.sms.send(address, delivery.body, str(delivery.id))
         return
+    if delivery.channel == Channel.EMAIL:
+        address = sealing.unseal(ctx.sealing_private_pem, delivery.sealed_address or "")
+        ctx.mail.send(address, delivery.subject, delivery.body, str(delivery.id))
+        return
     if delivery.channel == Channel.WEBHOOK:
         hook = session.get(Webhook, int(delivery.recipient.removeprefix("webhook:")))
         if hook is None or hook.deleted_at is not None:

@@ -36,6 +36,7 @@ class Base(DeclarativeBase):
 class Channel(enum.StrEnum):
     INBOX = "inbox"
     SMS = "sms"
+    EMAIL = "email"
     WEBHOOK = "webhook"
 
 

@@ -4,7 +4,7 @@
 - a role at the event's unit, by event type (the window staff of the point that took an
   application hear its outcome; a unit's reviewers hear of its overdue cases): that unit's
   inbox for the role;
-- a learner whose phone number came sealed for notify: an SMS.
+- a learner whose phone number came sealed for notify: an SMS; an e-mail address: a mail.
 """
 
 from __future__ import annotations
@@ -45,5 +45,8 @@ def plan(event: dict[str, Any]) -> list[Planned]:
     phone = event["sealed"].get("phone")
     if phone:
         planned.append(Planned(Channel.SMS, "learner", sealed_address=phone))
+    email = event["sealed"].get("email")
+    if email:
+        planned.append(Planned(Channel.EMAIL, "learner", sealed_address=email))
     # Only what has a template is planned: an event no one is meant to hear of plans nothing.
     return [p for p in planned if rendering.has_template(event_type, p.channel.value)]

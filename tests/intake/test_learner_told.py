@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from services.intake.extensions import db
 from services.intake.models import Outbox
@@ -37,3 +37,21 @@ def test_the_learner_hears_of_the_end_of_each_round(window, var_dir) -> None:
     assert "13911112222" not in json.dumps(message)
     private = (var_dir / "keys" / "notify_seal_private.pem").read_bytes()
     assert sealing.unseal(private, message["sealed"]["phone"]) == "13911112222"
+
+
+def test_an_email_address_is_kept_encrypted_shown_masked_and_sealed_for_notify(
+    window, var_dir
+) -> None:
+    headers = window.token()
+    r = window.open(headers, email="Wang.Wu@Example.com")
+    assert r.status_code == 201, r.json
+    assert r.json["learner"]["email"] == "w***@example.com"
+    bad = window.open(headers, email="not-an-address")
+    assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "email"
+    decide(r.json["id"], "approved")
+    (message,) = told()
+    private = (var_dir / "keys" / "notify_seal_private.pem").read_bytes()
+    assert sealing.unseal(private, message["sealed"]["email"]) == "wang.wu@example.com"
+    with db.transaction() as session:
+        dump = session.execute(text("SELECT learners::text FROM learners")).scalars().all()
+    assert not any("example.com" in row and "wang.wu" in row.lower() for row in dump)

@@ -43,7 +43,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('event_id', sa.Uuid(), nullable=False),
     sa.Column('event_type', sa.String(length=60), nullable=False),
-    sa.Column('channel', sa.Enum('inbox', 'sms', 'webhook', name='channel'), nullable=False),
+    sa.Column('channel', sa.Enum('inbox', 'sms', 'email', 'webhook', name='channel'), nullable=False),
     sa.Column('recipient', sa.String(length=80), nullable=False),
     sa.Column('sealed_address', sa.Text(), nullable=True),
     sa.Column('unit_code', sa.String(length=32), nullable=False),
