@@ -6,13 +6,14 @@ Services declare their own ``Base`` (so each keeps its own metadata and migratio
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, text
-from sqlalchemy.orm import Session, scoped_session, sessionmaker
+from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, func, text
+from sqlalchemy.orm import Session, mapped_column, scoped_session, sessionmaker
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -45,6 +46,16 @@ NAMING_CONVENTION = {
 
 def naming_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def value_enum(kind: type[enum.Enum], name: str) -> Enum:
+    """A PostgreSQL enum type ``name`` holding the members' values (not their names)."""
+    return Enum(kind, name=name, values_callable=lambda k: [m.value for m in k])
+
+
+def created_now() -> Any:
+    """A timestamp column the database fills with the transaction's time."""
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 def utcnow() -> datetime:

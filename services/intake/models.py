@@ -17,7 +17,6 @@ from sqlalchemy import (
     BigInteger,
     Date,
     DateTime,
-    Enum,
     ForeignKey,
     Identity,
     Index,
@@ -32,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from shared.db import naming_metadata
+from shared.db import created_now, naming_metadata, value_enum
 from shared.outbox import OutboxMixin
 
 
@@ -62,14 +61,6 @@ class AccountStatus(enum.StrEnum):
     CLOSED = "closed"  # the opening was rejected or withdrawn; a new one may be made
 
 
-def _enum(kind: type[enum.Enum], name: str) -> Enum:
-    return Enum(kind, name=name, values_callable=lambda k: [m.value for m in k])
-
-
-def _now() -> Any:
-    return mapped_column(DateTime(timezone=True), server_default=func.now())
-
-
 class Learner(Base):
     __tablename__ = "learners"
 
@@ -90,7 +81,7 @@ class Learner(Base):
     unit_code: Mapped[str] = mapped_column(String(16))
     unit_path: Mapped[str] = mapped_column(String(120, collation="C"), index=True)
     created_by: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = _now()
+    created_at: Mapped[datetime] = created_now()
 
 
 class Account(Base):
@@ -99,11 +90,11 @@ class Account(Base):
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     learner_id: Mapped[int] = mapped_column(ForeignKey("learners.id"), unique=True)
     number: Mapped[str | None] = mapped_column(String(20), unique=True)
-    status: Mapped[AccountStatus] = mapped_column(_enum(AccountStatus, "account_status"))
+    status: Mapped[AccountStatus] = mapped_column(value_enum(AccountStatus, "account_status"))
     unit_code: Mapped[str] = mapped_column(String(16))
     unit_path: Mapped[str] = mapped_column(String(120, collation="C"), index=True)
     opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = _now()
+    created_at: Mapped[datetime] = created_now()
 
     learner: Mapped[Learner] = relationship()
 
@@ -112,10 +103,10 @@ class Application(Base):
     __tablename__ = "applications"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    kind: Mapped[ApplicationKind] = mapped_column(_enum(ApplicationKind, "application_kind"))
+    kind: Mapped[ApplicationKind] = mapped_column(value_enum(ApplicationKind, "application_kind"))
     outcome_kind: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[ApplicationStatus] = mapped_column(
-        _enum(ApplicationStatus, "application_status")
+        value_enum(ApplicationStatus, "application_status")
     )
     learner_id: Mapped[int] = mapped_column(ForeignKey("learners.id"), index=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
@@ -126,7 +117,7 @@ class Application(Base):
     round: Mapped[int] = mapped_column(Integer, default=1)
     version: Mapped[int] = mapped_column(Integer, default=1)
     certificate_number: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = _now()
+    created_at: Mapped[datetime] = created_now()
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
@@ -155,7 +146,7 @@ class ApplicationVersion(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONB)
     attachments: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
     created_by_id: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = _now()
+    created_at: Mapped[datetime] = created_now()
 
     __table_args__ = (UniqueConstraint("application_id", "version", name="uq_version"),)
 
@@ -186,7 +177,7 @@ class Attachment(Base):
     size: Mapped[int] = mapped_column(Integer)
     uploaded_by_id: Mapped[int] = mapped_column(Integer)
     unit_path: Mapped[str] = mapped_column(String(120, collation="C"))
-    created_at: Mapped[datetime] = _now()
+    created_at: Mapped[datetime] = created_now()
 
 
 class LedgerEntry(Base):
@@ -201,7 +192,7 @@ class LedgerEntry(Base):
     credits: Mapped[Decimal] = mapped_column(Numeric(8, 2), default=Decimal(0))
     hours: Mapped[Decimal] = mapped_column(Numeric(8, 2), default=Decimal(0))
     description: Mapped[str] = mapped_column(String(200))
-    posted_at: Mapped[datetime] = _now()
+    posted_at: Mapped[datetime] = created_now()
 
 
 class IdempotencyKey(Base):
@@ -213,7 +204,7 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = _now()
+    created_at: Mapped[datetime] = created_now()
 
 
 class ProcessedMessage(Base):
@@ -223,7 +214,7 @@ class ProcessedMessage(Base):
 
     message_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     task_name: Mapped[str] = mapped_column(String(100))
-    processed_at: Mapped[datetime] = _now()
+    processed_at: Mapped[datetime] = created_now()
 
 
 class Outbox(OutboxMixin, Base):

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     DateTime,
-    Enum,
     ForeignKey,
     Identity,
     Index,
@@ -19,13 +18,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import naming_metadata
+from shared.db import created_now, naming_metadata, value_enum
 from shared.outbox import OutboxMixin
 
 
@@ -46,14 +44,6 @@ class DeliveryStatus(enum.StrEnum):
     DEAD = "dead"  # permanent failure, or out of attempts: waits for a redrive
 
 
-def _enum(kind: type[enum.Enum], name: str) -> Enum:
-    return Enum(kind, name=name, values_callable=lambda k: [m.value for m in k])
-
-
-def _now() -> Any:
-    return mapped_column(DateTime(timezone=True), server_default=func.now())
-
-
 class Event(Base):
     """An event as received; its id is the sender's message id, so a redelivery adds nothing."""
 
@@ -65,7 +55,7 @@ class Event(Base):
     unit_code: Mapped[str] = mapped_column(String(32))
     unit_path: Mapped[str | None] = mapped_column(String(120, collation="C"))
     data: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    received_at: Mapped[datetime] = _now()
+    received_at: Mapped[datetime] = created_now()
 
 
 class Delivery(Base):
@@ -76,7 +66,7 @@ class Delivery(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id"))
     event_type: Mapped[str] = mapped_column(String(60))
-    channel: Mapped[Channel] = mapped_column(_enum(Channel, "channel"))
+    channel: Mapped[Channel] = mapped_column(value_enum(Channel, "channel"))
     # Who, without personal data: "staff:42", "unit:S001:reviewer", "learner".
     recipient: Mapped[str] = mapped_column(String(80))
     # The address, only where the channel needs one, still sealed for notify (never in clear).
@@ -85,11 +75,11 @@ class Delivery(Base):
     unit_path: Mapped[str | None] = mapped_column(String(120, collation="C"))
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)  # rendered with masked personal data only
-    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus, "delivery_status"))
+    status: Mapped[DeliveryStatus] = mapped_column(value_enum(DeliveryStatus, "delivery_status"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = _now()
+    next_attempt_at: Mapped[datetime] = created_now()
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = _now()
+    created_at: Mapped[datetime] = created_now()
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
@@ -115,7 +105,7 @@ class InboxItem(Base):
     role: Mapped[str | None] = mapped_column(String(20))
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = _now()
+    created_at: Mapped[datetime] = created_now()
 
     __table_args__ = (
         Index("ix_inbox_items_staff", "staff_id", "created_at"),
@@ -128,7 +118,7 @@ class InboxRead(Base):
 
     item_id: Mapped[int] = mapped_column(ForeignKey("inbox_items.id"), primary_key=True)
     staff_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    read_at: Mapped[datetime] = _now()
+    read_at: Mapped[datetime] = created_now()
 
 
 class RefusedEvent(Base):
@@ -141,7 +131,7 @@ class RefusedEvent(Base):
     message_id: Mapped[str | None] = mapped_column(String(64))
     event_type: Mapped[str | None] = mapped_column(String(60))
     errors: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    received_at: Mapped[datetime] = _now()
+    received_at: Mapped[datetime] = created_now()
 
 
 class Webhook(Base):
@@ -157,7 +147,7 @@ class Webhook(Base):
     event_types: Mapped[list[str]] = mapped_column(ARRAY(String(60)))
     secret: Mapped[str] = mapped_column(String(64))  # shown once, at registration
     created_by_id: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = _now()
+    created_at: Mapped[datetime] = created_now()
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

@@ -11,7 +11,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
-    Enum,
     ForeignKey,
     Identity,
     Index,
@@ -23,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import naming_metadata
+from shared.db import naming_metadata, value_enum
 from shared.outbox import OutboxMixin
 
 
@@ -55,15 +54,11 @@ class Role(enum.StrEnum):
     BUREAU = "bureau"  # an education bureau's account, attached to a branch or sub-centre
 
 
-def _enum(kind: type[enum.Enum], name: str) -> Enum:
-    return Enum(kind, name=name, values_callable=lambda k: [m.value for m in k])
-
-
 class Unit(Base):
     __tablename__ = "units"
 
     code: Mapped[str] = mapped_column(String(16), primary_key=True)
-    level: Mapped[Level] = mapped_column(_enum(Level, "unit_level"))
+    level: Mapped[Level] = mapped_column(value_enum(Level, "unit_level"))
     name: Mapped[str] = mapped_column(String(100))
     host_institution: Mapped[str | None] = mapped_column(String(100))
     city: Mapped[str | None] = mapped_column(String(20))
@@ -74,8 +69,8 @@ class Unit(Base):
     # Collation "C": byte order, so one btree serves both the LIKE prefix and ORDER BY path.
     path: Mapped[str] = mapped_column(String(120, collation="C"), unique=True)
     seq: Mapped[int | None] = mapped_column(Integer)
-    state: Mapped[PointState | None] = mapped_column(_enum(PointState, "point_state"))
-    suspended_from: Mapped[PointState | None] = mapped_column(_enum(PointState, "point_state"))
+    state: Mapped[PointState | None] = mapped_column(value_enum(PointState, "point_state"))
+    suspended_from: Mapped[PointState | None] = mapped_column(value_enum(PointState, "point_state"))
     point_kind: Mapped[str | None] = mapped_column(String(30))
     point_tier: Mapped[str | None] = mapped_column(String(20))
     address: Mapped[str | None] = mapped_column(String(200))

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     DateTime,
-    Enum,
     Identity,
     Index,
     Integer,
@@ -25,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import naming_metadata
+from shared.db import naming_metadata, value_enum
 from shared.outbox import OutboxMixin
 
 
@@ -50,10 +49,6 @@ class CaseStatus(enum.StrEnum):
     WITHDRAWN = "withdrawn"
 
 
-def _enum(kind: type[enum.Enum], name: str) -> Enum:
-    return Enum(kind, name=name, values_callable=lambda k: [m.value for m in k])
-
-
 class Route(Base):
     """How far an application kind climbs; editable, versioned (a case keeps its version)."""
 
@@ -63,7 +58,7 @@ class Route(Base):
     version: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(40))
     outcome_kind: Mapped[str | None] = mapped_column(String(40))
-    top_level: Mapped[Level] = mapped_column(_enum(Level, "review_level"))
+    top_level: Mapped[Level] = mapped_column(value_enum(Level, "review_level"))
     # Credits above this amount climb one level further (None: never).
     escalate_over_credits: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
     created_by_id: Mapped[int | None] = mapped_column(Integer)
@@ -78,7 +73,7 @@ class Case(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     application_id: Mapped[uuid.UUID] = mapped_column()
     round: Mapped[int] = mapped_column(Integer)
-    level: Mapped[Level] = mapped_column(_enum(Level, "review_level"))
+    level: Mapped[Level] = mapped_column(value_enum(Level, "review_level"))
     unit_code: Mapped[str] = mapped_column(String(16))
     unit_path: Mapped[str] = mapped_column(String(120, collation="C"))
     point_code: Mapped[str] = mapped_column(String(16))
@@ -91,9 +86,9 @@ class Case(Base):
     certificate_number: Mapped[str | None] = mapped_column(String(64))
     attachments: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
     dates: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict, server_default="{}")
-    top_level: Mapped[Level] = mapped_column(_enum(Level, "review_level"))
+    top_level: Mapped[Level] = mapped_column(value_enum(Level, "review_level"))
     route_version: Mapped[int] = mapped_column(Integer)
-    status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus, "case_status"))
+    status: Mapped[CaseStatus] = mapped_column(value_enum(CaseStatus, "case_status"))
     checks: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
