@@ -112,9 +112,15 @@ def _delivery(event: dict[str, Any], planned: plans.Planned) -> Delivery:
             event["data"],
         ).decode()
         return delivery
+    secrets = {k: v for k, v in event["sealed"].items() if k not in plans.ADDRESSES}
+    if planned.channel in (Channel.SMS, Channel.EMAIL) and secrets:
+        delivery.sealed_values = secrets  # the inbox never carries a secret
     try:
         delivery.subject, delivery.body = rendering.render(
-            event["event_type"], planned.channel.value, event["data"]
+            event["event_type"],
+            planned.channel.value,
+            event["data"],
+            tuple(delivery.sealed_values or ()),
         )
     except rendering.RenderError as exc:
         delivery.subject, delivery.body = event["event_type"], ""
@@ -152,13 +158,17 @@ def attempt(session: Session, ctx: NotifyContext, delivery_id: uuid.UUID) -> str
 
 
 def _send(session: Session, ctx: NotifyContext, delivery: Delivery) -> None:
-    if delivery.channel == Channel.SMS:
+    if delivery.channel in (Channel.SMS, Channel.EMAIL):
         address = sealing.unseal(ctx.sealing_private_pem, delivery.sealed_address or "")
-        ctx.sms.send(address, delivery.body, str(delivery.id))
-        return
-    if delivery.channel == Channel.EMAIL:
-        address = sealing.unseal(ctx.sealing_private_pem, delivery.sealed_address or "")
-        ctx.mail.send(address, delivery.subject, delivery.body, str(delivery.id))
+        opened = {
+            name: sealing.unseal(ctx.sealing_private_pem, token)
+            for name, token in (delivery.sealed_values or {}).items()
+        }
+        body = rendering.fill(delivery.body, opened)
+        if delivery.channel == Channel.SMS:
+            ctx.sms.send(address, body, str(delivery.id))
+        else:
+            ctx.mail.send(address, delivery.subject, body, str(delivery.id))
         return
     if delivery.channel == Channel.WEBHOOK:
         hook = session.get(Webhook, int(delivery.recipient.removeprefix("webhook:")))

@@ -71,6 +71,9 @@ class Delivery(Base):
     recipient: Mapped[str] = mapped_column(String(80))
     # The address, only where the channel needs one, still sealed for notify (never in clear).
     sealed_address: Mapped[str | None] = mapped_column(Text)
+    # Secrets the message carries (an activation code), still sealed: the body holds a
+    # placeholder, filled in only at the moment of sending, so no secret is at rest in clear.
+    sealed_values: Mapped[dict[str, str] | None] = mapped_column(JSONB)
     unit_code: Mapped[str] = mapped_column(String(32))
     unit_path: Mapped[str | None] = mapped_column(String(120, collation="C"))
     subject: Mapped[str] = mapped_column(String(200))

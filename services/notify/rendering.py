@@ -47,9 +47,24 @@ def has_template(event_type: str, channel: str) -> bool:
     return (TEMPLATES / template_name(event_type, channel)).is_file()
 
 
-def render(event_type: str, channel: str, data: dict[str, Any]) -> tuple[str, str]:
-    """The subject and body of ``event_type`` on ``channel``, or ``RenderError``."""
+def placeholder(name: str) -> str:
+    return f"[[{name}]]"
+
+
+def fill(body: str, secrets: dict[str, str]) -> str:
+    """The body with each sealed secret's placeholder replaced by the opened secret."""
+    for name, value in secrets.items():
+        body = body.replace(placeholder(name), value)
+    return body
+
+
+def render(
+    event_type: str, channel: str, data: dict[str, Any], secret_names: tuple[str, ...] = ()
+) -> tuple[str, str]:
+    """The subject and body of ``event_type`` on ``channel``, or ``RenderError``. A template
+    may name a sealed secret (``{{ activation_code }}``): it renders as a placeholder."""
     context = {
+        **{name: placeholder(name) for name in secret_names},
         "level_name": LEVEL_NAMES.get(str(data.get("level")), ""),
         "kind_name": KIND_NAMES.get(str(data.get("kind")), "申请"),
         "reason": None,

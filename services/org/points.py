@@ -31,6 +31,7 @@ from shared.errors import (
     NotFound,
     ValidationProblem,
 )
+from shared.identity import IdentityError, validate_mobile
 
 POINT_CODE_SEQ = Sequence("acceptance_point_code_seq", metadata=Base.metadata)
 REQUIRED_ROLES = (Role.MANAGEMENT, Role.TECHNICAL, Role.SERVICE)
@@ -183,12 +184,21 @@ def allocate(
     code: str,
     admin_username: str,
     admin_display_name: str,
+    admin_phone: str | None = None,
 ) -> Allocation:
     """Step 2: the point's sub-centre or branch allocates its admin account.
 
     Yields a one-time activation code, valid for ``activation_code_ttl``; once it has
     expired unused, the account may be allocated again with a new code.
     """
+    phone = None
+    if admin_phone:
+        try:
+            phone = validate_mobile(admin_phone)
+        except IdentityError as exc:
+            raise ValidationProblem(
+                "the admin's phone number is not valid", [FieldError("admin_phone", exc.reason)]
+            ) from None
     unit = get_point(session, actor, code, lock=True)
     if actor.unit_code != unit.parent_code or not actor.has_any(Role.ADMIN, Role.MANAGEMENT):
         raise Forbidden("the admin account is allocated by the point's own sub-centre or branch")
@@ -220,7 +230,10 @@ def allocate(
         "org.activation_code_allocated",
         unit,
         [actor.staff_id, admin.id],
-        sealed={"activation_code": sealing.seal(ctx.notify_public_pem, plain)},
+        sealed={
+            "activation_code": sealing.seal(ctx.notify_public_pem, plain),
+            **({"phone": sealing.seal(ctx.notify_public_pem, phone)} if phone else {}),
+        },
         admin_username=admin.username,
         expires_at=expires.isoformat(),
     )

@@ -118,6 +118,13 @@ class BatchResultSchema(Schema):
 class AllocationRequestSchema(Strict):
     admin_username = text(64, required=True)
     admin_display_name = text(64, required=True)
+    admin_phone = fields.String(
+        validate=validate.Length(max=20),
+        metadata={
+            "description": "optional: the activation code is also sent to this mobile number "
+            "by SMS (sealed for notify; org does not keep it)"
+        },
+    )
 
 
 class AllocationSchema(Schema):

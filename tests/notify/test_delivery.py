@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from services.notify import delivery
 from services.notify.models import Delivery, DeliveryStatus, InboxItem
 from services.notify.worker_db import worker_db
+from shared import sealing
 from shared.db import utcnow
 from tests.helpers import free_port
 from tests.notify.conftest import context, event, sealed_phone
@@ -165,3 +166,33 @@ def test_the_reviewers_digest_lands_in_their_units_inbox() -> None:
     assert row.recipient == "unit:S001:reviewer" and row.status == DeliveryStatus.SENT
     assert row.subject == "今日待审：5 件，超期 2 件"
     assert "待领取 4 件，办理中 1 件" in row.body and "2026-11-20 09:30" in row.body
+
+
+def test_an_activation_code_reaches_the_admins_phone_and_is_never_at_rest_in_clear(
+    var_dir,
+) -> None:
+    public = (var_dir / "keys" / "notify_seal_public.pem").read_bytes()
+    allocated = event(
+        "org.activation_code_allocated",
+        recipient_staff_ids=[81],
+        data={
+            "unit_name": "小营街道社区学校",
+            "admin_username": "ap1-admin",
+            "expires_at": "2026-11-30T08:00:00+00:00",
+        },
+        sealed={
+            "activation_code": sealing.seal(public, "K7QM-3XPA-9TRE"),
+            "phone": sealed_phone(var_dir, "13912340000"),
+        },
+    )
+    (sms_id,) = accept(allocated)
+    rows = {d.channel.value: d for d in deliveries()}
+    assert rows["sms"].recipient == "point_admin"
+    assert "[[activation_code]]" in rows["sms"].body
+    assert "K7QM" not in rows["sms"].body + rows["inbox"].body  # not in the allocator's inbox
+    assert attempt(context(), sms_id) == "sent"
+    sent = (var_dir / "sms" / f"{sms_id}.txt").read_text()
+    assert "激活码：K7QM-3XPA-9TRE" in sent and "to: 139****0000" in sent
+    with worker_db().transaction() as session:
+        row = session.get(Delivery, sms_id)
+        assert row is not None and "K7QM" not in row.body

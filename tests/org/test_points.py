@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from services.org.extensions import db
 from services.org.models import ActivationCode, AuditRecord, Outbox, Staff, Unit
@@ -216,3 +216,23 @@ def test_staff_registration_needs_active_point_and_its_roles(world: World) -> No
         },
     )
     assert r.status_code == 404  # the sub-centre above lies outside the point's subtree
+
+
+def test_the_admins_phone_goes_sealed_to_notify_and_is_not_kept(world: World, var_dir) -> None:
+    code = world.listed_point()
+    manager = world.staff("S001", ["management"], "mgr-phone")
+    url = f"/api/v1/acceptance-points/{code}/allocation"
+    body = {"admin_username": f"{code.lower()}-admin", "admin_display_name": "管理员"}
+    r = world.client.post(url, headers=manager.headers, json={**body, "admin_phone": "1381234"})
+    assert r.status_code == 422 and r.json["errors"][0]["field"] == "admin_phone"
+    assert state(code) == "LISTED"  # nothing half-written
+    r = world.client.post(url, headers=manager.headers, json={**body, "admin_phone": "13812345678"})
+    assert r.status_code == 201, r.json
+    with db.transaction() as session:
+        (row,) = session.scalars(select(Outbox)).all()
+        dump = " ".join(
+            str(v) for v in session.execute(text("SELECT staff::text FROM staff")).scalars()
+        )
+    assert "13812345678" not in str(row.payload) and "13812345678" not in dump
+    private = (var_dir / "keys" / "notify_seal_private.pem").read_bytes()
+    assert sealing.unseal(private, row.payload["sealed"]["phone"]) == "13812345678"

@@ -46,6 +46,7 @@ def upgrade() -> None:
     sa.Column('channel', sa.Enum('inbox', 'sms', 'email', 'webhook', name='channel'), nullable=False),
     sa.Column('recipient', sa.String(length=80), nullable=False),
     sa.Column('sealed_address', sa.Text(), nullable=True),
+    sa.Column('sealed_values', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
     sa.Column('unit_code', sa.String(length=32), nullable=False),
     sa.Column('unit_path', sa.String(length=120, collation='C'), nullable=True),
     sa.Column('subject', sa.String(length=200), nullable=False),
