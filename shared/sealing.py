@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -43,9 +44,15 @@ def seal(public_pem: bytes, plaintext: str) -> str:
     return base64.urlsafe_b64encode(eph_raw + nonce + sealed).decode()
 
 
-def unseal(private_pem: bytes, token: str) -> str:
+@lru_cache(maxsize=8)
+def _private_key(private_pem: bytes) -> X25519PrivateKey:
     private = serialization.load_pem_private_key(private_pem, password=None)
     assert isinstance(private, X25519PrivateKey), "unsealing needs an X25519 private key"
+    return private
+
+
+def unseal(private_pem: bytes, token: str) -> str:
+    private = _private_key(private_pem)
     raw = base64.urlsafe_b64decode(token.encode())
     eph_raw, nonce, sealed = raw[:32], raw[32:44], raw[44:]
     ephemeral = X25519PublicKey.from_public_bytes(eph_raw)

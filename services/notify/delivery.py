@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import any_, literal, select
+from sqlalchemy import any_, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -26,7 +27,7 @@ from services.notify.channels.sms import PermanentError, TransientError
 from services.notify.context import NotifyContext
 from services.notify.models import Channel, Delivery, DeliveryStatus, Event, InboxItem, Webhook
 from shared import sealing
-from shared.db import utcnow
+from shared.db import Database, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +197,34 @@ def _failed(delivery: Delivery, ctx: NotifyContext, error: str, transient: bool)
 def backoff(attempts: int, base: float, ceiling: float) -> timedelta:
     """Exponential with full jitter: a random wait up to base * 2^(attempts-1), capped."""
     return timedelta(seconds=random.uniform(0, min(ceiling, base * 2 ** (attempts - 1))))  # noqa: S311
+
+
+def next_due(session: Session) -> float | None:
+    """Seconds until the earliest pending delivery is due (0 if one is), None if none is."""
+    earliest = session.scalar(
+        select(func.min(Delivery.next_attempt_at)).where(Delivery.status == DeliveryStatus.PENDING)
+    )
+    return None if earliest is None else max(0.0, (earliest - utcnow()).total_seconds())
+
+
+def drain(db: Database, ctx: NotifyContext, budget: float) -> int:
+    """Send what is due, and what falls due (a rate-limited delivery's next window, a short
+    backoff) within ``budget`` seconds; return how many were attempted."""
+    deadline, attempted = time.monotonic() + budget, 0
+    while True:
+        with db.transaction() as session:
+            ids = due(session)
+            wait = None if ids else next_due(session)
+        for delivery_id in ids:
+            with db.transaction() as session:
+                attempt(session, ctx, delivery_id)
+        attempted += len(ids)
+        left = deadline - time.monotonic()
+        if ids and left > 0:
+            continue
+        if wait is None or wait > left:
+            return attempted
+        time.sleep(max(0.05, wait))
 
 
 def due(session: Session, limit: int = 200) -> list[uuid.UUID]:

@@ -3,6 +3,7 @@ on loopback with retries held in the database, dead letters and redrive."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
@@ -196,3 +197,25 @@ def test_an_activation_code_reaches_the_admins_phone_and_is_never_at_rest_in_cle
     with worker_db().transaction() as session:
         row = session.get(Delivery, sms_id)
         assert row is not None and "K7QM" not in row.body
+
+
+def test_dispatch_drains_a_burst_at_the_channels_rate(var_dir) -> None:
+    """A burst over the SMS limit goes out at the limit, within one dispatch, not one window
+    per beat."""
+    ctx = context(notify_rate_limits="sms=5")
+    with worker_db().transaction() as session:
+        for _ in range(12):
+            delivery.accept(
+                session,
+                event(
+                    "intake.application_decided",
+                    data={"kind": "deposit", "outcome": "approved"},
+                    sealed={"phone": sealed_phone(var_dir)},
+                ),
+            )
+    started = time.monotonic()
+    assert delivery.drain(worker_db(), ctx, budget=10) >= 12
+    elapsed = time.monotonic() - started
+    statuses = {d.status for d in deliveries() if d.channel.value == "sms"}
+    assert statuses == {DeliveryStatus.SENT}
+    assert 1.0 < elapsed < 6.0  # 12 at 5 a second: three windows, not three beats
