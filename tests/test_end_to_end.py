@@ -202,3 +202,11 @@ def test_from_window_to_ledger(system, var_dir) -> None:
     inbox = system["notify"].get("/api/v1/inbox?per_page=50", headers=window).json
     subjects = sorted(i["subject"] for i in inbox["items"])
     assert subjects == sorted(["申请已通过"] * 3 + ["申请被退回修改", "申请未通过"]), subjects
+    # The reviewers who ended each round have it in their inbox.
+    notify = system["notify"]
+    upper = notify.get("/api/v1/inbox", headers=subcentre_reviewer).json["items"]
+    assert sorted(i["subject"] for i in upper) == ["申请已通过", "申请已通过"]
+    lower = notify.get("/api/v1/inbox", headers=point_reviewer).json["items"]
+    assert sorted(i["subject"] for i in lower) == sorted(
+        ["申请已通过", "申请被退回修改", "申请未通过"]
+    )

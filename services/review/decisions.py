@@ -192,6 +192,9 @@ def send_outcome(session: Session, case: Case, passed_up: bool) -> None:
             "event_type": "review.application_decided",
             "occurred_at": decided_at,
             "unit_code": case.point_code,
+            "unit_path": case.point_path,
+            # The reviewer who ended the round has it on record in their own inbox too.
+            "recipient_staff_ids": [case.decided_by_id] if case.decided_by_id else [],
             "data": {
                 key: value
                 for key, value in {
