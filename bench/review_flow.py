@@ -56,7 +56,6 @@ import queue
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -72,6 +71,17 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 import redis  # noqa: E402
 
+from bench._support import (  # noqa: E402
+    ROUNDTRIP_MODULE,
+    ROUNDTRIP_QUEUE,
+    ROUNDTRIP_SOURCE,
+    Prober,
+    RoundTrip,
+    claim_redis_db,
+    free_port,
+    percentile,
+)
+
 PG = "postgresql://postgres@127.0.0.1:5432"
 SERVICES = ("org", "intake", "review", "notify")
 LEVEL_QUEUES = ("review.acceptance_point", "review.subcentre", "review.branch", "review.province")
@@ -86,47 +96,9 @@ TAIL_CHECK_SECONDS, TAIL = 0.5, 20
 BIN = Path(sys.executable).parent
 
 # The bare round trip: a Celery app with nothing of the project's, on the same Redis.
-ROUNDTRIP_MODULE = "bench_roundtrip"
-ROUNDTRIP_SOURCE = '''"""A bare Celery app for the round-trip baseline (bench/review_flow.py)."""
-import os
-
-import redis
-from celery import Celery
-
-app = Celery("bench_roundtrip", broker=os.environ["CB_REDIS_URL"])
-app.conf.update(
-    task_acks_late=True,
-    worker_prefetch_multiplier=1,
-    task_ignore_result=True,
-    task_serializer="json",
-    accept_content=["json"],
-    broker_connection_retry_on_startup=True,
-)
-_redis = redis.Redis.from_url(os.environ["CB_REDIS_URL"])
-
-
-@app.task(name="bench.echo")
-def echo(key):
-    _redis.lpush(key, b"1")
-'''
-ROUNDTRIP_QUEUE = "bench.roundtrip"
 
 
 # --- small helpers ----------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (``q`` in 0..1) of ``values``; NaN when there are none."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -234,15 +206,6 @@ class Env:
 
     def dsn(self, service: str) -> str:
         return f"{PG}/{self.run}_{service}"
-
-
-def claim_redis_db() -> int:
-    r = redis.Redis()
-    for n in range(15, 0, -1):
-        if r.set(f"cbtest:redis-db-lock:{n}", os.getpid(), nx=True, ex=4 * 3600):
-            redis.Redis(db=n).flushdb()
-            return n
-    raise SystemExit("no free Redis DB (every cbtest:redis-db-lock:1..15 is held)")
 
 
 def new_env() -> Env:
@@ -435,46 +398,6 @@ def wait_workers(app: Any, nodes: list[str], procs: Processes, timeout: float = 
 
 
 # --- the bare Celery round trip ------------------------------------------------------------
-
-
-class RoundTrip:
-    """Send ``bench.echo`` to the private queue and wait for the worker's marker."""
-
-    def __init__(self, app: Any, redis_url: str) -> None:
-        self.app, self.redis = app, redis.Redis.from_url(redis_url)
-        self.key = f"bench:roundtrip:{secrets.token_hex(4)}"
-
-    def once(self) -> float:
-        start = time.perf_counter()
-        self.app.send_task("bench.echo", args=[self.key], queue=ROUNDTRIP_QUEUE)
-        if self.redis.brpop([self.key], timeout=30) is None:
-            raise RuntimeError("bare round trip: no marker within 30 s")
-        return time.perf_counter() - start
-
-    def measure(self, samples: int, warmup: int = 20) -> list[float]:
-        for _ in range(warmup):
-            self.once()
-        return [self.once() for _ in range(samples)]
-
-
-class Prober(threading.Thread):
-    """Bare round trips every ``interval`` seconds while a run goes on."""
-
-    def __init__(self, trip: RoundTrip, interval: float = 0.1) -> None:
-        super().__init__(daemon=True)
-        self.trip, self.interval = trip, interval
-        self.samples: list[float] = []
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            self.samples.append(self.trip.once())
-            self.stopping.wait(self.interval)
-
-    def finish(self) -> list[float]:
-        self.stopping.set()
-        self.join(timeout=40)
-        return self.samples
 
 
 # --- org: a point brought to OPERATING, staff signed in -----------------------------------

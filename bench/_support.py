@@ -1,0 +1,106 @@
+"""What the benchmarks share: a Redis DB of their own, spare ports, percentiles, and the bare
+Celery round trip every figure is set beside."""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+import socket
+import threading
+import time
+from typing import Any
+
+import redis
+
+# The bare round trip: a Celery app with nothing of the project's, on the same Redis. The
+# benchmark writes this module into its temporary directory and starts a worker on it.
+ROUNDTRIP_MODULE = "bench_roundtrip"
+ROUNDTRIP_SOURCE = '''"""A bare Celery app for the round-trip baseline of the benchmarks."""
+import os
+
+import redis
+from celery import Celery
+
+app = Celery("bench_roundtrip", broker=os.environ["CB_REDIS_URL"])
+app.conf.update(
+    task_acks_late=True,
+    worker_prefetch_multiplier=1,
+    task_ignore_result=True,
+    task_serializer="json",
+    accept_content=["json"],
+    broker_connection_retry_on_startup=True,
+)
+_redis = redis.Redis.from_url(os.environ["CB_REDIS_URL"])
+
+
+@app.task(name="bench.echo")
+def echo(key):
+    _redis.lpush(key, b"1")
+'''
+ROUNDTRIP_QUEUE = "bench.roundtrip"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..1) of ``values``; NaN when there are none."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def claim_redis_db() -> int:
+    """A Redis DB number no test run or other benchmark holds (the tests' lock keys)."""
+    r = redis.Redis()
+    for n in range(15, 0, -1):
+        if r.set(f"cbtest:redis-db-lock:{n}", os.getpid(), nx=True, ex=4 * 3600):
+            redis.Redis(db=n).flushdb()
+            return n
+    raise SystemExit("no free Redis DB (every cbtest:redis-db-lock:1..15 is held)")
+
+
+class RoundTrip:
+    """Send ``bench.echo`` to the private queue and wait for the worker's marker."""
+
+    def __init__(self, app: Any, redis_url: str, timeout: int = 60) -> None:
+        self.app, self.redis = app, redis.Redis.from_url(redis_url)
+        self.key = f"bench:roundtrip:{secrets.token_hex(4)}"
+        self.timeout = timeout
+
+    def once(self) -> float:
+        start = time.perf_counter()
+        self.app.send_task("bench.echo", args=[self.key], queue=ROUNDTRIP_QUEUE)
+        if self.redis.brpop([self.key], timeout=self.timeout) is None:
+            raise RuntimeError(f"bare round trip: no marker within {self.timeout} s")
+        return time.perf_counter() - start
+
+    def measure(self, samples: int, warmup: int = 20) -> list[float]:
+        for _ in range(warmup):
+            self.once()
+        return [self.once() for _ in range(samples)]
+
+
+class Prober(threading.Thread):
+    """Bare round trips every ``interval`` seconds while the load goes on."""
+
+    def __init__(self, trip: RoundTrip, interval: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.trip, self.interval = trip, interval
+        self.samples: list[float] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self.samples.append(self.trip.once())
+            self.stopping.wait(self.interval)
+
+    def finish(self) -> list[float]:
+        self.stopping.set()
+        self.join(timeout=self.trip.timeout + 10)
+        return self.samples
