@@ -68,6 +68,7 @@ class Settings:
     smtp_host: str = ""
     smtp_port: int = 587
     smtp_starttls: bool = True
+    smtp_ca_file: str = ""  # a private CA for the SMTP server's certificate (default: system)
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_from: str = "浙江省终身教育学分银行 <noreply@creditbank.zj>"

@@ -27,7 +27,7 @@ class SmtpMailer:
         try:
             with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout) as smtp:
                 if s.smtp_starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=ssl.create_default_context(cafile=s.smtp_ca_file or None))
                 if s.smtp_username:
                     smtp.login(s.smtp_username, s.smtp_password)
                 smtp.send_message(message)
@@ -36,6 +36,10 @@ class SmtpMailer:
             if all(400 <= code < 500 for code in codes):
                 raise TransientError(f"recipient deferred: {codes}") from None
             raise PermanentError(f"recipient refused: {codes}") from None
+        except smtplib.SMTPNotSupportedError as exc:  # e.g. AUTH offered only after STARTTLS
+            raise PermanentError(
+                f"SMTP server does not support what is configured: {exc}"
+            ) from None
         except smtplib.SMTPResponseException as exc:
             if 400 <= exc.smtp_code < 500:
                 raise TransientError(f"SMTP {exc.smtp_code}") from None
