@@ -94,6 +94,8 @@ class ReviewRequest(Strict):
     # The outcome's own dates by name (start_date, end_date, completed_on, issued_on...).
     dates = fields.Dict(keys=fields.String(), values=fields.Date(), load_default=dict)
     submitted_at = fields.AwareDateTime(required=True)
+    # In a reconciliation only: intake withdrew this round (its cases must be closed).
+    withdrawn = fields.Boolean(load_default=False)
 
 
 class OpenCase(Envelope, ReviewRequest):

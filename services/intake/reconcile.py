@@ -5,6 +5,7 @@ review in batches so it can redo whatever a lost message left undone (see
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -17,15 +18,31 @@ from shared.db import utcnow
 BATCH = 500  # applications per review.reconcile message (the contract's limit)
 
 
+WITHDRAWN_WINDOW = timedelta(days=1)  # how long a withdrawal is re-told to review
+
+
 def send_for_reconciliation(session: Session, grace: timedelta) -> int:
-    """Queue ``review.reconcile`` for every application in review unchanged for ``grace``;
-    return how many applications were sent."""
-    cutoff, after, sent = utcnow() - grace, None, 0
+    """Queue ``review.reconcile`` for every application in review unchanged for ``grace``,
+    and every one withdrawn within the last day (its withdrawal may have been lost); return
+    how many applications were sent."""
+    cutoff = utcnow() - grace
+    in_review = (Application.status == ApplicationStatus.IN_REVIEW) & (
+        Application.updated_at <= cutoff
+    )
+    withdrawn = (
+        (Application.status == ApplicationStatus.WITHDRAWN)
+        & (Application.final_at <= cutoff)
+        & (Application.final_at > utcnow() - WITHDRAWN_WINDOW)
+    )
+    return _send(session, in_review, False) + _send(session, withdrawn, True)
+
+
+def _send(session: Session, condition: Any, withdrawn: bool) -> int:
+    after, sent = None, 0
     while True:
         query = (
             select(Application)
-            .where(Application.status == ApplicationStatus.IN_REVIEW)
-            .where(Application.updated_at <= cutoff)
+            .where(condition)
             .options(selectinload(Application.versions))
             .order_by(Application.id)
             .limit(BATCH)
@@ -39,7 +56,11 @@ def send_for_reconciliation(session: Session, grace: timedelta) -> int:
             session,
             Outbox,
             "review.reconcile",
-            {"applications": [timeline.review_request(a) for a in batch]},
+            {
+                "applications": [
+                    {**timeline.review_request(a), "withdrawn": withdrawn} for a in batch
+                ]
+            },
             queue=f"review.{timeline.FIRST_LEVEL}",
         )
         sent += len(batch)

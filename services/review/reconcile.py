@@ -7,7 +7,8 @@ Intake periodically sends the applications it has had in review for a while
 - a case still open: nothing to do, people are on it;
 - an approval whose next level has no case: the next level's message is sent again;
 - a decision that ended the round (intake still thinks it is in review): intake's and
-  notify's messages are sent again.
+  notify's messages are sent again;
+- a round intake withdrew (within the last day): its cases still open are closed.
 
 Every step is idempotent on the receiving side (one case per application, level and round;
 intake ignores a decision for a round that is no longer in review), so a message that was
@@ -48,6 +49,9 @@ def reconcile(
 def _reconcile_one(
     session: Session, ctx: ReviewContext, request: dict[str, Any], round_cases: list[Case]
 ) -> str:
+    if request.get("withdrawn"):
+        closed = cases.withdraw(session, request) if round_cases else 0
+        return "withdrawal_applied" if closed else "withdrawn"
     if not round_cases:
         opened = cases.open_case(session, ctx, request)
         return "first_case_opened" if opened else "no_unit"

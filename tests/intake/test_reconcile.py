@@ -60,6 +60,37 @@ def test_applications_long_in_review_are_sent_as_first_handed_over(window, monke
     assert fresh not in sent
     for application_id, request in sent.items():
         first = {k: v for k, v in handed[application_id].items() if k != "message_id"}
-        assert request == first
+        assert request == {**first, "withdrawn": False}
         assert request["dates"] == {"start_date": "2026-03-01", "end_date": "2026-03-20"}
         assert request["hours"] == "48.00"
+
+
+def test_a_recent_withdrawal_is_told_again_an_old_one_not(window) -> None:
+    headers = window.token()
+    account = window.open_account(headers)
+    sha = window.upload(headers)
+    ids = []
+    for _ in range(2):
+        r = window.client.post(
+            "/api/v1/applications", headers=headers, json=window.deposit_body(account, [sha])
+        )
+        ids.append(r.json["id"])
+        r = window.client.post(
+            f"/api/v1/applications/{r.json['id']}/withdraw",
+            headers=headers,
+            json={"reason": "学员申请撤回"},
+        )
+        assert r.status_code == 200, r.json
+    recent, old = ids
+    with db.transaction() as session:
+        for application_id, ago in ((recent, timedelta(minutes=10)), (old, timedelta(days=2))):
+            session.execute(
+                update(Application)
+                .where(Application.id == application_id)
+                .values(final_at=Application.final_at - ago)
+            )
+    with db.transaction() as session:
+        assert reconcile.send_for_reconciliation(session, timedelta(minutes=5)) == 1
+    (batch,) = outbox("review.reconcile")
+    (item,) = batch["applications"]
+    assert item["application_id"] == recent and item["withdrawn"] is True

@@ -89,3 +89,18 @@ def test_a_new_round_after_a_return_gets_its_own_first_case() -> None:
     resubmitted = {**message, "round": 2}
     assert run(resubmitted) == Counter(first_case_opened=1)
     assert cases_of(message["application_id"]) == 2
+
+
+def test_a_lost_withdrawal_closes_the_open_case_and_opens_nothing() -> None:
+    message = open_case_message()
+    opened(**{k: v for k, v in message.items() if k != "message_id"})
+    never_opened = open_case_message()
+    withdrawn = [{**m, "withdrawn": True} for m in (message, never_opened)]
+    assert run(*withdrawn) == Counter(withdrawal_applied=1, withdrawn=1)
+    with worker_db().transaction() as session:
+        statuses = session.scalars(
+            select(Case.status).where(Case.application_id == message["application_id"])
+        ).all()
+    assert [s.value for s in statuses] == ["withdrawn"]
+    assert cases_of(never_opened["application_id"]) == 0
+    assert run(*withdrawn) == Counter(withdrawn=2)  # again: nothing more to do
