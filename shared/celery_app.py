@@ -13,9 +13,12 @@ from typing import Any
 from celery import Celery, signals
 from kombu import Queue
 
+from shared import kombu_fixes
 from shared.logs import application_id_var, configure_logging, task_id_var
 from shared.queues import QUEUES, route_task
 from shared.settings import Settings
+
+kombu_fixes.apply()
 
 
 def make_celery(settings: Settings, include: list[str] | None = None) -> Celery:

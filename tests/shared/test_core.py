@@ -120,3 +120,21 @@ def test_routing_by_task_name() -> None:
         "queue": "review.branch"
     }
     assert route_task("org.purge_refresh_tokens", (), {}, {}) == {"queue": "org"}
+
+
+def test_closing_a_channel_whose_transport_is_gone_is_a_connection_error(run_env) -> None:
+    """The kombu fix: what made a worker stop with "Unrecoverable error" when Redis went away
+    is now a connection error, which the worker ignores while it reconnects."""
+    from kombu import Connection, Queue
+    from kombu.common import ignore_errors
+
+    import shared.celery_app  # noqa: F401 - applies the fix
+
+    with Connection(run_env["CB_REDIS_URL"]) as conn:
+        queue = Queue("cbtest.kombu-fix", routing_key="cbtest.kombu-fix")
+        conn.Producer().publish({"n": 1}, routing_key="cbtest.kombu-fix", declare=[queue])
+        channel = conn.default_channel
+        assert queue(channel).get(no_ack=False) is not None  # held unacknowledged
+        channel._pool = None  # the next client is built afresh...
+        conn.transport.client = None  # ...from details kombu has already dropped
+        ignore_errors(conn, channel.close)  # raised AttributeError before the fix
