@@ -57,8 +57,8 @@ def make_celery(settings: Settings, include: list[str] | None = None) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
         worker_hijack_root_logger=False,
-        worker_send_task_events=True,
-        task_send_sent_event=True,
+        worker_send_task_events=settings.task_events,
+        task_send_sent_event=settings.task_events,
         enable_utc=True,
         timezone="Asia/Shanghai",
     )

@@ -56,6 +56,9 @@ class Settings:
     pii_key_file: str = ""
     task_time_limit: int = 300
     visibility_timeout: int = 3600
+    # Task events for monitors: off by default, a quarter of a worker's CPU per task on 2
+    # cores; Flower turns them on in the workers while it watches (its --enable_events).
+    task_events: bool = False
     # How often a worker looks for messages a dead worker held past the visibility timeout.
     redelivery_check_seconds: int = 60
     # Notify: SMS through "file" (each message written under var/sms, for local runs) or
