@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +189,11 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A loopback HTTP server's handler that keeps its access log off the test output: the
+    tests read what arrived from what the handler records, not from the log."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None

@@ -8,7 +8,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from services.notify import config
 from services.notify.context import NotifyContext, build_context
 from services.notify.worker_db import worker_db
 from shared import sealing
+from tests.helpers import QuietHandler
 
 TABLES = "inbox_reads, inbox_items, deliveries, events, refused_events, outbox"
 
@@ -64,7 +65,7 @@ class Gateway:
         self.failures: list[int] = []
         gateway = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 status = gateway.failures.pop(0) if gateway.failures else 200
@@ -74,9 +75,6 @@ class Gateway:
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

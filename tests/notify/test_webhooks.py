@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -22,6 +22,7 @@ from services.notify.channels import webhook
 from services.notify.models import Delivery
 from services.notify.ratelimit import RateLimiter, parse_limits
 from services.notify.worker_db import worker_db
+from tests.helpers import QuietHandler
 from tests.notify.conftest import context, event
 from tests.review.conftest import TokenFactory
 
@@ -36,7 +37,7 @@ class Receiver:
         self.received: list[dict[str, Any]] = []
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 ok = webhook.verify(
@@ -51,9 +52,6 @@ class Receiver:
                 self.send_response(200 if ok else 401)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 
