@@ -14,7 +14,7 @@ from services.review import backlog as backlog_module
 from services.review import decisions, routing
 from services.review import schemas as s
 from services.review.extensions import db
-from services.review.models import Case, CaseStatus, Level
+from services.review.models import OPEN_STATUSES, Case, Level
 from shared.auth import current_principal
 from shared.db import utcnow
 from shared.errors import Problem
@@ -24,7 +24,6 @@ blp = Blueprint(
     "review", __name__, description="Inbox, claims, decisions, backlog and the route table"
 )
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
-OPEN = (CaseStatus.PENDING, CaseStatus.CLAIMED)
 
 
 @blp.get("/inbox")
@@ -35,7 +34,9 @@ def inbox(args: dict[str, Any]) -> dict[str, Any]:
     """The open cases of the caller's unit, oldest first, with counts (an expired claim counts
     as pending: anyone of the unit may take the case)."""
     principal = current_principal()
-    query = select(Case).where(Case.unit_code == principal.unit_code, Case.status.in_(OPEN))
+    query = select(Case).where(
+        Case.unit_code == principal.unit_code, Case.status.in_(OPEN_STATUSES)
+    )
     if args.get("kind"):
         query = query.where(Case.kind == args["kind"])
     if args.get("point"):
@@ -45,7 +46,7 @@ def inbox(args: dict[str, Any]) -> dict[str, Any]:
     live = backlog_module.live_claim(utcnow())
     pending, claimed = db.session.execute(
         select(func.count().filter(~live), func.count().filter(live)).where(
-            Case.unit_code == principal.unit_code, Case.status.in_(OPEN)
+            Case.unit_code == principal.unit_code, Case.status.in_(OPEN_STATUSES)
         )
     ).one()
     page = paginate(

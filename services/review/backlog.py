@@ -10,11 +10,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
-from services.review.models import LEVEL_ORDER, Case, CaseStatus, Level
+from services.review.models import LEVEL_ORDER, OPEN_STATUSES, Case, CaseStatus, Level
 from shared.auth import Principal
 from shared.db import utcnow
 
-OPEN = (CaseStatus.PENDING, CaseStatus.CLAIMED)
 COUNTS = ("pending", "claimed", "overdue")
 
 
@@ -23,24 +22,36 @@ def live_claim(now: datetime) -> ColumnElement[bool]:
     return and_(Case.status == CaseStatus.CLAIMED, Case.claim_expires_at > now)
 
 
-def backlog(session: Session, principal: Principal, level: Level | None = None) -> dict[str, Any]:
+def open_counts(
+    session: Session, scope_path: str | None = None, level: Level | None = None
+) -> tuple[datetime, list[Any]]:
+    """Per level and unit (within ``scope_path``): pending, claimed and overdue open cases
+    and the oldest one's opening, as of the moment returned."""
     now = utcnow()
     claimed = live_claim(now)
     query = (
         select(
             Case.level,
             Case.unit_code,
+            Case.unit_path,
             func.count().filter(~claimed).label("pending"),
             func.count().filter(claimed).label("claimed"),
             func.count().filter(Case.due_at <= now).label("overdue"),
             func.min(Case.opened_at).label("oldest"),
         )
-        .where(Case.status.in_(OPEN), Case.unit_path.startswith(principal.unit_path))
-        .group_by(Case.level, Case.unit_code)
+        .where(Case.status.in_(OPEN_STATUSES))
+        .group_by(Case.level, Case.unit_code, Case.unit_path)
+        .order_by(Case.unit_code)
     )
+    if scope_path is not None:
+        query = query.where(Case.unit_path.startswith(scope_path))
     if level is not None:
         query = query.where(Case.level == level)
-    rows = session.execute(query).all()
+    return now, list(session.execute(query).all())
+
+
+def backlog(session: Session, principal: Principal, level: Level | None = None) -> dict[str, Any]:
+    now, rows = open_counts(session, principal.unit_path, level)
     units = sorted(
         (_row(r.level, r, now) | {"unit_code": r.unit_code} for r in rows),
         key=lambda u: (LEVEL_ORDER.index(Level(u["level"])), -u["overdue"], u["unit_code"]),

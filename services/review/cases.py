@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from services.review import routing
 from services.review.checks import run_checks
 from services.review.context import ReviewContext
-from services.review.models import Case, CaseStatus, Level
+from services.review.models import OPEN_STATUSES, Case, CaseStatus, Level
 from shared.db import utcnow
 
 
@@ -78,7 +78,7 @@ def withdraw(session: Session, message: dict[str, Any]) -> int:
         .where(
             Case.application_id == message["application_id"],
             Case.round == message["round"],
-            Case.status.in_([CaseStatus.PENDING, CaseStatus.CLAIMED]),
+            Case.status.in_(OPEN_STATUSES),
         )
         .values(status=CaseStatus.WITHDRAWN, closed_at=utcnow(), closed_reason="withdrawn")
     )

@@ -11,12 +11,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.review.models import Case, CaseStatus
+from services.review.models import OPEN_STATUSES, Case
 from shared import evidence
 
 MAX_CREDITS, MAX_HOURS = Decimal("30"), Decimal("2000")
 EARLIEST = date(1950, 1, 1)  # no outcome on record is older than the learners themselves
-OPEN = (CaseStatus.PENDING, CaseStatus.CLAIMED)
 HOURS_PER_DAY = 12  # more hours than this per calendar day of a course is not plausible
 
 
@@ -107,7 +106,7 @@ def _certificate_unique(session: Session, message: dict[str, Any]) -> dict[str, 
         .where(
             Case.certificate_number == number,
             Case.application_id != message["application_id"],
-            Case.status.in_(OPEN) | (Case.decision == "approve"),
+            Case.status.in_(OPEN_STATUSES) | (Case.decision == "approve"),
         )
         .distinct()
         .limit(5)

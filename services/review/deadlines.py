@@ -7,14 +7,14 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from services.review.models import LEVEL_ORDER, Case, CaseStatus, Level, Outbox
+from services.review.backlog import open_counts
+from services.review.models import LEVEL_ORDER, OPEN_STATUSES, Case, CaseStatus, Level, Outbox
 from shared import outbox
 from shared.db import utcnow
 
-OPEN = (CaseStatus.PENDING, CaseStatus.CLAIMED)
 REMINDER_SAMPLE = 5  # case ids named in one reminder; the count says how many there are
 
 
@@ -64,7 +64,7 @@ def sweep(session: Session, remind_every: timedelta) -> dict[str, int]:
     due = session.execute(
         select(Case.id, Case.unit_code, Case.unit_path, Case.level, Case.due_at, Case.overdue_at)
         .where(
-            Case.status.in_(OPEN),
+            Case.status.in_(OPEN_STATUSES),
             Case.due_at <= now,
             or_(Case.reminded_at.is_(None), Case.reminded_at <= now - remind_every),
         )
@@ -105,22 +105,7 @@ def sweep(session: Session, remind_every: timedelta) -> dict[str, int]:
 def send_digests(session: Session) -> int:
     """Each unit with open cases gets one daily digest (pending, claimed, overdue, the oldest)
     for its reviewers, instead of a message per case; return how many units."""
-    now = utcnow()
-    live = and_(Case.status == CaseStatus.CLAIMED, Case.claim_expires_at > now)
-    rows = session.execute(
-        select(
-            Case.unit_code,
-            Case.unit_path,
-            Case.level,
-            func.count().filter(~live).label("pending"),
-            func.count().filter(live).label("claimed"),
-            func.count().filter(Case.due_at <= now).label("overdue"),
-            func.min(Case.opened_at).label("oldest"),
-        )
-        .where(Case.status.in_(OPEN))
-        .group_by(Case.unit_code, Case.unit_path, Case.level)
-        .order_by(Case.unit_code)
-    ).all()
+    now, rows = open_counts(session)
     for row in rows:
         outbox.enqueue(
             session,

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.review import routing
-from services.review.models import AuditRecord, Case, CaseStatus, Level, Outbox
+from services.review.models import OPEN_STATUSES, AuditRecord, Case, CaseStatus, Level, Outbox
 from shared import outbox
 from shared.auth import Principal
 from shared.db import utcnow
@@ -59,7 +59,7 @@ def _claimed_by_other(case: Case, principal: Principal) -> bool:
 
 
 def _require_open(case: Case, principal: Principal, step: str) -> None:
-    if case.status not in (CaseStatus.PENDING, CaseStatus.CLAIMED):
+    if case.status not in OPEN_STATUSES:
         raise InvalidState(
             f"case {case.id} is {case.status.value}; it cannot be {step}",
             current_state=case.status.value,

@@ -49,6 +49,10 @@ class CaseStatus(enum.StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+# A case people still have to decide: in the inbox, claimed or not.
+OPEN_STATUSES = (CaseStatus.PENDING, CaseStatus.CLAIMED)
+
+
 class Route(Base):
     """How far an application kind climbs; editable, versioned (a case keeps its version)."""
 

@@ -26,9 +26,7 @@ from sqlalchemy.orm import Session
 from services.review import cases, routing
 from services.review.context import ReviewContext
 from services.review.decisions import send_outcome, send_up
-from services.review.models import LEVEL_ORDER, Case, CaseStatus
-
-OPEN = (CaseStatus.PENDING, CaseStatus.CLAIMED)
+from services.review.models import LEVEL_ORDER, OPEN_STATUSES, Case, CaseStatus
 
 
 def reconcile(
@@ -55,7 +53,7 @@ def _reconcile_one(
     if not round_cases:
         opened = cases.open_case(session, ctx, request)
         return "first_case_opened" if opened else "no_unit"
-    if any(c.status in OPEN for c in round_cases):
+    if any(c.status in OPEN_STATUSES for c in round_cases):
         return "in_review"
     latest = max(round_cases, key=lambda c: LEVEL_ORDER.index(c.level))
     if latest.status == CaseStatus.WITHDRAWN:
