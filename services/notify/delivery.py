@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from services.notify import plans, rendering
 from services.notify.channels import webhook
-from services.notify.channels.sms import PermanentError, TransientError
+from services.notify.channels.failures import PermanentError, TransientError
 from services.notify.context import NotifyContext
 from services.notify.models import Channel, Delivery, DeliveryStatus, Event, InboxItem, Webhook
 from shared import sealing

@@ -43,6 +43,7 @@ def template_name(event_type: str, channel: str) -> str:
     return f"{event_type}.{channel}.j2"
 
 
+@cache  # the templates ship with the code: planning each event need not look at the disk
 def has_template(event_type: str, channel: str) -> bool:
     return (TEMPLATES / template_name(event_type, channel)).is_file()
 

@@ -8,7 +8,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-from services.notify.channels.sms import PermanentError, TransientError
+from services.notify.channels.failures import PermanentError, TransientError
 from shared.settings import Settings
 
 

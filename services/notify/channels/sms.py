@@ -9,21 +9,12 @@ key, so a retry after an unclear failure is not a second message at the gateway.
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Protocol
 
+from services.notify.channels.failures import PermanentError, TransientError, post
 from shared.pii import mask_phone
 from shared.settings import Settings
-
-
-class TransientError(Exception):
-    """Worth trying again later: a timeout, a refused connection, a 5xx or 429."""
-
-
-class PermanentError(Exception):
-    """Not worth trying again: an invalid number, a 4xx."""
 
 
 class SmsProvider(Protocol):
@@ -53,22 +44,9 @@ class HttpSmsGateway:
         self.url, self.timeout = url, timeout
 
     def send(self, phone: str, text: str, key: str) -> None:
-        request = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
-            self.url,
-            data=json.dumps({"to": phone, "text": text}, ensure_ascii=False).encode(),
-            headers={"Content-Type": "application/json", "Idempotency-Key": key},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout):  # noqa: S310
-                return
-        except urllib.error.HTTPError as exc:
-            if exc.code >= 500 or exc.code == 429:
-                raise TransientError(f"gateway answered {exc.code}") from None
-            raise PermanentError(f"gateway refused the message: {exc.code}") from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise TransientError(f"gateway unreachable: {reason}") from None
+        body = json.dumps({"to": phone, "text": text}, ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+        post(self.url, body, headers, self.timeout, "the SMS gateway")
 
 
 def provider(settings: Settings) -> SmsProvider:

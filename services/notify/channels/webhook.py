@@ -17,11 +17,9 @@ import hashlib
 import hmac
 import json
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
-from services.notify.channels.sms import PermanentError, TransientError
+from services.notify.channels import failures
 
 SCHEME = "v1"
 TOLERANCE_SECONDS = 300
@@ -57,23 +55,10 @@ def body_of(event_id: str, event_type: str, occurred_at: str, unit_code: str, da
 def post(url: str, secret: str, body: bytes, delivery_id: str, timeout: float) -> None:
     """Send one signed delivery; 2xx is delivered, 5xx/429/unreachable transient, 4xx not."""
     timestamp = int(time.time())
-    request = urllib.request.Request(  # noqa: S310 - http(s) only, checked at registration
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "X-CreditBank-Timestamp": str(timestamp),
-            "X-CreditBank-Signature": signature(secret, timestamp, body),
-            "X-CreditBank-Delivery": delivery_id,
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310
-            return
-    except urllib.error.HTTPError as exc:
-        if exc.code >= 500 or exc.code == 429:
-            raise TransientError(f"webhook answered {exc.code}") from None
-        raise PermanentError(f"webhook refused the delivery: {exc.code}") from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        raise TransientError(f"webhook unreachable: {getattr(exc, 'reason', exc)}") from None
+    headers = {
+        "Content-Type": "application/json",
+        "X-CreditBank-Timestamp": str(timestamp),
+        "X-CreditBank-Signature": signature(secret, timestamp, body),
+        "X-CreditBank-Delivery": delivery_id,
+    }
+    failures.post(url, body, headers, timeout, "the webhook")
