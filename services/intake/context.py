@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from services.intake import config
 from shared import evidence
 from shared.pii import PiiCipher, load_cipher
 from shared.settings import Settings
@@ -20,15 +21,9 @@ class IntakeContext:
     notify_public_pem: bytes  # seals a learner's phone number for notify
 
 
+@cache
 def worker_context() -> IntakeContext:
     """The context of a worker process, built once from its settings."""
-    return _worker_context()
-
-
-@cache
-def _worker_context() -> IntakeContext:
-    from services.intake import config
-
     return build_context(config.settings())
 
 
