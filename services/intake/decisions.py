@@ -154,6 +154,7 @@ def _post(session: Session, application: Application, account: Account) -> None:
         .values(
             account_id=account.id,
             application_id=application.id,
+            unit_path=application.unit_path,
             outcome_kind=application.outcome_kind,
             credits=Decimal(data.get("credits") or 0),
             hours=Decimal(data.get("hours") or 0),

@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -27,6 +29,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -45,6 +48,8 @@ class ApplicationKind(enum.StrEnum):
     # Taken in a later issue; the tables already hold them.
     CONVERSION = "conversion"
     CERTIFICATE = "certificate"
+    # A file of social-training records from a point, reviewed as one batch per level.
+    IMPORT = "import"
 
 
 class ApplicationStatus(enum.StrEnum):
@@ -94,9 +99,13 @@ class Account(Base):
     unit_code: Mapped[str] = mapped_column(String(16))
     unit_path: Mapped[str] = mapped_column(String(120, collation="C"), index=True)
     opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when the account was opened collectively by a bulk import, not by an application.
+    opened_by_import_id: Mapped[uuid.UUID | None] = mapped_column()
     created_at: Mapped[datetime] = created_now()
 
     learner: Mapped[Learner] = relationship()
+
+    __table_args__ = (Index("ix_accounts_opened_at", "opened_at"),)
 
 
 class Application(Base):
@@ -108,8 +117,9 @@ class Application(Base):
     status: Mapped[ApplicationStatus] = mapped_column(
         value_enum(ApplicationStatus, "application_status")
     )
-    learner_id: Mapped[int] = mapped_column(ForeignKey("learners.id"), index=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    # None for an import: its records name their learners.
+    learner_id: Mapped[int | None] = mapped_column(ForeignKey("learners.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
     unit_code: Mapped[str] = mapped_column(String(16))
     unit_path: Mapped[str] = mapped_column(String(120, collation="C"))
     taken_by_id: Mapped[int] = mapped_column(Integer)
@@ -124,14 +134,15 @@ class Application(Base):
     final_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     # Set and appended to when an application is taken, so its first answer needs no query.
-    learner: Mapped[Learner] = relationship()
-    account: Mapped[Account] = relationship()
+    learner: Mapped[Learner | None] = relationship()
+    account: Mapped[Account | None] = relationship()
     versions: Mapped[list[ApplicationVersion]] = relationship(order_by="ApplicationVersion.version")
     events: Mapped[list[ApplicationEvent]] = relationship(order_by="ApplicationEvent.id")
 
     __table_args__ = (
         Index("ix_applications_unit_path_created", "unit_path", "created_at"),
         Index("ix_applications_status", "status"),
+        Index("ix_applications_final_at", "final_at"),
     )
 
 
@@ -181,18 +192,147 @@ class Attachment(Base):
 
 
 class LedgerEntry(Base):
-    """Append-only (a trigger refuses UPDATE and DELETE): one posting per application."""
+    """Append-only (a trigger refuses UPDATE and DELETE): one posting per application, or
+    per record of an import."""
 
     __tablename__ = "ledger_entries"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    application_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("applications.id"), unique=True)
+    application_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("applications.id"), unique=True
+    )
+    import_record_id: Mapped[int | None] = mapped_column(
+        ForeignKey("import_records.id"), unique=True
+    )
+    # The acceptance point that took the outcome: what the assessment counts it under.
+    unit_path: Mapped[str] = mapped_column(String(120, collation="C"))
     outcome_kind: Mapped[str] = mapped_column(String(40))
     credits: Mapped[Decimal] = mapped_column(Numeric(8, 2), default=Decimal(0))
     hours: Mapped[Decimal] = mapped_column(Numeric(8, 2), default=Decimal(0))
     description: Mapped[str] = mapped_column(String(200))
     posted_at: Mapped[datetime] = created_now()
+
+    __table_args__ = (
+        CheckConstraint(
+            "(application_id IS NULL) <> (import_record_id IS NULL)", name="one_source"
+        ),
+        Index("ix_ledger_entries_posted_at", "posted_at"),
+    )
+
+
+class ImportStatus(enum.StrEnum):
+    RECEIVED = "received"  # stored and checked; its rows not yet read
+    PROCESSING = "processing"  # chunks being read
+    IN_REVIEW = "in_review"  # every row accounted for; the batch is with review
+    NO_RECORDS = "no_records"  # every row was invalid or a duplicate: nothing to review
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class RecordStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class Import(Base):
+    """A file of social-training records sent by an acceptance point; one per point and file
+    (the same file sent again is the same import)."""
+
+    __tablename__ = "imports"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    unit_code: Mapped[str] = mapped_column(String(16))
+    unit_path: Mapped[str] = mapped_column(String(120, collation="C"), index=True)
+    uploaded_by_id: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(200))
+    file_format: Mapped[str] = mapped_column(String(10))
+    encoding: Mapped[str | None] = mapped_column(String(20))
+    size: Mapped[int] = mapped_column(Integer)
+    # The rows as UTF-8 CSV, content-addressed like the file: what the chunks read.
+    rows_sha256: Mapped[str | None] = mapped_column(String(64))
+    rows_total: Mapped[int | None] = mapped_column(Integer)
+    chunk_size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[ImportStatus] = mapped_column(value_enum(ImportStatus, "import_status"))
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    valid: Mapped[int] = mapped_column(Integer, default=0)
+    invalid: Mapped[int] = mapped_column(Integer, default=0)
+    duplicate: Mapped[int] = mapped_column(Integer, default=0)
+    accounts_opened: Mapped[int] = mapped_column(Integer, default=0)
+    hours_total: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0))
+    application_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("applications.id"))
+    created_at: Mapped[datetime] = created_now()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+    ready_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("unit_code", "file_sha256", name="uq_import_file"),)
+
+
+class ImportChunk(Base):
+    """A range of an import's rows, read in one transaction: done once, whoever redoes it."""
+
+    __tablename__ = "import_chunks"
+
+    import_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("imports.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_row: Mapped[int] = mapped_column(Integer)
+    last_row: Mapped[int] = mapped_column(Integer)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ImportIssue(Base):
+    """A row that was not taken: invalid (one line per column at fault) or a duplicate."""
+
+    __tablename__ = "import_issues"
+
+    import_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("imports.id"), primary_key=True)
+    row: Mapped[int] = mapped_column(Integer, primary_key=True)
+    column: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # invalid | duplicate
+    # As sent, except ID and phone numbers, which are kept masked.
+    value: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(300))
+
+
+class ImportRecord(Base):
+    """One social-training record taken from an import; posted to the learner's ledger when
+    the batch is approved, unless its row was rejected."""
+
+    __tablename__ = "import_records"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    import_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("imports.id"))
+    row: Mapped[int] = mapped_column(Integer)
+    learner_id: Mapped[int] = mapped_column(ForeignKey("learners.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    # Keyed hash of the document and the training (organiser, programme, dates): the same
+    # record is held once, whichever file brings it.
+    record_key: Mapped[str] = mapped_column(String(64))
+    organiser: Mapped[str] = mapped_column(String(100))
+    programme: Mapped[str] = mapped_column(String(100))
+    hours: Mapped[Decimal] = mapped_column(Numeric(8, 2))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    certificate_number: Mapped[str] = mapped_column(String(64))
+    status: Mapped[RecordStatus] = mapped_column(value_enum(RecordStatus, "record_status"))
+    rejected_level: Mapped[str | None] = mapped_column(String(20))
+    rejected_reason: Mapped[str | None] = mapped_column(String(500))
+
+    __table_args__ = (
+        UniqueConstraint("import_id", "row", name="uq_import_record_row"),
+        Index(
+            "uq_import_records_held",
+            "record_key",
+            unique=True,
+            postgresql_where=text("status <> 'rejected'"),
+        ),
+    )
 
 
 class IdempotencyKey(Base):
