@@ -22,6 +22,8 @@ celery.conf.beat_schedule = {
     "sync-revocations": {"task": "org.sync_revocations", "schedule": 60.0},
     # Applications long in review are checked against review's cases: lost messages redone.
     "reconcile-reviews": {"task": "intake.reconcile_reviews", "schedule": 300.0},
+    # Imports a lost message or a dead worker left stalled go on from where they stopped.
+    "resume-imports": {"task": "intake.resume_imports", "schedule": 60.0},
     # Expired claims freed; overdue cases flagged and their units reminded through notify.
     "review-deadlines": {
         "task": "review.sweep_deadlines",

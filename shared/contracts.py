@@ -57,7 +57,7 @@ class NotifyEvent(Envelope):
 
 
 REVIEW_LEVELS = ("acceptance_point", "subcentre", "branch", "province")
-APPLICATION_KINDS = ("account_opening", "deposit", "conversion", "certificate")
+APPLICATION_KINDS = ("account_opening", "deposit", "conversion", "certificate", "import")
 OUTCOME_KINDS = (
     "academic_credit",
     "vocational_certificate",
@@ -71,6 +71,39 @@ DECISION_OUTCOMES = ("passed_up", "approved", "rejected", "returned")
 
 def _amount() -> fields.Decimal:
     return fields.Decimal(places=2, as_string=True, allow_none=True, load_default=None)
+
+
+class BatchSample(Strict):
+    """One sample row of an import's batch, as a reviewer sees it (document number masked)."""
+
+    row = fields.Integer(required=True)
+    name = fields.String(required=True)
+    document_number = fields.String(required=True)
+    organiser = fields.String(required=True)
+    programme = fields.String(required=True)
+    hours = fields.Decimal(required=True, as_string=True)
+    start_date = fields.Date(required=True)
+    end_date = fields.Date(required=True)
+    certificate_number = fields.String(required=True)
+
+
+class BatchSummary(Strict):
+    """An import reviewed as one batch: its figures, sample rows, and the row numbers of its
+    records as [first, last] runs (what a reviewer may reject row by row)."""
+
+    import_id = fields.UUID(required=True)
+    rows_total = fields.Integer(required=True, validate=validate.Range(min=1))
+    records = fields.Integer(required=True, validate=validate.Range(min=1))
+    invalid = fields.Integer(required=True, validate=validate.Range(min=0))
+    duplicate = fields.Integer(required=True, validate=validate.Range(min=0))
+    accounts_opened = fields.Integer(required=True, validate=validate.Range(min=0))
+    hours_total = fields.Decimal(required=True, as_string=True, places=2)
+    record_rows = fields.List(
+        fields.List(fields.Integer(validate=validate.Range(min=2)), validate=validate.Length(2, 2)),
+        required=True,
+        validate=validate.Length(min=1),
+    )
+    samples = fields.List(fields.Nested(BatchSample), load_default=list)
 
 
 class ReviewRequest(Strict):
@@ -96,6 +129,8 @@ class ReviewRequest(Strict):
     submitted_at = fields.AwareDateTime(required=True)
     # In a reconciliation only: intake withdrew this round (its cases must be closed).
     withdrawn = fields.Boolean(load_default=False)
+    # An import's batch (kind "import") only.
+    batch = fields.Nested(BatchSummary, allow_none=True, load_default=None)
 
 
 class OpenCase(Envelope, ReviewRequest):
@@ -120,6 +155,14 @@ class WithdrawApplication(Envelope):
     withdrawn_at = fields.AwareDateTime(required=True)
 
 
+MAX_REJECTED_ROWS = 5000
+
+
+class RejectedRow(Strict):
+    row = fields.Integer(required=True, validate=validate.Range(min=2))
+    reason = fields.String(required=True, validate=validate.Length(1, 200))
+
+
 class ApplyDecision(Envelope):
     """``intake.apply_decision``: a review level decided; ``final`` when nothing follows."""
 
@@ -132,6 +175,25 @@ class ApplyDecision(Envelope):
     decided_by = fields.String(required=True, validate=validate.Length(1, 64))
     decided_at = fields.AwareDateTime(required=True)
     reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=500))
+    # A batch's rows this level rejected (the rest of the batch goes on).
+    rejected_rows = fields.List(
+        fields.Nested(RejectedRow),
+        load_default=list,
+        validate=validate.Length(max=MAX_REJECTED_ROWS),
+    )
+
+
+class PrepareImport(Envelope):
+    """``intake.prepare_import`` on ``intake.imports``: read a received import's rows once."""
+
+    import_id = fields.UUID(required=True)
+
+
+class ReadImportChunk(Envelope):
+    """``intake.read_import_chunk`` on ``intake.imports``: check and take one chunk's rows."""
+
+    import_id = fields.UUID(required=True)
+    chunk = fields.Integer(required=True, validate=validate.Range(min=0))
 
 
 CONTRACTS: dict[str, type[Schema]] = {
@@ -140,6 +202,8 @@ CONTRACTS: dict[str, type[Schema]] = {
     "review.withdraw_application": WithdrawApplication,
     "review.reconcile": Reconcile,
     "intake.apply_decision": ApplyDecision,
+    "intake.prepare_import": PrepareImport,
+    "intake.read_import_chunk": ReadImportChunk,
 }
 
 

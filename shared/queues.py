@@ -15,12 +15,21 @@ REVIEW_LEVEL_QUEUES = (
     "review.branch",
     "review.province",
 )
-QUEUES = ("org", "intake", *REVIEW_LEVEL_QUEUES, "notify")
+IMPORTS_QUEUE = "intake.imports"
+QUEUES = ("org", "intake", IMPORTS_QUEUE, *REVIEW_LEVEL_QUEUES, "notify")
 SERVICE_QUEUES = {"org": "org", "intake": "intake", "notify": "notify"}
+# Tasks with a queue of their own: bulk imports must not hold up decisions on ``intake``.
+TASK_QUEUES = {
+    "intake.prepare_import": IMPORTS_QUEUE,
+    "intake.read_import_chunk": IMPORTS_QUEUE,
+    "intake.resume_imports": IMPORTS_QUEUE,
+}
 
 
 def queue_for(task_name: str) -> str:
     """The queue a task goes to when the sender does not name one."""
+    if task_name in TASK_QUEUES:
+        return TASK_QUEUES[task_name]
     service = task_name.split(".", 1)[0]
     if service == "review":
         raise ValueError(f"{task_name}: review tasks are sent to a level's queue explicitly")

@@ -53,6 +53,13 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     max_attachment_bytes: int = 10 * 1024 * 1024
     attachments_dir: str = ""
+    # Bulk imports of social-training records: the file's limits, where files are kept
+    # (default: var/imports), rows per chunk, and how long a stalled import waits to be resumed.
+    max_import_bytes: int = 20 * 1024 * 1024
+    max_import_rows: int = 100_000
+    imports_dir: str = ""
+    import_chunk_rows: int = 5000
+    import_resume_seconds: int = 120
     pii_key_file: str = ""
     task_time_limit: int = 300
     visibility_timeout: int = 3600

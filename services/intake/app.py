@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, request
 
-from services.intake import config
+from services.intake import config, imports_api
 from services.intake.api import blp
 from services.intake.context import build_context
 from services.intake.extensions import db
@@ -19,7 +19,9 @@ UPLOAD_SLACK = 64 * 1024  # multipart framing around the file itself
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     settings = config.settings(overrides)
-    app = create_service_app(config.SERVICE, settings, db, [blp], config.TITLE, config.DESCRIPTION)
+    app = create_service_app(
+        config.SERVICE, settings, db, [blp, imports_api.blp], config.TITLE, config.DESCRIPTION
+    )
     app.extensions["intake_ctx"] = build_context(settings)
 
     @app.before_request
@@ -27,5 +29,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         # JSON bodies stay under max_body_bytes; evidence uploads may carry a 10 MB file.
         if request.endpoint == "intake.upload_attachment":
             request.max_content_length = settings.max_attachment_bytes + UPLOAD_SLACK
+        elif request.endpoint == "imports.post_import":
+            request.max_content_length = imports_api.max_upload_bytes()
 
     return app

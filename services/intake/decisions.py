@@ -16,7 +16,7 @@ from sqlalchemy import Sequence, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from services.intake import timeline
+from services.intake import batches, timeline
 from services.intake.context import IntakeContext
 from services.intake.models import (
     Account,
@@ -76,10 +76,15 @@ def apply_decision(session: Session, ctx: IntakeContext, message: dict[str, Any]
         message["level"],
         message.get("reason"),
     )
+    if message.get("rejected_rows") and application.kind == ApplicationKind.IMPORT:
+        batches.reject_rows(session, application, message["level"], message["rejected_rows"])
     if outcome == "passed_up" or (outcome == "approved" and not final):
         return "passed_up"
     {"approved": _approve, "rejected": _reject, "returned": _return}[outcome](session, application)
-    _tell_learner(session, ctx, application, message)
+    if application.kind == ApplicationKind.IMPORT:
+        batches.finish(session, application, outcome, message["level"], message.get("reason"))
+    else:
+        _tell_learner(session, ctx, application, message)
     return outcome
 
 
@@ -125,6 +130,8 @@ def _tell_learner(
 def _approve(session: Session, application: Application) -> None:
     application.status = ApplicationStatus.APPROVED
     application.final_at = utcnow()
+    if application.account_id is None:  # an import's batch: its records are posted apart
+        return
     account = session.get(Account, application.account_id, with_for_update=True)
     assert account is not None
     if application.kind == ApplicationKind.ACCOUNT_OPENING:

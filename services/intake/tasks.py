@@ -8,7 +8,7 @@ from typing import Any
 
 from celery import shared_task
 
-from services.intake import config, decisions, reconcile
+from services.intake import config, decisions, import_chunks, imports, reconcile
 from services.intake.context import worker_context
 from services.intake.worker_db import worker_db
 from shared import contracts
@@ -35,3 +35,36 @@ def reconcile_reviews() -> int:
     grace = timedelta(seconds=config.settings().reconcile_grace_seconds)
     with worker_db().transaction() as session:
         return reconcile.send_for_reconciliation(session, grace)
+
+
+@shared_task(name="intake.prepare_import")
+def prepare_import(**payload: Any) -> str:
+    """Read a received import's rows once and queue its chunks (idempotent)."""
+    message = contracts.load("intake.prepare_import", payload)
+    with worker_db().transaction() as session:
+        done = imports.prepare(session, worker_context(), message["import_id"])
+    log.info("import prepared", extra={"import_id": str(message["import_id"]), "result": done})
+    return done
+
+
+@shared_task(name="intake.read_import_chunk")
+def read_import_chunk(**payload: Any) -> str:
+    """Check and take one chunk of an import's rows (a chunk done already changes nothing)."""
+    message = contracts.load("intake.read_import_chunk", payload)
+    with worker_db().transaction() as session:
+        done = import_chunks.read_chunk(
+            session, worker_context(), message["import_id"], message["chunk"]
+        )
+    log.info(
+        "import chunk read",
+        extra={"import_id": str(message["import_id"]), "chunk": message["chunk"], "result": done},
+    )
+    return done
+
+
+@shared_task(name="intake.resume_imports")
+def resume_imports() -> int:
+    """Re-send the next step of imports that a lost message or a dead worker left stalled."""
+    stalled = timedelta(seconds=config.settings().import_resume_seconds)
+    with worker_db().transaction() as session:
+        return imports.resume(session, stalled)

@@ -29,19 +29,20 @@ def take(
     session: Session,
     principal: Principal,
     kind: ApplicationKind,
-    account: Account,
+    account: Account | None,
     data: dict[str, Any],
     attachments: list[str],
     outcome_kind: str | None = None,
     certificate_number: str | None = None,
 ) -> Application:
-    """A new application, its first version and its first event, and its way into review."""
+    """A new application, its first version and its first event, and its way into review.
+    An import's batch has no account: its records name their learners."""
     application = Application(
         id=uuid.uuid4(),
         kind=kind,
         outcome_kind=outcome_kind,
         status=ApplicationStatus.IN_REVIEW,
-        learner=account.learner,
+        learner=account.learner if account else None,
         account=account,
         unit_code=principal.unit_code,
         unit_path=principal.unit_path,
@@ -118,6 +119,20 @@ def review_request(application: Application) -> dict[str, Any]:
         "attachments": list(version.attachments),
         "dates": {k: v for k, v in data.items() if k.endswith(DATE_SUFFIXES) and v},
         "submitted_at": version.created_at.isoformat(),
+        **({"batch": batch_summary(data)} if application.kind == ApplicationKind.IMPORT else {}),
+    }
+
+
+BATCH_FACTS = ("rows_total", "records", "invalid", "duplicate", "accounts_opened", "hours_total")
+
+
+def batch_summary(data: dict[str, Any]) -> dict[str, Any]:
+    """An import's batch as review sees it (``shared.contracts.BatchSummary``)."""
+    return {
+        "import_id": data["import_id"],
+        **{name: data[name] for name in BATCH_FACTS},
+        "record_rows": data["record_rows"],
+        "samples": data["samples"],
     }
 
 

@@ -1,0 +1,168 @@
+"""The bulk-import endpoints: a file of social-training records in, its progress, its
+refused rows (also as CSV), its records, and the template to fill in."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from typing import Any
+
+from flask import Response, request
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from services.intake import import_files, imports
+from services.intake import import_schemas as s
+from services.intake.extensions import context, db
+from services.intake.models import Account, Import, ImportRecord, Learner
+from shared.auth import current_principal
+from shared.errors import FieldError, ValidationProblem
+from shared.paging import paginate
+
+blp = Blueprint("imports", __name__, description="Bulk imports of social-training records")
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+UPLOAD_SLACK = 64 * 1024  # multipart framing around the file itself
+MEDIA = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def max_upload_bytes() -> int:
+    return context().settings.max_import_bytes + UPLOAD_SLACK
+
+
+def _attachment(body: bytes, mimetype: str, filename: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f"attachment; filename={filename}"
+    return response
+
+
+@blp.get("/imports/template")
+@blp.arguments(s.TemplateArgs, location="query")
+@blp.response(200, description="the template: XLSX (default) or CSV with a UTF-8 BOM")
+@blp.doc(security=BEARER)
+def get_template(args: dict[str, str]) -> Response:
+    """The file to fill in: the Chinese column headers, with a note on each (XLSX)."""
+    current_principal()
+    kind = args["format"]
+    return _attachment(import_files.template(kind), MEDIA[kind], f"social-training.{kind}")
+
+
+@blp.post("/imports")
+@blp.response(202, s.ImportSchema, description="a new import, queued")
+@blp.alt_response(200, schema=s.ImportSchema, description="this file was sent before: its import")
+@blp.doc(
+    security=BEARER,
+    requestBody={
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            }
+        }
+    },
+)
+def post_import() -> Any:
+    """Send a CSV or XLSX file of social-training records (multipart field ``file``; at
+    most 20 MB and 100,000 rows, UTF-8 or GBK). The file is checked as a whole at once and its
+    rows are read in the background; the same file from the same point is the same import."""
+    principal = current_principal()
+    upload = request.files.get("file")
+    if upload is None:
+        raise ValidationProblem(
+            "send the file as multipart field 'file'", [FieldError("file", "missing", "files")]
+        )
+    data = upload.stream.read(context().settings.max_import_bytes + 1)
+    imported, created = imports.receive(
+        db.session, context(), principal, upload.filename or "", data
+    )
+    db.session.commit()
+    return imported, 202 if created else 200
+
+
+@blp.get("/imports")
+@blp.arguments(s.ImportListArgs, location="query")
+@blp.response(200, s.ImportPageSchema)
+@blp.doc(security=BEARER)
+def list_imports(args: dict[str, Any]) -> Any:
+    """Imports sent from the caller's subtree, newest first."""
+    principal = current_principal()
+    query = select(Import).where(Import.unit_path.startswith(principal.unit_path, autoescape=True))
+    if args.get("status"):
+        query = query.where(Import.status == args["status"])
+    query = query.order_by(Import.created_at.desc(), Import.id)
+    return paginate(db.session, query, args["page"], args["per_page"])
+
+
+@blp.get("/imports/<uuid:import_id>")
+@blp.response(200, s.ImportSchema)
+@blp.doc(security=BEARER)
+def get_import(import_id: uuid.UUID) -> Any:
+    """An import and its progress: rows read, valid, invalid, duplicate."""
+    return imports.visible(db.session, current_principal(), import_id)
+
+
+@blp.get("/imports/<uuid:import_id>/errors")
+@blp.arguments(s.IssueArgs, location="query")
+@blp.response(200, s.IssuePageSchema)
+@blp.doc(security=BEARER)
+def get_issues(args: dict[str, Any], import_id: uuid.UUID) -> Any:
+    """Rows not taken, by row and column: invalid (one line per column at fault) and
+    duplicate (``kind``); ID and phone numbers shown masked."""
+    imported = imports.visible(db.session, current_principal(), import_id)
+    query = imports.issues_query(imported.id, args.get("kind"))
+    return paginate(db.session, query, args["page"], args["per_page"])
+
+
+@blp.get("/imports/<uuid:import_id>/errors.csv")
+@blp.response(200, description="row, column, kind, value, reason: every issue, UTF-8 with BOM")
+@blp.doc(security=BEARER)
+def get_issues_csv(import_id: uuid.UUID) -> Response:
+    """Every refused row as CSV, to fix and send again."""
+    imported = imports.visible(db.session, current_principal(), import_id)
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    writer.writerow(["行号", "列", "类型", "值", "原因"])
+    for issue in db.session.scalars(imports.issues_query(imported.id, None)):
+        writer.writerow([issue.row, issue.column, issue.kind, issue.value or "", issue.reason])
+    body = "\ufeff" + out.getvalue()
+    return _attachment(body.encode("utf-8"), MEDIA["csv"], f"import-{imported.id}-errors.csv")
+
+
+@blp.get("/imports/<uuid:import_id>/records")
+@blp.arguments(s.RecordArgs, location="query")
+@blp.response(200, s.RecordPageSchema)
+@blp.doc(security=BEARER)
+def get_records(args: dict[str, Any], import_id: uuid.UUID) -> Any:
+    """The records taken, by row: for a reviewer choosing rows to reject, and afterwards
+    what became of each (document numbers masked)."""
+    imported = imports.visible(db.session, current_principal(), import_id)
+    query = (
+        select(
+            ImportRecord.row,
+            Learner.name,
+            Learner.document_mask.label("document_number"),
+            Account.number.label("account_number"),
+            ImportRecord.organiser,
+            ImportRecord.programme,
+            ImportRecord.hours,
+            ImportRecord.start_date,
+            ImportRecord.end_date,
+            ImportRecord.certificate_number,
+            ImportRecord.status,
+            ImportRecord.rejected_level,
+            ImportRecord.rejected_reason,
+        )
+        .join(Learner, Learner.id == ImportRecord.learner_id)
+        .join(Account, Account.id == ImportRecord.account_id)
+        .where(ImportRecord.import_id == imported.id)
+        .order_by(ImportRecord.row)
+    )
+    if args.get("status"):
+        query = query.where(ImportRecord.status == args["status"])
+    return paginate(db.session, query, args["page"], args["per_page"], rows=True)

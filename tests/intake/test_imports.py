@@ -1,0 +1,403 @@
+"""Bulk imports, rule by rule: the file checked as a whole, every row checked like a deposit,
+duplicates in the file and already held, accounts opened collectively or matched, and the
+batch's decisions posted. The tasks' functions are called directly here; the queue path,
+kills and Redis restarts are in test_import_worker.py."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import uuid
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from services.intake import decisions, import_chunks, imports
+from services.intake.app import create_app
+from services.intake.context import worker_context
+from services.intake.extensions import db
+from services.intake.models import (
+    Account,
+    Application,
+    Import,
+    ImportChunk,
+    ImportIssue,
+    ImportRecord,
+    Learner,
+    LedgerEntry,
+    Outbox,
+)
+from tests.intake.conftest import Window, count
+from tests.intake.import_data import GOOD_TRAINING, generate, person, to_csv, to_xlsx
+
+
+def send(window: Window, headers: dict[str, str], data: bytes, name: str = "records.csv") -> Any:
+    return window.client.post(
+        "/api/v1/imports",
+        headers=headers,
+        data={"file": (io.BytesIO(data), name)},
+        content_type="multipart/form-data",
+    )
+
+
+def process(import_id: str) -> None:
+    """What the import worker does: prepare, then every chunk (each its own transaction)."""
+    ctx = worker_context()
+    with db.transaction() as session:
+        imports.prepare(session, ctx, uuid.UUID(import_id))
+    with db.transaction() as session:
+        chunks = session.scalars(
+            select(ImportChunk.number).where(ImportChunk.import_id == uuid.UUID(import_id))
+        ).all()
+    for number in chunks:
+        with db.transaction() as session:
+            import_chunks.read_chunk(session, ctx, uuid.UUID(import_id), number)
+
+
+def all_issues(window: Window, headers: dict[str, str], import_id: str) -> list[dict[str, Any]]:
+    items, page = [], 1
+    while True:
+        got = window.client.get(
+            f"/api/v1/imports/{import_id}/errors?per_page=100&page={page}", headers=headers
+        ).json
+        items += got["items"]
+        if page * 100 >= got["total"]:
+            return items
+        page += 1
+
+
+def expected_issues(generated: Any) -> list[tuple[int, str, str, str]]:
+    rows = [
+        (row, column, "invalid", reason)
+        for row, faults in generated.invalid.items()
+        for column, reason in faults
+    ]
+    rows += [(row, "", "duplicate", reason) for row, reason in generated.duplicate.items()]
+    return sorted(rows)
+
+
+def test_the_template_has_the_chinese_headers(window: Window) -> None:
+    from openpyxl import load_workbook
+
+    headers = window.token()
+    r = window.client.get("/api/v1/imports/template?format=csv", headers=headers)
+    assert r.status_code == 200 and r.data.startswith(codecs.BOM_UTF8)
+    assert next(csv.reader(io.StringIO(r.data.decode("utf-8-sig")))) == [
+        "姓名", "证件类型", "证件号码", "手机号码", "培训机构", "培训项目",
+        "开始日期", "结束日期", "学时", "证书编号",
+    ]  # fmt: skip
+    r = window.client.get("/api/v1/imports/template", headers=headers)
+    assert r.status_code == 200 and "attachment" in r.headers["Content-Disposition"]
+    sheet = load_workbook(io.BytesIO(r.data)).active
+    assert [c.value for c in sheet[1]][:3] == ["姓名", "证件类型", "证件号码"]
+    assert (
+        window.client.get("/api/v1/imports/template?format=xls", headers=headers).json["errors"][0][
+            "field"
+        ]
+        == "format"
+    )
+
+
+def test_counts_and_every_issue_row_exactly(window: Window) -> None:
+    headers = window.token()
+    generated = generate(300)
+    r = send(window, headers, to_csv(generated.rows))
+    assert r.status_code == 202, r.json
+    assert r.json["status"] == "received" and r.json["rows_total"] == 300
+    import_id = r.json["id"]
+    process(import_id)
+    got = window.client.get(f"/api/v1/imports/{import_id}", headers=headers).json
+    assert got["status"] == "in_review"
+    assert (got["rows_read"], got["valid"], got["invalid"], got["duplicate"]) == (
+        300,
+        generated.valid,
+        len(generated.invalid),
+        len(generated.duplicate),
+    )
+    issues = all_issues(window, headers, import_id)
+    assert sorted((i["row"], i["column"], i["kind"], i["reason"]) for i in issues) == (
+        expected_issues(generated)
+    )
+    # ID and phone numbers in the issues are masked, never as sent.
+    sent = {row["document_number"] for row in generated.rows} | {
+        row["phone"] for row in generated.rows
+    }
+    assert not {i["value"] for i in issues} & sent
+    # The same issues as CSV, with the Chinese headers.
+    r = window.client.get(f"/api/v1/imports/{import_id}/errors.csv", headers=headers)
+    lines = list(csv.reader(io.StringIO(r.data.decode("utf-8-sig"))))
+    assert lines[0] == ["行号", "列", "类型", "值", "原因"]
+    assert sorted((int(a), b, c, e) for a, b, c, _, e in lines[1:]) == expected_issues(generated)
+    # One record per valid row, one account per learner, all opened by the import.
+    good_docs = {
+        row["document_number"]
+        for number, row in enumerate(generated.rows, start=2)
+        if number not in generated.invalid and number not in generated.duplicate
+    }
+    assert count(ImportRecord) == generated.valid
+    assert count(Learner) == count(Account) == len(good_docs) == got["accounts_opened"]
+    with db.transaction() as session:
+        opened_by = set(session.scalars(select(Account.opened_by_import_id)))
+        batch = session.get(Application, uuid.UUID(got["application_id"]))
+        handoff = session.scalars(
+            select(Outbox.payload).where(Outbox.task_name == "review.open_case")
+        ).all()
+    assert opened_by == {uuid.UUID(import_id)}
+    assert batch is not None and batch.kind.value == "import" and batch.learner_id is None
+    (message,) = handoff
+    assert message["kind"] == "import" and message["outcome_kind"] == "social_training"
+    summary = message["batch"]
+    assert summary["records"] == generated.valid and summary["rows_total"] == 300
+    assert 0 < len(summary["samples"]) <= 20
+    assert sum(b - a + 1 for a, b in summary["record_rows"]) == generated.valid
+    assert all("*" in s["document_number"] for s in summary["samples"])
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "utf-8-sig", "xlsx"])
+def test_gbk_bom_and_xlsx_read_like_utf8(window: Window, encoding: str) -> None:
+    headers = window.token()
+    generated = generate(60, seed=2)
+    if encoding == "xlsx":
+        data, name = to_xlsx(generated.rows), "records.xlsx"
+    else:
+        data, name = to_csv(generated.rows, encoding), "records.csv"
+    r = send(window, headers, data, name)
+    assert r.status_code == 202, r.json
+    process(r.json["id"])
+    got = window.client.get(f"/api/v1/imports/{r.json['id']}", headers=headers).json
+    assert got["encoding"] == (None if encoding == "xlsx" else encoding)
+    assert (got["valid"], got["invalid"], got["duplicate"]) == (
+        generated.valid,
+        len(generated.invalid),
+        len(generated.duplicate),
+    )
+    issues = all_issues(window, headers, r.json["id"])
+    assert sorted((i["row"], i["column"], i["kind"], i["reason"]) for i in issues) == (
+        expected_issues(generated)
+    )
+    with db.transaction() as session:
+        names = set(session.scalars(select(ImportRecord.organiser)))
+    assert names == {GOOD_TRAINING["organiser"]}  # Chinese read back intact
+
+
+def test_the_same_file_again_is_the_same_import(window: Window) -> None:
+    headers = window.token()
+    data = to_csv(generate(20).rows)
+    first = send(window, headers, data)
+    again = send(window, headers, data, "renamed.csv")
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json["id"] == first.json["id"]
+    assert count(Import) == 1
+    assert count(Outbox) == 1  # one prepare message
+
+
+def test_records_already_held_are_duplicates_and_never_counted_twice(window: Window) -> None:
+    headers = window.token()
+    rows = generate(40, bad_every=1000, repeat_every=1000).rows
+    first = send(window, headers, to_csv(rows[:30]))
+    process(first.json["id"])
+    # The second file brings rows 21-30 of the first again (same records) and 10 new ones.
+    second = send(window, headers, to_csv(rows[20:]))
+    process(second.json["id"])
+    got = window.client.get(f"/api/v1/imports/{second.json['id']}", headers=headers).json
+    assert (got["valid"], got["duplicate"], got["invalid"]) == (10, 10, 0)
+    issues = all_issues(window, headers, second.json["id"])
+    assert [(i["row"], i["reason"]) for i in issues] == [
+        (n + 2, f"already held (import {first.json['id']}, row {n + 22})") for n in range(10)
+    ]
+    assert count(ImportRecord) == 40
+    assert count(Learner) == count(Account) == 40
+
+
+def test_existing_accounts_are_matched_by_document(window: Window) -> None:
+    headers = window.token()
+    number = window.open_account(headers)  # opened and approved at the window
+    with db.transaction() as session:
+        (account,) = session.scalars(select(Account)).all()
+        document = worker_context().cipher.decrypt(
+            session.get(Learner, account.learner_id).document_enc, "learner.document_number"
+        )
+    known = {**person(1), "document_number": document, "name": "张三"}
+    wrong_name = {**known, "name": "王五", "programme": "另一门课"}
+    rows = [
+        {**known, **GOOD_TRAINING, "certificate_number": "PX1"},
+        {**wrong_name, **GOOD_TRAINING, "programme": "另一门课", "certificate_number": "PX2"},
+        {**person(500), **GOOD_TRAINING, "certificate_number": "PX3"},
+    ]
+    r = send(window, headers, to_csv(rows))
+    process(r.json["id"])
+    got = window.client.get(f"/api/v1/imports/{r.json['id']}", headers=headers).json
+    assert (got["valid"], got["invalid"], got["accounts_opened"]) == (2, 1, 1)
+    (issue,) = all_issues(window, headers, r.json["id"])
+    assert (issue["row"], issue["column"]) == (3, "姓名")
+    assert issue["reason"].startswith("not the name on learning account ZJ")
+    assert number not in issue["reason"]  # masked
+    with db.transaction() as session:
+        held = session.scalar(select(ImportRecord).where(ImportRecord.row == 2))
+        assert held is not None and held.account_id == account.id
+    assert count(Account) == 2
+
+
+def batch_decision(
+    application_id: str, outcome: str, rejected_rows: list[dict[str, Any]] | None = None,
+    final: bool = True, reason: str | None = None,
+) -> str:  # fmt: skip
+    message = {
+        "message_id": uuid.uuid4(),
+        "application_id": uuid.UUID(application_id),
+        "round": 1,
+        "level": "subcentre",
+        "outcome": outcome,
+        "final": final,
+        "decided_by_id": 901,
+        "decided_by": "sc-reviewer",
+        "decided_at": "2026-11-27T00:00:00+00:00",
+        "reason": reason,
+        "rejected_rows": rejected_rows or [],
+    }
+    with db.transaction() as session:
+        return decisions.apply_decision(session, worker_context(), message)
+
+
+def test_an_approved_batch_posts_each_record_once_except_rejected_rows(window: Window) -> None:
+    headers = window.token()
+    generated = generate(50, bad_every=1000, repeat_every=1000)
+    r = send(window, headers, to_csv(generated.rows))
+    process(r.json["id"])
+    batch = window.client.get(f"/api/v1/imports/{r.json['id']}", headers=headers).json
+    rejected = [{"row": 5, "reason": "证书无法核实"}, {"row": 9, "reason": "学时与证书不符"}]
+    assert batch_decision(batch["application_id"], "approved", rejected) == "approved"
+    assert batch_decision(batch["application_id"], "approved", rejected) == "stale"
+    got = window.client.get(f"/api/v1/imports/{r.json['id']}", headers=headers).json
+    assert got["status"] == "approved"
+    assert count(LedgerEntry) == 48
+    records = window.client.get(
+        f"/api/v1/imports/{r.json['id']}/records?status=rejected", headers=headers
+    ).json
+    assert [(i["row"], i["rejected_reason"], i["rejected_level"]) for i in records["items"]] == [
+        (5, "证书无法核实", "subcentre"),
+        (9, "学时与证书不符", "subcentre"),
+    ]
+    with db.transaction() as session:
+        hours = session.scalar(select(func.sum(LedgerEntry.hours)))
+        kinds = set(session.scalars(select(LedgerEntry.outcome_kind)))
+        paths = set(session.scalars(select(LedgerEntry.unit_path)))
+    expected = sum(int(row["hours"]) for n, row in enumerate(generated.rows, 2) if n not in (5, 9))
+    assert hours == expected and kinds == {"social_training"}
+    assert paths == {"/ZJ/B01/S001/AP000001/"}
+
+
+def test_a_rejected_batch_posts_nothing_and_its_records_may_come_again(window: Window) -> None:
+    headers = window.token()
+    rows = generate(10, bad_every=1000, repeat_every=1000).rows
+    first = send(window, headers, to_csv(rows))
+    process(first.json["id"])
+    batch = window.client.get(f"/api/v1/imports/{first.json['id']}", headers=headers).json
+    assert batch_decision(batch["application_id"], "rejected", reason="机构资质不符") == "rejected"
+    got = window.client.get(f"/api/v1/imports/{first.json['id']}", headers=headers).json
+    assert got["status"] == "rejected" and count(LedgerEntry) == 0
+    # Sent again (corrected: another file), the same records are taken, not duplicates.
+    second = send(window, headers, to_csv(rows, encoding="gbk"))
+    process(second.json["id"])
+    again = window.client.get(f"/api/v1/imports/{second.json['id']}", headers=headers).json
+    assert (again["valid"], again["duplicate"], again["accounts_opened"]) == (10, 0, 0)
+
+
+def test_a_chunk_done_again_changes_nothing(window: Window) -> None:
+    headers = window.token()
+    r = send(window, headers, to_csv(generate(30).rows))
+    process(r.json["id"])
+    before = window.client.get(f"/api/v1/imports/{r.json['id']}", headers=headers).json
+    with db.transaction() as session:
+        assert (
+            import_chunks.read_chunk(session, worker_context(), uuid.UUID(r.json["id"]), 0)
+            == "done already"
+        )
+        assert imports.prepare(session, worker_context(), uuid.UUID(r.json["id"])) == (
+            "prepared already"
+        )
+    after = window.client.get(f"/api/v1/imports/{r.json['id']}", headers=headers).json
+    assert after == before
+
+
+def test_who_may_send_and_see_imports(window: Window) -> None:
+    point = window.token()
+    r = send(window, point, to_csv(generate(5).rows))
+    subcentre = window.token(unit="S001", path="/ZJ/B01/S001/", level="subcentre",
+                             roles=("reviewer",), state=None)  # fmt: skip
+    other_point = window.token(unit="AP000002", path="/ZJ/B01/S002/AP000002/")
+    assert send(window, subcentre, to_csv(generate(5, seed=9).rows)).status_code == 403
+    assert (
+        window.client.get(f"/api/v1/imports/{r.json['id']}", headers=subcentre).status_code == 200
+    )
+    assert (
+        window.client.get(f"/api/v1/imports/{r.json['id']}", headers=other_point).status_code == 404
+    )
+    listed = window.client.get("/api/v1/imports", headers=other_point).json
+    assert listed["total"] == 0
+    suspended = window.token(state="SUSPENDED")
+    assert send(window, suspended, to_csv(generate(5, seed=3).rows)).status_code == 403
+
+
+BAD_FILES = [
+    (b"%PDF-1.4 whatever", 415, "the file is a PDF document"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 415, "an Excel 97-2003 (.xls) workbook"),
+    ("姓名,证件号码\n".encode("utf-16"), 415, "encoded as UTF-16 LE"),
+    ("姓名,证件类型\n".encode() + b"\xff\xfe\xfd\x80\x80\n", 415, "neither UTF-8 nor GBK"),
+    (b"", 422, "empty"),
+    (b"PK\x03\x04 not really a workbook", 415, "not a readable XLSX workbook"),
+]
+
+
+@pytest.mark.parametrize(("data", "status", "reason"), BAD_FILES)
+def test_a_bad_file_gets_one_clear_error_and_leaves_nothing(
+    window: Window, data: bytes, status: int, reason: str
+) -> None:
+    r = send(window, window.token(), data)
+    assert r.status_code == status, r.json
+    (error,) = r.json["errors"]
+    assert error["field"] == "file" and reason in error["reason"], error
+    assert count(Import) == count(Outbox) == count(ImportIssue) == 0
+
+
+def test_missing_unknown_and_repeated_columns_are_named(window: Window) -> None:
+    rows = generate(3).rows
+    headers = ["姓名", "证件号码", "证件号码", "手机号码", "培训机构", "培训项目", "开始日期",
+               "结束日期", "学时", "备注"]  # fmt: skip
+    r = send(window, window.token(), to_csv(rows, headers=headers))
+    assert r.status_code == 422
+    reasons = [e["reason"] for e in r.json["errors"]]
+    assert reasons == [
+        "missing columns: 证件类型, 证书编号",
+        "unknown columns: 备注",
+        "repeated columns: 证件号码",
+    ]
+    assert count(Import) == 0
+    header_only = send(window, window.token(), to_csv([]))
+    assert header_only.status_code == 422
+    assert header_only.json["errors"][0]["reason"] == "a header and no rows"
+
+
+def limited_window(var_dir: Any, **limits: Any) -> tuple[FlaskClient, Window]:
+    app = create_app(limits)
+    client = app.test_client()
+    return client, Window(client, var_dir)
+
+
+def test_files_over_the_limits_are_refused_before_any_row(var_dir: Any) -> None:
+    app = create_app({"max_import_rows": 50, "max_import_bytes": 20_000})
+    with app.app_context():
+        window = Window(app.test_client(), var_dir)
+        headers = window.token()
+        r = send(window, headers, to_csv(generate(51).rows))
+        assert r.status_code == 413
+        assert r.json["errors"][0]["reason"] == "51 rows; at most 50"
+        r = send(window, headers, to_xlsx(generate(51).rows), "records.xlsx")
+        assert r.status_code == 413 and r.json["errors"][0]["reason"] == "51 rows; at most 50"
+        big = to_csv(generate(50).rows) + b"#" * 20_000
+        r = send(window, headers, big)
+        assert r.status_code == 413 and r.json["errors"][0]["field"] == "file"
+        assert count(Import) == count(Outbox) == 0
