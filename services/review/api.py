@@ -97,7 +97,12 @@ def release(case_id: uuid.UUID) -> Case:
 def decide(body: dict[str, Any], case_id: uuid.UUID) -> Case:
     """Approve (pass up, or finish at the last level), reject or return (reason required)."""
     case = decisions.decide(
-        db.session, current_principal(), case_id, body["decision"], body.get("reason")
+        db.session,
+        current_principal(),
+        case_id,
+        body["decision"],
+        body.get("reason"),
+        body.get("rejected_rows"),
     )
     db.session.commit()
     return case
@@ -116,7 +121,12 @@ def decide_many(body: dict[str, Any]) -> dict[str, Any]:
         try:
             with db.session.begin_nested():
                 case = decisions.decide(
-                    db.session, principal, item["case_id"], item["decision"], item.get("reason")
+                    db.session,
+                    principal,
+                    item["case_id"],
+                    item["decision"],
+                    item.get("reason"),
+                    item.get("rejected_rows"),
                 )
                 results.append({"case_id": item["case_id"], "status": 200, "case": case})
         except Problem as problem:

@@ -12,7 +12,10 @@ from services.review import routing
 from services.review.checks import run_checks
 from services.review.context import ReviewContext
 from services.review.models import OPEN_STATUSES, Case, CaseStatus, Level
+from shared.contracts import BatchSummary
 from shared.db import utcnow
+
+BATCH = BatchSummary()
 
 
 def open_case(session: Session, ctx: ReviewContext, message: dict[str, Any]) -> Case | None:
@@ -50,6 +53,7 @@ def open_case(session: Session, ctx: ReviewContext, message: dict[str, Any]) -> 
         "submitted_at": message["submitted_at"],
         "opened_at": opened_at,
         "due_at": opened_at + ctx.deadlines[level],
+        "batch": BATCH.dump(message["batch"]) if message.get("batch") else None,
     }
     inserted = session.execute(
         pg_insert(Case)

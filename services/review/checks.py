@@ -31,10 +31,34 @@ def run_checks(session: Session, message: dict[str, Any], store: Path) -> list[d
         _dates_plausible(message),
         _amounts_within_bounds(message),
         _certificate_unique(session, message),
+        *([_batch_adds_up(message["batch"])] if message.get("batch") else []),
     ]
 
 
+def _batch_adds_up(batch: dict[str, Any]) -> dict[str, Any]:
+    """An import's figures agree: every row is a record, invalid or a duplicate, and the
+    records' row numbers are as many as its records."""
+    named = sum(last - first + 1 for first, last in batch["record_rows"])
+    accounted = batch["records"] + batch["invalid"] + batch["duplicate"]
+    problems = []
+    if accounted != batch["rows_total"]:
+        problems.append(f"{accounted} rows accounted for of {batch['rows_total']}")
+    if named != batch["records"]:
+        problems.append(f"{named} record rows named for {batch['records']} records")
+    if problems:
+        return _result("batch_adds_up", False, "; ".join(problems))
+    return _result(
+        "batch_adds_up",
+        True,
+        f"{batch['rows_total']} rows: {batch['records']} records, {batch['invalid']} invalid, "
+        f"{batch['duplicate']} duplicate; {batch['hours_total']} hours",
+    )
+
+
 def _required_fields(message: dict[str, Any]) -> dict[str, Any]:
+    if message["kind"] == "import":
+        present = bool(message.get("batch")) and message.get("outcome_kind") == "social_training"
+        return _result("required_fields", present, "a batch of social-training records")
     if message["kind"] != "deposit":
         return _result("required_fields", True, "nothing beyond the application itself")
     missing = [
@@ -51,6 +75,8 @@ def _required_fields(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def _evidence_present(message: dict[str, Any]) -> dict[str, Any]:
+    if message["kind"] == "import":  # each record is its own evidence: the file is kept
+        return _result("evidence_present", True, "the import's file, kept by intake")
     count = len(message.get("attachments") or [])
     needed = message["kind"] in ("deposit", "conversion", "certificate")
     return _result("evidence_present", count > 0 or not needed, f"{count} piece(s) of evidence")

@@ -115,27 +115,80 @@ def _may_approve(session: Session, principal: Principal, case: Case) -> None:
 
 
 def decide(
-    session: Session, principal: Principal, case_id: uuid.UUID, decision: str, reason: str | None
+    session: Session,
+    principal: Principal,
+    case_id: uuid.UUID,
+    decision: str,
+    reason: str | None,
+    rejected_rows: list[dict[str, Any]] | None = None,
 ) -> Case:
-    """Approve (pass up, or finish at the route's last level), reject or return a case."""
+    """Approve (pass up, or finish at the route's last level), reject or return a case. An
+    import's batch is approved (less any ``rejected_rows``, each with its reason) or rejected
+    whole; it cannot be returned, as a file cannot be corrected in place."""
     case = own_case(session, principal, case_id)
     _require_open(case, principal, "decided")
     if decision != "approve" and not (reason or "").strip():
         raise ValidationProblem(
             f"a reason is required to {decision}", [FieldError("reason", f"required to {decision}")]
         )
+    _check_rows(case, decision, rejected_rows or [])
     if decision == "approve":
         _may_approve(session, principal, case)
     case.status, case.decision, case.reason = CaseStatus.DECIDED, decision, reason
+    case.rejected_rows = rejected_rows or None
     case.decided_by_id, case.decided_by, case.decided_at = (
         principal.staff_id,
         principal.username,
         utcnow(),
     )
     case.closed_at = case.decided_at
-    _audit(session, principal, "decide", case, decision=decision, reason=reason)
+    _audit(
+        session,
+        principal,
+        "decide",
+        case,
+        decision=decision,
+        reason=reason,
+        **({"rejected_rows": rejected_rows} if rejected_rows else {}),
+    )
     _send_on(session, case)
     return case
+
+
+def _check_rows(case: Case, decision: str, rows: list[dict[str, Any]]) -> None:
+    """Rows may be rejected only from a batch being approved, and only rows that are its
+    records, each once."""
+    if case.batch is None:
+        if rows:
+            raise ValidationProblem(
+                "only an import's batch has rows to reject",
+                [FieldError("rejected_rows", "this case is not an import's batch")],
+            )
+        return
+    if decision == "return":
+        raise ValidationProblem(
+            "a batch is approved or rejected; a file cannot be returned for correction",
+            [FieldError("decision", "approve (rejecting rows if need be) or reject a batch")],
+        )
+    if rows and decision != "approve":
+        raise ValidationProblem(
+            "rows are rejected while approving the rest; rejecting the batch rejects them all",
+            [FieldError("rejected_rows", "only with decision approve")],
+        )
+    runs = case.batch["record_rows"]
+    seen: set[int] = set()
+    errors = []
+    for i, item in enumerate(rows):
+        row = item["row"]
+        if row in seen:
+            errors.append(FieldError(f"rejected_rows.{i}.row", f"row {row} is named twice"))
+        elif not any(first <= row <= last for first, last in runs):
+            errors.append(
+                FieldError(f"rejected_rows.{i}.row", f"row {row} is not a record of this batch")
+            )
+        seen.add(row)
+    if errors:
+        raise ValidationProblem("some rows cannot be rejected", errors)
 
 
 def _send_on(session: Session, case: Case) -> None:
@@ -180,6 +233,7 @@ def send_outcome(session: Session, case: Case, passed_up: bool) -> None:
             "decided_by": case.decided_by,
             "decided_at": decided_at,
             "reason": case.reason,
+            "rejected_rows": case.rejected_rows or [],
         },
     )
     if passed_up:
@@ -231,4 +285,5 @@ def next_case(case: Case, level: Level) -> dict[str, Any]:
         "attachments": case.attachments,
         "dates": case.dates,
         "submitted_at": case.submitted_at.isoformat(),
+        **({"batch": case.batch} if case.batch else {}),
     }

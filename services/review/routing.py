@@ -29,6 +29,7 @@ DEFAULT_ROUTES: tuple[tuple[str, str | None, Level, Decimal | None], ...] = (
     ("deposit", "vocational_certificate", Level.BRANCH, Decimal("10")),
     ("conversion", None, Level.BRANCH, Decimal("10")),
     ("certificate", None, Level.SUBCENTRE, None),
+    ("import", "social_training", Level.SUBCENTRE, None),
 )
 PREFIX = {Level.SUBCENTRE: "S", Level.BRANCH: "B", Level.PROVINCE: "Z"}
 

@@ -6,7 +6,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from services.review.decisions import DECISIONS
 from services.review.models import Level
-from shared.contracts import APPLICATION_KINDS, OUTCOME_KINDS
+from shared.contracts import APPLICATION_KINDS, MAX_REJECTED_ROWS, OUTCOME_KINDS
 from shared.paging import PageArgs
 from shared.web import ProblemSchema
 
@@ -41,6 +41,14 @@ class CaseSchema(Schema):
     decided_by = fields.String(allow_none=True)
     decided_at = fields.AwareDateTime(allow_none=True)
     reason = fields.String(allow_none=True)
+    batch = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "an import's batch: rows_total, records, invalid, duplicate, "
+            "accounts_opened, hours_total, record_rows ([first, last] runs) and samples"
+        },
+    )
+    rejected_rows = fields.List(fields.Dict(), allow_none=True)
 
 
 class InboxArgs(PageArgs):
@@ -60,12 +68,29 @@ class InboxSchema(Schema):
     total = fields.Integer()
 
 
+class RejectedRowSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    row = fields.Integer(required=True, validate=validate.Range(min=2))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+def rejected_rows() -> fields.List:
+    return fields.List(
+        fields.Nested(RejectedRowSchema),
+        validate=validate.Length(max=MAX_REJECTED_ROWS),
+        metadata={"description": "an import's batch only: its rows refused, the rest approved"},
+    )
+
+
 class DecisionSchema(Schema):
     class Meta:
         unknown = RAISE
 
     decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
     reason = fields.String(validate=validate.Length(min=1, max=500))
+    rejected_rows = rejected_rows()
 
 
 class BatchDecisionItem(Schema):
@@ -75,6 +100,7 @@ class BatchDecisionItem(Schema):
     case_id = fields.UUID(required=True)
     decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
     reason = fields.String(validate=validate.Length(min=1, max=500))
+    rejected_rows = rejected_rows()
 
 
 class BatchDecisionSchema(Schema):
