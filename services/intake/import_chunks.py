@@ -1,5 +1,8 @@
 """Reading one chunk of an import, and taking the batch when the last chunk is done.
 
+(The SQL text built here (``noqa: S608``) joins this module's own table and column names,
+never input: values always travel as parameters or through COPY.)
+
 One transaction per chunk: its rows checked, learners without an account given one
 (collectively, marked with the import), records taken, issues kept, counters moved and the
 chunk marked done. Redone after a crash or a redelivery, a done chunk changes nothing; two
@@ -14,13 +17,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import String, any_, bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from services.intake import import_files, imports, timeline
 from services.intake.context import IntakeContext
-from services.intake.decisions import ACCOUNT_NUMBER_SEQ
 from services.intake.import_rows import Issue, RowRecord, check_row
 from services.intake.models import (
     Account,
@@ -35,7 +37,7 @@ from services.intake.models import (
     RecordStatus,
 )
 from shared.auth import Principal
-from shared.db import utcnow
+from shared.db import copy_rows, utcnow
 from shared.pii import mask_account_number, mask_document_number, mask_phone
 
 SAMPLE_ROWS = 20
@@ -49,34 +51,18 @@ class Tally:
     duplicate: int = 0
     accounts_opened: int = 0
     hours: Decimal = Decimal(0)
-    issues: list[dict[str, Any]] = field(default_factory=list)
+    issues: list[tuple[Any, ...]] = field(default_factory=list)
 
     def refuse(self, imported: Import, row: int, issues: list[Issue]) -> None:
         self.invalid += 1
         for issue in issues:
             self.issues.append(
-                {
-                    "import_id": imported.id,
-                    "row": row,
-                    "column": issue.column,
-                    "kind": imports.INVALID,
-                    "value": issue.value,
-                    "reason": issue.reason,
-                }
+                (imported.id, row, issue.column, imports.INVALID, issue.value, issue.reason)
             )
 
     def repeat(self, imported: Import, row: int, reason: str) -> None:
         self.duplicate += 1
-        self.issues.append(
-            {
-                "import_id": imported.id,
-                "row": row,
-                "column": imports.WHOLE_ROW,
-                "kind": imports.DUPLICATE,
-                "value": None,
-                "reason": reason,
-            }
-        )
+        self.issues.append((imported.id, row, imports.WHOLE_ROW, imports.DUPLICATE, None, reason))
 
 
 def read_chunk(session: Session, ctx: IntakeContext, import_id: uuid.UUID, number: int) -> str:
@@ -87,10 +73,8 @@ def read_chunk(session: Session, ctx: IntakeContext, import_id: uuid.UUID, numbe
     if chunk.done:
         return "done already"
     imported = session.get(Import, import_id)
-    assert imported is not None and imported.rows_sha256 is not None
-    rows = import_files.read_rows(
-        imports.read_stored(ctx, imported.rows_sha256), chunk.first_row, chunk.last_row
-    )
+    assert imported is not None
+    rows = import_files.read_rows(imports.read_stored(ctx, chunk.rows_sha256))
     repeats = set(
         session.scalars(
             select(ImportIssue.row).where(
@@ -113,9 +97,32 @@ def read_chunk(session: Session, ctx: IntakeContext, import_id: uuid.UUID, numbe
             tally.refuse(imported, int(row[0]), checked)
     _take(session, ctx, imported, records, tally)
     if tally.issues:
-        session.execute(pg_insert(ImportIssue).on_conflict_do_nothing(), tally.issues)
+        copy_rows(session, "import_issues", ISSUE_COLUMNS, tally.issues)
     chunk.done, chunk.done_at = True, utcnow()
     return _count(session, imported, tally)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A document's learner and account, as a chunk needs them."""
+
+    learner_id: int
+    name: str
+    account_id: int
+    status: AccountStatus
+    number: str | None
+
+
+RECORD_COLUMNS = (
+    "import_id", "row", "learner_id", "account_id", "record_key", "organiser", "programme",
+    "hours", "start_date", "end_date", "certificate_number", "status",
+)  # fmt: skip
+LEARNER_COLUMNS = (
+    "document_type", "document_enc", "document_hash", "document_mask", "name", "gender",
+    "birth_date", "phone_enc", "phone_hash", "phone_mask", "unit_code", "unit_path",
+    "created_by",
+)  # fmt: skip
+ISSUE_COLUMNS = ("import_id", "row", "column", "kind", "value", "reason")
 
 
 def _take(
@@ -132,10 +139,10 @@ def _take(
         )
         for r in records
     }
-    accounts = _accounts(session, ctx, imported, records, hashes, tally)
-    rows: list[dict[str, Any]] = []
+    holders = _accounts(session, ctx, imported, records, hashes, tally)
+    rows: list[tuple[Any, ...]] = []
     for record in records:
-        holder = accounts[hashes[record.row]]
+        holder = holders[hashes[record.row]]
         problem = _mismatch(record, holder)
         if problem:
             tally.refuse(imported, record.row, [problem])
@@ -146,46 +153,61 @@ def _take(
             f"{record.start_date}|{record.end_date}",
         )
         rows.append(
-            {
-                "import_id": imported.id,
-                "row": record.row,
-                "learner_id": holder[0].id,
-                "account_id": holder[1].id,
-                "record_key": key,
-                "organiser": record.organiser,
-                "programme": record.programme,
-                "hours": record.hours,
-                "start_date": record.start_date,
-                "end_date": record.end_date,
-                "certificate_number": record.certificate_number,
-                "status": RecordStatus.PENDING,
-            }
+            (
+                imported.id,
+                record.row,
+                holder.learner_id,
+                holder.account_id,
+                key,
+                record.organiser,
+                record.programme,
+                record.hours,
+                record.start_date,
+                record.end_date,
+                record.certificate_number,
+                RecordStatus.PENDING.value,
+            )
         )
     taken = _insert_records(session, rows)
-    held = [r for r in rows if r["row"] not in taken]
+    held = [r for r in rows if r[1] not in taken]
     for row, reason in _holders(session, imported, held):
         tally.repeat(imported, row, reason)
     for r in rows:
-        if r["row"] in taken:
+        if r[1] in taken:
             tally.valid += 1
-            tally.hours += r["hours"]
+            tally.hours += r[7]
 
 
-def _insert_records(session: Session, rows: list[dict[str, Any]]) -> set[int]:
+def _staged(session: Session, table: str, name: str, columns: tuple[str, ...]) -> None:
+    """An empty temporary copy of ``table``'s ``columns``, gone at commit: where COPY lands
+    rows that an INSERT ... SELECT then takes with ON CONFLICT."""
+    session.execute(
+        text(
+            f"CREATE TEMP TABLE IF NOT EXISTS {name} ON COMMIT DROP AS "  # noqa: S608
+            f"SELECT {', '.join(columns)} FROM {table} WITH NO DATA"
+        )
+    )
+
+
+def _insert_records(session: Session, rows: list[tuple[Any, ...]]) -> set[int]:
+    """Take the records no one holds yet (the file's earlier row first); return their rows."""
     if not rows:
         return set()
-    statement = (
-        pg_insert(ImportRecord)
-        .on_conflict_do_nothing(
-            index_elements=["record_key"], index_where=text("status <> 'rejected'")
+    _staged(session, "import_records", "staged_records", RECORD_COLUMNS)
+    copy_rows(session, "staged_records", RECORD_COLUMNS, rows)
+    columns = ", ".join(RECORD_COLUMNS)
+    taken = session.scalars(
+        text(
+            f"INSERT INTO import_records ({columns}) SELECT {columns} FROM staged_records "  # noqa: S608
+            "ORDER BY row ON CONFLICT (record_key) WHERE status <> 'rejected' DO NOTHING "
+            "RETURNING row"
         )
-        .returning(ImportRecord.row)
     )
-    return set(session.scalars(statement, rows))
+    return set(taken)
 
 
 def _holders(
-    session: Session, imported: Import, held: list[dict[str, Any]]
+    session: Session, imported: Import, held: list[tuple[Any, ...]]
 ) -> list[tuple[int, str]]:
     """Why each record was not taken: which row of which import already holds it."""
     if not held:
@@ -194,30 +216,34 @@ def _holders(
         key: (import_id, row)
         for key, import_id, row in session.execute(
             select(ImportRecord.record_key, ImportRecord.import_id, ImportRecord.row).where(
-                ImportRecord.record_key.in_([r["record_key"] for r in held]),
+                ImportRecord.record_key == any_(_strings([r[4] for r in held])),
                 ImportRecord.status != RecordStatus.REJECTED,
             )
         )
     }
     reasons = []
     for r in held:
-        import_id, row = holders.get(r["record_key"], (None, None))
+        import_id, row = holders.get(r[4], (None, None))
         if import_id == imported.id:
             reason = f"the same record as row {row} of this file"
         elif import_id is not None:
             reason = f"already held (import {import_id}, row {row})"
         else:
             reason = "already held"
-        reasons.append((r["row"], reason))
+        reasons.append((r[1], reason))
     return reasons
 
 
-def _mismatch(record: RowRecord, holder: tuple[Learner, Account]) -> Issue | None:
-    learner, account = holder
-    if learner.name != record.name:
-        masked = mask_account_number(account.number or "")
+def _strings(values: Any) -> Any:
+    # One array parameter, not one parameter per value: a chunk names thousands.
+    return bindparam(None, list(values), type_=ARRAY(String))
+
+
+def _mismatch(record: RowRecord, holder: Holder) -> Issue | None:
+    if holder.name != record.name:
+        masked = mask_account_number(holder.number or "")
         return Issue("name", record.name, f"not the name on learning account {masked}")
-    if account.status == AccountStatus.PENDING:
+    if holder.status == AccountStatus.PENDING:
         return Issue(
             "document_number",
             mask_document_number(record.identity.number),
@@ -233,102 +259,105 @@ def _accounts(
     records: list[RowRecord],
     hashes: dict[int, str],
     tally: Tally,
-) -> dict[str, tuple[Learner, Account]]:
+) -> dict[str, Holder]:
     """Each document's learner and open account: matched by document, or opened now."""
     wanted = set(hashes.values())
     found = _by_hash(session, wanted)
     new: dict[str, RowRecord] = {}
     for record in records:
-        new.setdefault(hashes[record.row], record)
-    new = {h: r for h, r in new.items() if h not in found}
+        if hashes[record.row] not in found:
+            new.setdefault(hashes[record.row], record)
     if new:
-        _open(session, ctx, imported, new, tally)
-        found = _by_hash(session, wanted)
-    closed = [a for _, a in found.values() if a.status == AccountStatus.CLOSED]
+        tally.accounts_opened += _open(session, ctx, imported, new)
+    closed = [h.account_id for h in found.values() if h.status == AccountStatus.CLOSED]
     if closed:  # an opening refused earlier: the import opens the account this time
-        numbers = _numbers(session, len(closed))
-        for account, number in zip(closed, numbers, strict=True):
-            _mark_opened(account, number, imported)
-        tally.accounts_opened += len(closed)
+        tally.accounts_opened += _reopen(session, imported, closed)
+    if new or closed:
+        found = _by_hash(session, wanted)
     return found
 
 
-def _by_hash(session: Session, hashes: set[str]) -> dict[str, tuple[Learner, Account]]:
+def _by_hash(session: Session, hashes: set[str]) -> dict[str, Holder]:
     if not hashes:
         return {}
     rows = session.execute(
-        select(Learner, Account)
+        select(
+            Learner.document_hash,
+            Learner.id,
+            Learner.name,
+            Account.id,
+            Account.status,
+            Account.number,
+        )
         .join(Account, Account.learner_id == Learner.id)
-        .where(Learner.document_hash.in_(hashes))
+        .where(Learner.document_hash == any_(_strings(hashes)))
     )
-    return {learner.document_hash: (learner, account) for learner, account in rows}
+    return {row[0]: Holder(*row[1:]) for row in rows}
 
 
-def _open(
-    session: Session,
-    ctx: IntakeContext,
-    imported: Import,
-    new: dict[str, RowRecord],
-    tally: Tally,
-) -> None:
-    """Learners and open accounts for documents the bank has not seen, in two statements. A
-    document another chunk opened at this moment is left to it (the unique hash decides)."""
+# A new account's number, in the form an approved opening gets (decisions._account_number).
+ACCOUNT_NUMBER = "'ZJ' || :year || lpad(nextval('account_number_seq')::text, 8, '0')"
+
+
+def _open(session: Session, ctx: IntakeContext, imported: Import, new: dict[str, RowRecord]) -> int:
+    """Learners and open accounts for documents the bank has not seen; return how many were
+    opened. A document another chunk opened at this moment is left to it (the unique hash
+    decides, and that chunk's transaction opens its account)."""
     cipher = ctx.cipher
-    learners = [
+    _staged(session, "learners", "staged_learners", LEARNER_COLUMNS)
+    copy_rows(
+        session,
+        "staged_learners",
+        LEARNER_COLUMNS,
+        (
+            (
+                r.identity.document_type.value,
+                cipher.encrypt(r.identity.number, "learner.document_number"),
+                doc_hash,
+                mask_document_number(r.identity.number),
+                r.name,
+                r.identity.gender,
+                r.identity.birth_date,
+                cipher.encrypt(r.phone, "learner.phone"),
+                cipher.lookup_hash("phone", r.phone),
+                mask_phone(r.phone),
+                imported.unit_code,
+                imported.unit_path,
+                imported.uploaded_by_id,
+            )
+            for doc_hash, r in new.items()
+        ),
+    )
+    columns = ", ".join(LEARNER_COLUMNS)
+    opened = session.scalars(
+        text(
+            f"WITH created AS (INSERT INTO learners ({columns}) SELECT {columns} "  # noqa: S608
+            "FROM staged_learners ON CONFLICT (document_hash) DO NOTHING RETURNING id) "
+            "INSERT INTO accounts (learner_id, number, status, unit_code, unit_path, "
+            "opened_at, opened_by_import_id) "
+            f"SELECT id, {ACCOUNT_NUMBER}, 'open', :unit_code, :unit_path, now(), :import_id "
+            "FROM created RETURNING id"
+        ),
         {
-            "document_type": r.identity.document_type.value,
-            "document_enc": cipher.encrypt(r.identity.number, "learner.document_number"),
-            "document_hash": doc_hash,
-            "document_mask": mask_document_number(r.identity.number),
-            "name": r.name,
-            "gender": r.identity.gender,
-            "birth_date": r.identity.birth_date,
-            "phone_enc": cipher.encrypt(r.phone, "learner.phone"),
-            "phone_hash": cipher.lookup_hash("phone", r.phone),
-            "phone_mask": mask_phone(r.phone),
+            "year": str(datetime.now(UTC).year),
             "unit_code": imported.unit_code,
             "unit_path": imported.unit_path,
-            "created_by": imported.uploaded_by_id,
-        }
-        for doc_hash, r in new.items()
-    ]
-    created = session.scalars(
-        pg_insert(Learner)
-        .on_conflict_do_nothing(index_elements=["document_hash"])
-        .returning(Learner.id),
-        learners,
+            "import_id": imported.id,
+        },
     ).all()
-    if not created:
-        return
-    now = utcnow()
-    accounts = [
-        {
-            "learner_id": learner_id,
-            "number": number,
-            "status": AccountStatus.OPEN,
-            "unit_code": imported.unit_code,
-            "unit_path": imported.unit_path,
-            "opened_at": now,
-            "opened_by_import_id": imported.id,
-        }
-        for learner_id, number in zip(created, _numbers(session, len(created)), strict=True)
-    ]
-    session.execute(pg_insert(Account), accounts)
-    tally.accounts_opened += len(created)
+    return len(opened)
 
 
-def _numbers(session: Session, count: int) -> list[str]:
-    """``count`` new account numbers, in the form an approved opening gets."""
-    year = datetime.now(UTC).year
-    serials = session.scalars(
-        select(ACCOUNT_NUMBER_SEQ.next_value()).select_from(func.generate_series(1, count))
-    ).all()
-    return [f"ZJ{year}{serial:08d}" for serial in serials]
-
-
-def _mark_opened(account: Account, number: str, imported: Import) -> None:
-    account.status, account.number = AccountStatus.OPEN, number
-    account.opened_at, account.opened_by_import_id = utcnow(), imported.id
+def _reopen(session: Session, imported: Import, account_ids: list[int]) -> int:
+    result = session.execute(
+        text(
+            f"UPDATE accounts SET status = 'open', number = {ACCOUNT_NUMBER}, "  # noqa: S608
+            "opened_at = now(), opened_by_import_id = :import_id "
+            "WHERE id = ANY(:ids) AND status = 'closed'"
+        ),
+        {"year": str(datetime.now(UTC).year), "import_id": imported.id, "ids": account_ids},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def _count(session: Session, imported: Import, tally: Tally) -> str:

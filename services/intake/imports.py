@@ -20,7 +20,6 @@ import os
 import tempfile
 import uuid
 from datetime import timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -68,14 +67,8 @@ def _store(ctx: IntakeContext, data: bytes) -> str:
     return sha
 
 
-@lru_cache(maxsize=2)
-def _read(root: Path, sha: str) -> bytes:
-    # Chunks of one import run one after another in a worker: its rows file is read once.
-    return evidence.path_of(root, sha).read_bytes()
-
-
 def read_stored(ctx: IntakeContext, sha: str) -> bytes:
-    return _read(store_root(ctx), sha)
+    return evidence.path_of(store_root(ctx), sha).read_bytes()
 
 
 def receive(
@@ -150,18 +143,23 @@ def prepare(session: Session, ctx: IntakeContext, import_id: uuid.UUID) -> str:
         imported.rows_sha256 = _store(ctx, import_files.rows_file(rows))
         imported.rows_total = len(rows)
     else:
-        rows = import_files.read_rows(read_stored(ctx, imported.rows_sha256), 0, 2**31)
+        rows = import_files.read_rows(read_stored(ctx, imported.rows_sha256))
     _flag_repeats(session, imported, rows)
-    numbers = [int(r[0]) for r in rows]
     size = imported.chunk_size
-    for index, start in enumerate(range(0, len(numbers), size)):
-        part = numbers[start : start + size]
+    for index, start in enumerate(range(0, len(rows), size)):
+        part = rows[start : start + size]
         session.add(
-            ImportChunk(import_id=imported.id, number=index, first_row=part[0], last_row=part[-1])
+            ImportChunk(
+                import_id=imported.id,
+                number=index,
+                first_row=int(part[0][0]),
+                last_row=int(part[-1][0]),
+                rows_sha256=_store(ctx, import_files.rows_file(part)),
+            )
         )
         send_chunk(session, imported.id, index)
     imported.status = ImportStatus.PROCESSING
-    return f"{len(numbers)} rows in {-(-len(numbers) // size)} chunks"
+    return f"{len(rows)} rows in {-(-len(rows) // size)} chunks"
 
 
 def _flag_repeats(session: Session, imported: Import, rows: list[list[str]]) -> None:

@@ -282,6 +282,8 @@ class ImportChunk(Base):
     number: Mapped[int] = mapped_column(Integer, primary_key=True)
     first_row: Mapped[int] = mapped_column(Integer)
     last_row: Mapped[int] = mapped_column(Integer)
+    # The chunk's own rows file: a chunk reads its rows, not the whole file again.
+    rows_sha256: Mapped[str] = mapped_column(String(64))
     done: Mapped[bool] = mapped_column(Boolean, default=False)
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -82,6 +82,7 @@ def upgrade() -> None:
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("first_row", sa.Integer(), nullable=False),
         sa.Column("last_row", sa.Integer(), nullable=False),
+        sa.Column("rows_sha256", sa.String(length=64), nullable=False),
         sa.Column("done", sa.Boolean(), nullable=False),
         sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
