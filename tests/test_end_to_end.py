@@ -23,6 +23,7 @@ QUEUES = [
     "review.branch",
     "review.province",
     "intake",
+    "intake.imports",
     "notify",
 ]
 
@@ -210,3 +211,59 @@ def test_from_window_to_ledger(system, var_dir) -> None:
     assert sorted(i["subject"] for i in lower) == sorted(
         ["申请已通过", "申请被退回修改", "申请未通过"]
     )
+
+
+def test_an_import_from_file_to_ledgers(system, var_dir) -> None:
+    from tests.intake.import_data import generate, to_xlsx
+
+    world, intake, review = system["org"], system["intake"], system["review"]
+    code, admin = world.operating_point("S001")
+    window = world.login(f"{code.lower()}-service").headers
+    point_reviewer = staff(world, admin.headers, code, "ap-reviewer", "reviewer")
+    subcentre_reviewer = world.staff("S001", ["reviewer"], "s001-reviewer").headers
+    generated = generate(120, seed=8)
+    r = intake.post(
+        "/api/v1/imports",
+        headers=window,
+        data={"file": (__import__("io").BytesIO(to_xlsx(generated.rows)), "records.xlsx")},
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 202, r.json
+    import_id = r.json["id"]
+
+    def imported() -> dict[str, Any]:
+        return dict(intake.get(f"/api/v1/imports/{import_id}", headers=window).json)
+
+    batch = wait_for(lambda: imported()["status"] == "in_review" and imported(), timeout=60)
+    assert batch["valid"] == generated.valid
+    application = batch["application_id"]
+
+    def case_of(headers: dict) -> dict | None:
+        items = review.get("/api/v1/inbox?per_page=100", headers=headers).json["items"]
+        return next((c for c in items if c["application_id"] == application), None)
+
+    case = wait_for(lambda: case_of(point_reviewer), timeout=30)
+    assert case["kind"] == "import" and case["batch"]["records"] == generated.valid
+    first_record = case["batch"]["record_rows"][0][0]
+    r = review.post(
+        f"/api/v1/cases/{case['id']}/decision",
+        headers=point_reviewer,
+        json={"decision": "approve", "rejected_rows": [{"row": first_record, "reason": "无证书"}]},
+    )
+    assert r.status_code == 200, r.json
+    upper = wait_for(lambda: case_of(subcentre_reviewer), timeout=30)
+    r = review.post(
+        f"/api/v1/cases/{upper['id']}/decision",
+        headers=subcentre_reviewer,
+        json={"decision": "approve"},
+    )
+    assert r.status_code == 200, r.json
+    done = wait_for(lambda: imported()["status"] == "approved" and imported(), timeout=30)
+    records = intake.get(
+        f"/api/v1/imports/{import_id}/records?per_page=100&status=approved", headers=window
+    ).json
+    assert records["total"] == done["valid"] - 1
+    account = records["items"][0]["account_number"]
+    balances = intake.get(f"/api/v1/accounts/{account}", headers=window).json["balances"]
+    assert [b["outcome_kind"] for b in balances] == ["social_training"]
+    assert balances[0]["hours"] == f"{float(records['items'][0]['hours']):.2f}"

@@ -22,6 +22,7 @@ KIND_NAMES = {
     "deposit": "学习成果存入",
     "conversion": "学分转换",
     "certificate": "证书认证",
+    "import": "社会培训成果批量导入",
 }
 
 
