@@ -88,6 +88,11 @@ class Settings:
     notify_max_attempts: int = 6
     notify_retry_base_seconds: float = 30.0
     notify_retry_max_seconds: float = 3600.0
+    # Intake's assessment score: a weight per indicator (unnamed ones weigh 0); see README.
+    assessment_weights: str = (
+        "accounts_opened=1,deposits=0.5,social_training_records=0.2,"
+        "social_training_hours=0.01,turnaround_median_hours=-0.05,rejection_rate=-10"
+    )
     relay_batch_size: int = 200
     relay_idle_wait: float = 1.0
     log_level: str = "INFO"
