@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, request
 
-from services.intake import config, imports_api
+from services.intake import assessment_api, config, imports_api
 from services.intake.api import blp
 from services.intake.context import build_context
 from services.intake.extensions import db
@@ -19,10 +19,12 @@ UPLOAD_SLACK = 64 * 1024  # multipart framing around the file itself
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     settings = config.settings(overrides)
+    blueprints = [blp, imports_api.blp, assessment_api.blp]
     app = create_service_app(
-        config.SERVICE, settings, db, [blp, imports_api.blp], config.TITLE, config.DESCRIPTION
+        config.SERVICE, settings, db, blueprints, config.TITLE, config.DESCRIPTION
     )
     app.extensions["intake_ctx"] = build_context(settings)
+    assessment_api.init_app(app, settings)
 
     @app.before_request
     def _evidence_may_be_larger() -> None:
