@@ -268,12 +268,15 @@ def _accounts(
         if hashes[record.row] not in found:
             new.setdefault(hashes[record.row], record)
     if new:
-        tally.accounts_opened += _open(session, ctx, imported, new)
+        opened = _open(session, ctx, imported, new)
+        tally.accounts_opened += len(opened)
+        found.update(opened)
+        if len(opened) < len(new):  # some opened by another chunk at this moment: theirs
+            found.update(_by_hash(session, set(new) - set(opened)))
     closed = [h.account_id for h in found.values() if h.status == AccountStatus.CLOSED]
     if closed:  # an opening refused earlier: the import opens the account this time
         tally.accounts_opened += _reopen(session, imported, closed)
-    if new or closed:
-        found = _by_hash(session, wanted)
+        found.update(_by_hash(session, {h for h, v in found.items() if v.account_id in closed}))
     return found
 
 
@@ -329,14 +332,17 @@ def _open(session: Session, ctx: IntakeContext, imported: Import, new: dict[str,
         ),
     )
     columns = ", ".join(LEARNER_COLUMNS)
-    opened = session.scalars(
+    opened = session.execute(
         text(
             f"WITH created AS (INSERT INTO learners ({columns}) SELECT {columns} "  # noqa: S608
-            "FROM staged_learners ON CONFLICT (document_hash) DO NOTHING RETURNING id) "
-            "INSERT INTO accounts (learner_id, number, status, unit_code, unit_path, "
+            "FROM staged_learners ON CONFLICT (document_hash) DO NOTHING "
+            "RETURNING id, document_hash, name), "
+            "opened AS (INSERT INTO accounts (learner_id, number, status, unit_code, unit_path, "
             "opened_at, opened_by_import_id) "
             f"SELECT id, {ACCOUNT_NUMBER}, 'open', :unit_code, :unit_path, now(), :import_id "
-            "FROM created RETURNING id"
+            "FROM created RETURNING id, learner_id, number) "
+            "SELECT c.document_hash, c.id, c.name, o.id, o.number "
+            "FROM created c JOIN opened o ON o.learner_id = c.id"
         ),
         {
             "year": str(datetime.now(UTC).year),
@@ -345,7 +351,10 @@ def _open(session: Session, ctx: IntakeContext, imported: Import, new: dict[str,
             "import_id": imported.id,
         },
     ).all()
-    return len(opened)
+    return {
+        doc_hash: Holder(learner_id, name, account_id, AccountStatus.OPEN, number)
+        for doc_hash, learner_id, name, account_id, number in opened
+    }
 
 
 def _reopen(session: Session, imported: Import, account_ids: list[int]) -> int:
@@ -363,7 +372,9 @@ def _reopen(session: Session, imported: Import, account_ids: list[int]) -> int:
 def _count(session: Session, imported: Import, tally: Tally) -> str:
     """Move the import's counters; when no chunk is left, the batch goes to review. The lock
     on the import orders the chunks' endings, so exactly one of them sees nothing left."""
-    session.refresh(imported, with_for_update=True)
+    # NO KEY UPDATE: this chunk's records already hold a KEY SHARE lock on the import (their
+    # foreign key); FOR UPDATE would wait on every other chunk's, and theirs on this one's.
+    session.refresh(imported, with_for_update={"key_share": True})
     imported.rows_read += tally.read
     imported.valid += tally.valid
     imported.invalid += tally.invalid

@@ -401,3 +401,36 @@ def test_files_over_the_limits_are_refused_before_any_row(var_dir: Any) -> None:
         r = send(window, headers, big)
         assert r.status_code == 413 and r.json["errors"][0]["field"] == "file"
         assert count(Import) == count(Outbox) == 0
+
+
+def test_a_refused_opening_is_opened_by_the_import_and_a_pending_one_waits(
+    window: Window,
+) -> None:
+    from tests.intake.conftest import decide
+
+    headers = window.token()
+    refused = window.learner(name="赵六")
+    r = window.client.post("/api/v1/accounts", headers=headers, json=refused)
+    decide(r.json["id"], "rejected", reason="材料不全")
+    pending = window.learner(name="钱七")
+    assert window.client.post("/api/v1/accounts", headers=headers, json=pending).status_code == 201
+    rows = [
+        {**person(1), "name": "赵六", "document_number": refused["document_number"],
+         **GOOD_TRAINING, "certificate_number": "PX1"},
+        {**person(2), "name": "钱七", "document_number": pending["document_number"],
+         **GOOD_TRAINING, "certificate_number": "PX2"},
+    ]  # fmt: skip
+    r = send(window, headers, to_csv(rows))
+    process(r.json["id"])
+    got = window.client.get(f"/api/v1/imports/{r.json['id']}", headers=headers).json
+    assert (got["valid"], got["invalid"], got["accounts_opened"]) == (1, 1, 1)
+    (issue,) = all_issues(window, headers, r.json["id"])
+    assert (issue["row"], issue["column"], issue["reason"]) == (
+        3,
+        "证件号码",
+        "an application to open this learner's account is still in review",
+    )
+    with db.transaction() as session:
+        reopened = session.scalar(select(Account).join(Learner).where(Learner.name == "赵六"))
+        assert reopened is not None and reopened.status.value == "open"
+        assert reopened.number and reopened.opened_by_import_id == uuid.UUID(r.json["id"])
