@@ -302,10 +302,12 @@ def _by_hash(session: Session, hashes: set[str]) -> dict[str, Holder]:
 ACCOUNT_NUMBER = "'ZJ' || :year || lpad(nextval('account_number_seq')::text, 8, '0')"
 
 
-def _open(session: Session, ctx: IntakeContext, imported: Import, new: dict[str, RowRecord]) -> int:
-    """Learners and open accounts for documents the bank has not seen; return how many were
-    opened. A document another chunk opened at this moment is left to it (the unique hash
-    decides, and that chunk's transaction opens its account)."""
+def _open(
+    session: Session, ctx: IntakeContext, imported: Import, new: dict[str, RowRecord]
+) -> dict[str, Holder]:
+    """Learners and open accounts for documents the bank has not seen; return those opened.
+    A document another chunk opened at this moment is left to it (the unique hash decides,
+    and that chunk's transaction opens its account)."""
     cipher = ctx.cipher
     _staged(session, "learners", "staged_learners", LEARNER_COLUMNS)
     copy_rows(

@@ -268,6 +268,6 @@ def template(file_format: str) -> bytes:
         # Text, so Excel keeps every digit of an ID number and the leading zeros.
         if column.field in ("document_number", "phone", "certificate_number"):
             sheet.column_dimensions[letter].number_format = "@"
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()
+    book = io.BytesIO()
+    workbook.save(book)
+    return book.getvalue()

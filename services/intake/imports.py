@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -34,7 +34,6 @@ from services.intake.models import (
     Import,
     ImportChunk,
     ImportIssue,
-    ImportRecord,
     ImportStatus,
     Outbox,
 )
@@ -251,19 +250,8 @@ def progress(imported: Import) -> dict[str, Any]:
     }
 
 
-def issues_query(import_id: uuid.UUID, kind: str | None) -> Select[tuple[ImportIssue]]:
+def issues_query(import_id: uuid.UUID, kind: str | None) -> Select[Any]:
     query = select(ImportIssue).where(ImportIssue.import_id == import_id)
     if kind:
         query = query.where(ImportIssue.kind == kind)
     return query.order_by(ImportIssue.row, ImportIssue.column)
-
-
-def records_query(import_id: uuid.UUID, status: str | None) -> Select[tuple[ImportRecord]]:
-    query = select(ImportRecord).where(ImportRecord.import_id == import_id)
-    if status:
-        query = query.where(ImportRecord.status == status)
-    return query.order_by(ImportRecord.row)
-
-
-def count(session: Session, query: Select[Any]) -> int:
-    return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)

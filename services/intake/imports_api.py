@@ -142,7 +142,8 @@ def get_records(args: dict[str, Any], import_id: uuid.UUID) -> Any:
     """The records taken, by row: for a reviewer choosing rows to reject, and afterwards
     what became of each (document numbers masked)."""
     imported = imports.visible(db.session, current_principal(), import_id)
-    query = (
+    # Select of columns: its row type is long to spell and nothing here needs it.
+    query: Any = (
         select(
             ImportRecord.row,
             Learner.name,

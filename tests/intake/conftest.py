@@ -22,8 +22,9 @@ from shared.auth import Principal, TokenIssuer
 from shared.identity import check_character
 
 TABLES = (
-    "ledger_entries, import_records, import_issues, import_chunks, imports, application_events, application_versions, idempotency_keys, "
-    "applications, accounts, learners, attachments, processed_messages, outbox"
+    "ledger_entries, import_records, import_issues, import_chunks, imports, "
+    "application_events, application_versions, idempotency_keys, applications, accounts, "
+    "learners, attachments, processed_messages, outbox"
 )
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 _serial = itertools.count(1)
