@@ -86,6 +86,7 @@ def prepare_learners(count: int) -> tuple[dict[str, str], list[str], str]:
     """Open ``count`` accounts (approved directly) and upload one piece of evidence."""
     from services.intake import decisions
     from services.intake.app import create_app
+    from services.intake.context import worker_context
     from services.intake.extensions import db
     from shared.auth import Principal, TokenIssuer
     from shared.identity import check_character
@@ -125,6 +126,7 @@ def prepare_learners(count: int) -> tuple[dict[str, str], list[str], str]:
             with db.transaction() as session:
                 decisions.apply_decision(
                     session,
+                    worker_context(),
                     {
                         "message_id": uuid.uuid4(),
                         "application_id": uuid.UUID(r.json["id"]),

@@ -1,0 +1,266 @@
+"""Bulk import, end to end, beside PostgreSQL COPY of the same rows; and the province-wide
+assessment by county over 1,000,000 records.
+
+    .venv/bin/python bench/bulk_import.py [--rows 100000] [--rounds 3] [--records 1000000]
+
+Each round: one file of ``--rows`` social-training records (about 2% invalid, 1% repeated)
+is sent to ``POST /api/v1/imports`` (through the app's WSGI entry point) and read by a real
+``intake.imports`` worker (2 processes) through the real outbox relay on real Redis, until
+the import is "ready for review" (its batch taken). In the same round, the same file is
+COPYed into a table of ten text columns: the floor no import can beat. Figures are medians
+over the rounds, and the ratio of the two rates. The second part times the assessment
+(``bench/assessment_figures.py``) over ``--records`` generated records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _support import claim_redis_db
+
+ROOT = Path(__file__).resolve().parent.parent
+PG = "postgresql://postgres@127.0.0.1:5432"
+HEADERS = ["姓名", "证件类型", "证件号码", "手机号码", "培训机构", "培训项目",
+           "开始日期", "结束日期", "学时", "证书编号"]  # fmt: skip
+INTAKE_TABLES = (
+    "ledger_entries, import_records, import_issues, import_chunks, imports, application_events, "
+    "application_versions, applications, accounts, learners, outbox"
+)
+
+
+def resident_id(serial: int) -> str:
+    from shared.identity import check_character
+
+    day = 1 + serial // 1000
+    birth = f"19{70 + day // 336 % 30:02d}{1 + day // 28 % 12:02d}{1 + day % 28:02d}"
+    first17 = f"330102{birth}{serial % 1000:03d}"
+    return first17 + check_character(first17)
+
+
+def make_file(rows: int) -> bytes:
+    """``rows`` records of distinct learners; every 50th row invalid, every 100th a repeat."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    writer.writerow(HEADERS)
+    previous: list[str] = []
+    for i in range(rows):
+        if i and i % 100 == 0:
+            writer.writerow(previous)
+            continue
+        row = [
+            "张三" if i % 2 else "李四",
+            "居民身份证",
+            resident_id(i),
+            f"139{i:08d}",
+            "杭州市职业技能培训中心",
+            f"电工初级培训第{i % 40}期",
+            "2026-03-01",
+            "2026-03-20",
+            str(8 * (1 + i % 6)),
+            f"PX{i:08d}",
+        ]
+        if i % 50 == 25:
+            row[8] = "abc"  # not a number of hours
+        writer.writerow(row)
+        previous = row
+    return out.getvalue().encode("utf-8")
+
+
+def setup() -> dict[str, str]:
+    run = f"bench_import_{os.getpid()}_{secrets.token_hex(2)}"
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{run}_intake"')
+    var = tempfile.mkdtemp(prefix="bench-import-")
+    db = claim_redis_db()
+    env = {
+        "CB_INTAKE_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{run}_intake",
+        "CB_REDIS_URL": f"redis://127.0.0.1:6379/{db}",
+        "CB_VAR_DIR": var,
+        "CB_LOG_LEVEL": "WARNING",
+        "BENCH_RUN": run,
+        "BENCH_REDIS_DB": str(db),
+    }
+    os.environ.update(env)
+    from deploy.bootstrap import ensure_keys
+    from shared.migrations import upgrade
+
+    ensure_keys()
+    upgrade("intake", env["CB_INTAKE_DATABASE_URL"])
+    return env
+
+
+def teardown(env: dict[str, str]) -> None:
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{env["BENCH_RUN"]}_intake" WITH (FORCE)')
+    db = int(env["BENCH_REDIS_DB"])
+    redis.Redis(db=db).flushdb()
+    redis.Redis().delete(f"cbtest:redis-db-lock:{db}")
+    shutil.rmtree(env["CB_VAR_DIR"], ignore_errors=True)
+
+
+def processes(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+    """The import worker (2 processes, as in the Procfile) and intake's outbox relay."""
+    run_env = {**os.environ, **env}
+    worker = [
+        sys.executable, "-m", "celery", "-A", "services.intake.worker", "worker",
+        "-Q", "intake.imports", "-n", "bench-imports@%h", "--concurrency", "2",
+        "--loglevel", "WARNING", "--without-mingle", "--without-gossip",
+    ]  # fmt: skip
+    relay = [sys.executable, "-m", "shared.relay", "--service", "intake"]
+    return [
+        subprocess.Popen(argv, cwd=ROOT, env=run_env, stdout=subprocess.DEVNULL)
+        for argv in (worker, relay)
+    ]
+
+
+def copy_rate(url: str, data: bytes) -> float:
+    """Seconds to COPY the file's rows into a fresh table of ten text columns."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS copy_baseline")
+        columns = ", ".join(f"c{i} text" for i in range(len(HEADERS)))
+        conn.execute(f"CREATE TABLE copy_baseline ({columns})")
+        start = time.perf_counter()
+        with conn.cursor().copy("COPY copy_baseline FROM STDIN WITH (FORMAT csv, HEADER)") as cp:
+            cp.write(data)
+        elapsed = time.perf_counter() - start
+        conn.execute("DROP TABLE copy_baseline")
+    return elapsed
+
+
+STORED = ("learners", "accounts", "import_records")
+
+
+def stored_copy_time(url: str) -> tuple[float, int]:
+    """Seconds to COPY what the import stored (its learners, accounts and records, as they
+    are in the tables) into empty tables of the same shape, indexes included: COPY doing
+    the import's writing alone, with nothing to check, encrypt or look up."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        dumps = {}
+        for table in STORED:
+            with conn.cursor().copy(f"COPY {table} TO STDOUT") as out:
+                dumps[table] = b"".join(bytes(block) for block in out)
+            conn.execute(f"DROP TABLE IF EXISTS copy_{table}")
+            conn.execute(f"CREATE TABLE copy_{table} (LIKE {table} INCLUDING ALL)")
+        rows = conn.execute("SELECT count(*) FROM import_records").fetchone()[0]
+        start = time.perf_counter()
+        with conn.transaction():
+            for table in STORED:
+                with conn.cursor().copy(f"COPY copy_{table} FROM STDIN") as cp:
+                    cp.write(dumps[table])
+        elapsed = time.perf_counter() - start
+        for table in STORED:
+            conn.execute(f"DROP TABLE copy_{table}")
+    return elapsed, rows
+
+
+def import_once(client: Any, headers: dict[str, str], data: bytes) -> tuple[float, dict]:
+    """Seconds from sending the file to the import being ready for review; and its figures."""
+    start = time.perf_counter()
+    r = client.post(
+        "/api/v1/imports",
+        headers=headers,
+        data={"file": (io.BytesIO(data), "records.csv")},
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 202, r.json
+    url = f"/api/v1/imports/{r.json['id']}"
+    while True:
+        got = client.get(url, headers=headers).json
+        if got["status"] in ("in_review", "no_records"):
+            return time.perf_counter() - start, got
+        if time.perf_counter() - start > 900:
+            raise SystemExit(f"import not ready after 900 s: {got}")
+        time.sleep(0.05)
+
+
+def bulk(rows: int, rounds: int) -> None:
+    from services.intake.app import create_app
+    from shared.auth import Principal, TokenIssuer
+    from shared.settings import load_settings
+
+    env = setup()
+    procs = processes(env)
+    try:
+        settings = load_settings("intake")
+        private = settings.key_file("", "jwt_private.pem").read_bytes()
+        principal = Principal(
+            7, "bench-window", "AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point",
+            frozenset({"service"}), "OPERATING",
+        )  # fmt: skip
+        token = TokenIssuer(private, "creditbank-org", "creditbank", 3600).issue(principal)
+        headers = {"Authorization": f"Bearer {token}"}
+        app = create_app()
+        client = app.test_client()
+        data = make_file(rows)
+        url = env["CB_INTAKE_DATABASE_URL"].replace("+psycopg", "")
+        print(f"file: {rows:,} rows, {len(data) / 1e6:.1f} MB (CSV, UTF-8)")
+        imported, copied, stored = [], [], []
+        for n in range(rounds):
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f"TRUNCATE {INTAKE_TABLES} RESTART IDENTITY CASCADE")
+            copied.append(copy_rate(url, data))
+            with app.app_context():
+                seconds, got = import_once(client, headers, data)
+            imported.append(seconds)
+            stored_seconds, records = stored_copy_time(url)
+            stored.append(stored_seconds)
+            print(
+                f"round {n + 1}: import {seconds:.2f} s ({rows / seconds:,.0f} rows/s; "
+                f"{got['valid']:,} valid, {got['invalid']:,} invalid, "
+                f"{got['duplicate']:,} duplicate, {got['accounts_opened']:,} accounts opened); "
+                f"COPY of the file {copied[-1]:.2f} s ({rows / copied[-1]:,.0f} rows/s); "
+                f"COPY of what it stored ({records:,} records with their learners and "
+                f"accounts) {stored_seconds:.2f} s ({rows / stored_seconds:,.0f} rows/s)"
+            )
+        import_rate = rows / statistics.median(imported)
+        file_rate = rows / statistics.median(copied)
+        stored_rate = rows / statistics.median(stored)
+        print(
+            f"median over {rounds} round(s): import {import_rate:,.0f} rows/s; "
+            f"COPY of the file {file_rate:,.0f} rows/s (the import at "
+            f"{100 * import_rate / file_rate:.1f}%); COPY of what it stored "
+            f"{stored_rate:,.0f} rows/s (the import at {100 * import_rate / stored_rate:.1f}%); "
+            "expected: at least 10% of COPY"
+        )
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
+        teardown(env)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--skip-assessment", action="store_true")
+    args = parser.parse_args()
+    bulk(args.rows, args.rounds)
+    if not args.skip_assessment:
+        import assessment_figures
+
+        assessment_figures.run(args.records, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
