@@ -259,7 +259,7 @@ def main() -> None:
     if not args.skip_assessment:
         import assessment_figures
 
-        assessment_figures.run(args.records, args.repeats)
+        assessment_figures.report(assessment_figures.run(args.records, args.repeats), args.repeats)
 
 
 if __name__ == "__main__":

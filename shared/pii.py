@@ -41,17 +41,24 @@ class PiiCipher:
         ``context`` (e.g. ``"learner.document_number"``) is authenticated, not stored: the
         blob opens only where it was written.
         """
-        nonce = os.urandom(NONCE_SIZE)
-        return VERSION + nonce + self._aead.encrypt(nonce, plaintext.encode(), context.encode())
+        return self.encrypt_bytes(plaintext.encode(), context)
 
     def decrypt(self, blob: bytes, context: str) -> str:
         """The plaintext; ``cryptography.exceptions.InvalidTag`` if blob or context is wrong."""
+        return self.decrypt_bytes(blob, context).decode()
+
+    def encrypt_bytes(self, plaintext: bytes, context: str) -> bytes:
+        """``encrypt`` for bytes: whole files holding personal data (a bulk import's)."""
+        nonce = os.urandom(NONCE_SIZE)
+        return VERSION + nonce + self._aead.encrypt(nonce, plaintext, context.encode())
+
+    def decrypt_bytes(self, blob: bytes, context: str) -> bytes:
         if blob[:1] != VERSION:
             raise ValueError("unknown personal-data ciphertext version")
         if len(blob) < 1 + NONCE_SIZE + TAG_SIZE:
             raise ValueError("personal-data ciphertext is truncated")
         nonce, sealed = blob[1 : 1 + NONCE_SIZE], blob[1 + NONCE_SIZE :]
-        return self._aead.decrypt(nonce, sealed, context.encode()).decode()
+        return self._aead.decrypt(nonce, sealed, context.encode())
 
     def lookup_hash(self, kind: str, value: str) -> str:
         """A stable keyed hash (64 hex characters) for finding ``value`` by equality.

@@ -52,14 +52,18 @@ def store_root(ctx: IntakeContext) -> Path:
     return Path(ctx.settings.imports_dir or Path(ctx.settings.var_dir) / "imports")
 
 
+FILE_CONTEXT = "intake.import_file"
+
+
 def _store(ctx: IntakeContext, data: bytes) -> str:
-    """Keep ``data`` content-addressed (its name is its SHA-256); written atomically."""
+    """Keep ``data`` under its SHA-256, encrypted (the files hold ID and phone numbers);
+    written atomically."""
     sha = hashlib.sha256(data).hexdigest()
     target = evidence.path_of(store_root(ctx), sha)
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-            tmp.write(data)
+            tmp.write(ctx.cipher.encrypt_bytes(data, FILE_CONTEXT))
             tmp.flush()
             os.fsync(tmp.fileno())
         os.replace(tmp.name, target)
@@ -67,7 +71,8 @@ def _store(ctx: IntakeContext, data: bytes) -> str:
 
 
 def read_stored(ctx: IntakeContext, sha: str) -> bytes:
-    return evidence.path_of(store_root(ctx), sha).read_bytes()
+    blob = evidence.path_of(store_root(ctx), sha).read_bytes()
+    return ctx.cipher.decrypt_bytes(blob, FILE_CONTEXT)
 
 
 def receive(

@@ -434,3 +434,38 @@ def test_a_refused_opening_is_opened_by_the_import_and_a_pending_one_waits(
         reopened = session.scalar(select(Account).join(Learner).where(Learner.name == "赵六"))
         assert reopened is not None and reopened.status.value == "open"
         assert reopened.number and reopened.opened_by_import_id == uuid.UUID(r.json["id"])
+
+
+def test_no_id_or_phone_number_is_kept_in_clear(window: Window, caplog: Any) -> None:
+    import logging
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from services.intake.imports import store_root
+
+    caplog.set_level(logging.DEBUG)
+    headers = window.token()
+    generated = generate(40, seed=11)
+    r = send(window, headers, to_csv(generated.rows, encoding="gbk"))
+    process(r.json["id"])
+    secrets = {row["document_number"] for row in generated.rows} | {
+        row["phone"] for row in generated.rows if len(row["phone"]) == 11
+    }
+    url = make_url(os.environ["CB_INTAKE_DATABASE_URL"])
+    dump = subprocess.run(
+        ["pg_dump", "--data-only", "-h", url.host or "127.0.0.1", "-U", "postgres",
+         url.database or ""],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    stored = b"".join(
+        p.read_bytes() for p in Path(store_root(worker_context())).rglob("*") if p.is_file()
+    )
+    assert "杭州市职业技能培训中心" in dump and stored  # the dump and the store are real
+    for secret in secrets:
+        assert secret not in dump, "an ID or phone number in clear in the database"
+        assert secret.encode() not in stored, "an ID or phone number in clear in the file store"
+        assert secret.encode("gbk") not in stored
+        assert secret not in caplog.text, "an ID or phone number in clear in the logs"
