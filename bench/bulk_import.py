@@ -18,22 +18,18 @@ import argparse
 import csv
 import io
 import os
-import secrets
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _support import claim_redis_db
+from _support import drop, throwaway
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = "postgresql://postgres@127.0.0.1:5432"
@@ -84,35 +80,11 @@ def make_file(rows: int) -> bytes:
 
 
 def setup() -> dict[str, str]:
-    run = f"bench_import_{os.getpid()}_{secrets.token_hex(2)}"
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{run}_intake"')
-    var = tempfile.mkdtemp(prefix="bench-import-")
-    db = claim_redis_db()
-    env = {
-        "CB_INTAKE_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{run}_intake",
-        "CB_REDIS_URL": f"redis://127.0.0.1:6379/{db}",
-        "CB_VAR_DIR": var,
-        "CB_LOG_LEVEL": "WARNING",
-        "BENCH_RUN": run,
-        "BENCH_REDIS_DB": str(db),
-    }
-    os.environ.update(env)
-    from deploy.bootstrap import ensure_keys
     from shared.migrations import upgrade
 
-    ensure_keys()
+    env = throwaway("bench_import", ("intake",))
     upgrade("intake", env["CB_INTAKE_DATABASE_URL"])
     return env
-
-
-def teardown(env: dict[str, str]) -> None:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{env["BENCH_RUN"]}_intake" WITH (FORCE)')
-    db = int(env["BENCH_REDIS_DB"])
-    redis.Redis(db=db).flushdb()
-    redis.Redis().delete(f"cbtest:redis-db-lock:{db}")
-    shutil.rmtree(env["CB_VAR_DIR"], ignore_errors=True)
 
 
 def processes(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
@@ -244,7 +216,7 @@ def bulk(rows: int, rounds: int) -> None:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=30)
-        teardown(env)
+        drop(env)
 
 
 def main() -> None:

@@ -17,13 +17,10 @@ import http.client
 import json
 import multiprocessing as mp
 import os
-import secrets
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -31,55 +28,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
-import redis  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from _support import drop, throwaway  # noqa: E402
 
 PG = "postgresql://postgres@127.0.0.1:5432"
 INTAKE_PORT, BASELINE_PORT = 18702, 18703
 
 
-def claim_redis_db() -> int:
-    r = redis.Redis()
-    for n in range(15, 0, -1):
-        if r.set(f"cbtest:redis-db-lock:{n}", os.getpid(), nx=True, ex=3600):
-            redis.Redis(db=n).flushdb()
-            return n
-    raise SystemExit("no free Redis DB")
-
-
 def setup() -> dict[str, str]:
-    run = f"bench_intake_{os.getpid()}_{secrets.token_hex(2)}"
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        for suffix in ("intake", "baseline"):
-            conn.execute(f'CREATE DATABASE "{run}_{suffix}"')
-    var = tempfile.mkdtemp(prefix="bench-intake-")
-    db = claim_redis_db()
-    env = {
-        "CB_INTAKE_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{run}_intake",
-        "BASELINE_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{run}_baseline",
-        "CB_REDIS_URL": f"redis://127.0.0.1:6379/{db}",
-        "CB_VAR_DIR": var,
-        "CB_LOG_LEVEL": "WARNING",
-        "BENCH_RUN": run,
-        "BENCH_REDIS_DB": str(db),
-    }
-    os.environ.update(env)
-    from deploy.bootstrap import ensure_keys
     from shared.migrations import upgrade
 
-    ensure_keys()
+    env = throwaway("bench_intake", ("intake", "baseline"))
+    env["BASELINE_DATABASE_URL"] = os.environ["BASELINE_DATABASE_URL"] = env.pop(
+        "CB_BASELINE_DATABASE_URL"
+    )
     upgrade("intake", env["CB_INTAKE_DATABASE_URL"])
     return env
-
-
-def teardown(env: dict[str, str]) -> None:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        for suffix in ("intake", "baseline"):
-            conn.execute(f'DROP DATABASE IF EXISTS "{env["BENCH_RUN"]}_{suffix}" WITH (FORCE)')
-    db = int(env["BENCH_REDIS_DB"])
-    redis.Redis(db=db).flushdb()
-    redis.Redis().delete(f"cbtest:redis-db-lock:{db}")
-    shutil.rmtree(env["CB_VAR_DIR"], ignore_errors=True)
 
 
 def prepare_learners(count: int) -> tuple[dict[str, str], list[str], str]:
@@ -278,7 +243,7 @@ def main() -> None:
         for proc in servers:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
-        teardown(env)
+        drop(env)
 
 
 if __name__ == "__main__":

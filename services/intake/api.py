@@ -9,6 +9,7 @@ from typing import Any
 from flask import Response, g, json, request
 from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
+from werkzeug.datastructures import FileStorage
 
 from services.intake import applications, attachments, idempotency, learners, ledger
 from services.intake import schemas as s
@@ -31,6 +32,30 @@ IDEMPOTENCY = {
     "schema": {"type": "string", "maxLength": 200},
     "description": "a retried request with the same key gets the first answer",
 }
+
+
+# An upload's request body (evidence, an import's file): one multipart field, ``file``.
+FILE_BODY = {
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        }
+    }
+}
+
+
+def uploaded_file() -> FileStorage:
+    """The request's multipart field ``file``, or 422 naming it."""
+    upload = request.files.get("file")
+    if upload is None:
+        raise ValidationProblem(
+            "send the file as multipart field 'file'", [FieldError("file", "missing", "files")]
+        )
+    return upload
 
 
 def present(application: Application) -> dict[str, Any]:
@@ -184,28 +209,11 @@ def withdraw(body: dict[str, Any], application_id: uuid.UUID) -> dict[str, Any]:
 @blp.alt_response(200, schema=s.AttachmentSchema, description="the same content, already held")
 @blp.alt_response(413, description="larger than the limit (10 MB)")
 @blp.alt_response(415, description="not PDF, JPEG or PNG by content")
-@blp.doc(
-    security=BEARER,
-    requestBody={
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                    "required": ["file"],
-                }
-            }
-        }
-    },
-)
+@blp.doc(security=BEARER, requestBody=FILE_BODY)
 def upload_attachment() -> Any:
     """Upload evidence (multipart field ``file``); it is stored by its SHA-256."""
     principal = current_principal()
-    upload = request.files.get("file")
-    if upload is None:
-        raise ValidationProblem(
-            "send the file as multipart field 'file'", [FieldError("file", "missing", "files")]
-        )
+    upload = uploaded_file()
     attachment, created = attachments.store(db.session, context(), principal, upload.stream)
     db.session.commit()
     return attachment, 201 if created else 200

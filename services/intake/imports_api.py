@@ -8,20 +8,19 @@ import io
 import uuid
 from typing import Any
 
-from flask import Response, request
+from flask import Response
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from services.intake import import_files, imports
 from services.intake import import_schemas as s
+from services.intake.api import BEARER, FILE_BODY, uploaded_file
 from services.intake.extensions import context, db
 from services.intake.models import Account, Import, ImportRecord, Learner
 from shared.auth import current_principal
-from shared.errors import FieldError, ValidationProblem
 from shared.paging import paginate
 
 blp = Blueprint("imports", __name__, description="Bulk imports of social-training records")
-BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 UPLOAD_SLACK = 64 * 1024  # multipart framing around the file itself
 MEDIA = {
     "csv": "text/csv; charset=utf-8",
@@ -53,30 +52,13 @@ def get_template(args: dict[str, str]) -> Response:
 @blp.post("/imports")
 @blp.response(202, s.ImportSchema, description="a new import, queued")
 @blp.alt_response(200, schema=s.ImportSchema, description="this file was sent before: its import")
-@blp.doc(
-    security=BEARER,
-    requestBody={
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                    "required": ["file"],
-                }
-            }
-        }
-    },
-)
+@blp.doc(security=BEARER, requestBody=FILE_BODY)
 def post_import() -> Any:
     """Send a CSV or XLSX file of social-training records (multipart field ``file``; at
     most 20 MB and 100,000 rows, UTF-8 or GBK). The file is checked as a whole at once and its
     rows are read in the background; the same file from the same point is the same import."""
     principal = current_principal()
-    upload = request.files.get("file")
-    if upload is None:
-        raise ValidationProblem(
-            "send the file as multipart field 'file'", [FieldError("file", "missing", "files")]
-        )
+    upload = uploaded_file()
     data = upload.stream.read(context().settings.max_import_bytes + 1)
     imported, created = imports.receive(
         db.session, context(), principal, upload.filename or "", data
