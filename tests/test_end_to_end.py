@@ -264,6 +264,10 @@ def test_an_import_from_file_to_ledgers(system, var_dir) -> None:
     ).json
     assert records["total"] == done["valid"] - 1
     account = records["items"][0]["account_number"]
-    balances = intake.get(f"/api/v1/accounts/{account}", headers=window).json["balances"]
+    opened = intake.get(f"/api/v1/accounts/{account}", headers=window).json
+    assert opened["opened_by_import_id"] == import_id
+    balances = opened["balances"]
+    ledger = intake.get(f"/api/v1/accounts/{account}/ledger", headers=window).json["items"]
+    assert ledger[0]["application_id"] is None and ledger[0]["import_record_id"]
     assert [b["outcome_kind"] for b in balances] == ["social_training"]
     assert balances[0]["hours"] == f"{float(records['items'][0]['hours']):.2f}"

@@ -230,6 +230,7 @@ def get_account(number: str) -> dict[str, Any]:
         "status": account.status.value,
         "unit_code": account.unit_code,
         "opened_at": account.opened_at,
+        "opened_by_import_id": account.opened_by_import_id,
         "learner": learner,
         "balances": ledger.balances(db.session, account),
     }

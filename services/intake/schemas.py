@@ -163,13 +163,19 @@ class AccountSchema(Schema):
     status = fields.String()
     unit_code = fields.String()
     opened_at = fields.AwareDateTime(allow_none=True)
+    opened_by_import_id = fields.UUID(
+        allow_none=True, metadata={"description": "set when a bulk import opened it collectively"}
+    )
     learner = fields.Nested(LearnerOutSchema)
     balances = fields.List(fields.Nested(BalanceSchema))
 
 
 class LedgerEntrySchema(Schema):
     id = fields.Integer()
-    application_id = fields.UUID()
+    application_id = fields.UUID(allow_none=True)
+    import_record_id = fields.Integer(
+        allow_none=True, metadata={"description": "posted from a bulk import's record instead"}
+    )
     outcome_kind = fields.String()
     credits = fields.Decimal(as_string=True)
     hours = fields.Decimal(as_string=True)
