@@ -15,6 +15,7 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import islice
 from typing import Any
 
 from shared.errors import FieldError, Problem, ValidationProblem
@@ -209,15 +210,26 @@ def _first_sheet(data: bytes) -> Any:
     return workbook.worksheets[0]
 
 
-def xlsx_rows(data: bytes) -> list[list[str]]:
-    """An XLSX workbook's rows, in the template's order (its first sheet)."""
+def xlsx_rows(data: bytes, max_rows: int) -> list[list[str]]:
+    """An XLSX workbook's rows, in the template's order (its first sheet). A workbook may
+    declare fewer rows than it holds: reading stops, refused, one row past the limit."""
     sheet = _first_sheet(data)
+    # Read to the sheet's real end, not to the dimension it declares (which may be wrong:
+    # rows past it would otherwise be dropped without a word).
+    sheet.reset_dimensions()
     try:
         rows = sheet.iter_rows(values_only=True)
         positions = check_header(list(next(rows)))
-        return list(canonical(rows, positions, first=2))
+        taken = list(islice(canonical(rows, positions, first=2), max_rows + 1))
     finally:
         sheet.parent.close()
+    if len(taken) > max_rows:
+        raise refuse(
+            FileTooLarge,
+            f"a file may hold at most {max_rows:,} rows",
+            f"more than {max_rows:,} rows, though the workbook declares fewer",
+        )
+    return taken
 
 
 def _check_count(count: int, max_rows: int) -> None:

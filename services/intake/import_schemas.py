@@ -17,7 +17,8 @@ class ImportSchema(Schema):
     file_sha256 = fields.String(metadata={"description": "the same file again is this import"})
     status = fields.String(
         metadata={
-            "description": "received, processing, in_review, no_records, approved or rejected"
+            "description": "received, processing, in_review, no_records, refused (a workbook "
+            "holding more rows than it declared, over the limit), approved or rejected"
         }
     )
     rows_total = fields.Integer(allow_none=True)
@@ -36,7 +37,15 @@ class ImportSchema(Schema):
 class ImportListArgs(PageArgs):
     status = fields.String(
         validate=validate.OneOf(
-            ["received", "processing", "in_review", "no_records", "approved", "rejected"]
+            [
+                "received",
+                "processing",
+                "in_review",
+                "no_records",
+                "refused",
+                "approved",
+                "rejected",
+            ]
         )
     )
 

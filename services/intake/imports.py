@@ -41,7 +41,7 @@ from services.intake.scope import require_window_staff
 from shared import evidence, outbox
 from shared.auth import Principal
 from shared.db import utcnow
-from shared.errors import NotFound
+from shared.errors import NotFound, Problem
 
 QUEUE = "intake.imports"
 DUPLICATE, INVALID = "duplicate", "invalid"
@@ -143,7 +143,13 @@ def prepare(session: Session, ctx: IntakeContext, import_id: uuid.UUID) -> str:
     if imported.status != ImportStatus.RECEIVED:
         return "prepared already"
     if imported.rows_sha256 is None:
-        rows = import_files.xlsx_rows(read_stored(ctx, imported.file_sha256))
+        try:
+            rows = import_files.xlsx_rows(
+                read_stored(ctx, imported.file_sha256), ctx.settings.max_import_rows
+            )
+        except Problem as problem:  # more rows than the workbook declared, and too many
+            _refuse(session, imported, problem)
+            return "refused"
         imported.rows_sha256 = _store(ctx, import_files.rows_file(rows))
         imported.rows_total = len(rows)
     else:
@@ -164,6 +170,23 @@ def prepare(session: Session, ctx: IntakeContext, import_id: uuid.UUID) -> str:
         send_chunk(session, imported.id, index)
     imported.status = ImportStatus.PROCESSING
     return f"{len(rows)} rows in {-(-len(rows) // size)} chunks"
+
+
+def _refuse(session: Session, imported: Import, problem: Problem) -> None:
+    """The file turned out, when read, to break a rule checked at upload: no row is taken,
+    and the reason is the import's one issue (row 1, the whole file)."""
+    reason = "; ".join(e.reason for e in problem.errors) or problem.detail
+    session.add(
+        ImportIssue(
+            import_id=imported.id,
+            row=1,
+            column="file",
+            kind=INVALID,
+            value=None,
+            reason=reason[:300],
+        )
+    )
+    imported.status, imported.ready_at = ImportStatus.REFUSED, utcnow()
 
 
 def _flag_repeats(session: Session, imported: Import, rows: list[list[str]]) -> None:

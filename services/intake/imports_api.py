@@ -32,6 +32,17 @@ def max_upload_bytes() -> int:
     return context().settings.max_import_bytes + UPLOAD_SLACK
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text(value: str | None) -> str:
+    """A value as sent, for a spreadsheet: one that a spreadsheet would run as a formula
+    (``=HYPERLINK(...)`` in a name column) is kept as text with a leading apostrophe."""
+    if not value:
+        return ""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
 def _attachment(body: bytes, mimetype: str, filename: str) -> Response:
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f"attachment; filename={filename}"
@@ -111,7 +122,7 @@ def get_issues_csv(import_id: uuid.UUID) -> Response:
     writer = csv.writer(out)
     writer.writerow(["行号", "列", "类型", "值", "原因"])
     for issue in db.session.scalars(imports.issues_query(imported.id, None)):
-        writer.writerow([issue.row, issue.column, issue.kind, issue.value or "", issue.reason])
+        writer.writerow([issue.row, issue.column, issue.kind, as_text(issue.value), issue.reason])
     body = "\ufeff" + out.getvalue()
     return _attachment(body.encode("utf-8"), MEDIA["csv"], f"import-{imported.id}-errors.csv")
 

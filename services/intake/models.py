@@ -226,6 +226,8 @@ class ImportStatus(enum.StrEnum):
     PROCESSING = "processing"  # chunks being read
     IN_REVIEW = "in_review"  # every row accounted for; the batch is with review
     NO_RECORDS = "no_records"  # every row was invalid or a duplicate: nothing to review
+    # The workbook held more rows than it declared and than the limit: no row was taken.
+    REFUSED = "refused"
     APPROVED = "approved"
     REJECTED = "rejected"
 

@@ -469,3 +469,48 @@ def test_no_id_or_phone_number_is_kept_in_clear(window: Window, caplog: Any) -> 
         assert secret.encode() not in stored, "an ID or phone number in clear in the file store"
         assert secret.encode("gbk") not in stored
         assert secret not in caplog.text, "an ID or phone number in clear in the logs"
+
+
+def test_a_workbook_holding_more_rows_than_it_declares_is_refused_when_read(
+    window: Window,
+) -> None:
+    import re
+    import zipfile
+
+    from services.intake import config
+    from services.intake.context import build_context
+
+    book = io.BytesIO(to_xlsx(generate(60, bad_every=1000, repeat_every=1000).rows))
+    out = io.BytesIO()
+    with zipfile.ZipFile(book) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":  # declares 9 rows, holds 60
+                data = re.sub(rb'<dimension ref="[^"]+"', b'<dimension ref="A1:J10"', data)
+            dst.writestr(item, data)
+    headers = window.token()
+    r = send(window, headers, out.getvalue(), "records.xlsx")
+    assert r.status_code == 202 and r.json["rows_total"] == 9, r.json
+    small = build_context(config.settings({"max_import_rows": 50}))
+    with db.transaction() as session:
+        assert imports.prepare(session, small, uuid.UUID(r.json["id"])) == "refused"
+    got = window.client.get(f"/api/v1/imports/{r.json['id']}", headers=headers).json
+    assert got["status"] == "refused" and got["rows_read"] == 0
+    (issue,) = all_issues(window, headers, r.json["id"])
+    assert (issue["row"], issue["column"], issue["reason"]) == (
+        1,
+        "file",
+        "more than 50 rows, though the workbook declares fewer",
+    )
+    assert count(ImportRecord) == count(Learner) == count(ImportChunk) == 0
+
+
+def test_a_value_a_spreadsheet_would_run_is_exported_as_text(window: Window) -> None:
+    headers = window.token()
+    row = {**person(3), **GOOD_TRAINING, "certificate_number": "PX9"}
+    row["name"] = '=HYPERLINK("http://example.invalid","x")'
+    r = send(window, headers, to_csv([row]))
+    process(r.json["id"])
+    csv_body = window.client.get(f"/api/v1/imports/{r.json['id']}/errors.csv", headers=headers)
+    lines = list(csv.reader(io.StringIO(csv_body.data.decode("utf-8-sig"))))
+    assert lines[1][:4] == ["2", "姓名", "invalid", "'" + row["name"]]

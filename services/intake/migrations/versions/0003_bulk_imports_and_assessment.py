@@ -41,6 +41,7 @@ def upgrade() -> None:
                 "processing",
                 "in_review",
                 "no_records",
+                "refused",
                 "approved",
                 "rejected",
                 name="import_status",
