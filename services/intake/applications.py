@@ -12,7 +12,7 @@ from marshmallow import ValidationError
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from services.intake import learners, timeline
+from services.intake import batches, learners, timeline
 from services.intake.attachments import require_attachments
 from services.intake.context import IntakeContext
 from services.intake.models import (
@@ -202,6 +202,8 @@ def withdraw(
         account = session.get(Account, application.account_id)
         assert account is not None
         account.status = AccountStatus.CLOSED
+    elif application.kind == ApplicationKind.IMPORT:
+        batches.withdraw(session, application, reason)
     timeline.event(
         session, application, "withdrawn", principal.staff_id, principal.username, reason=reason
     )

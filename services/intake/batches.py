@@ -49,6 +49,21 @@ def reject_rows(
     return refused
 
 
+def withdraw(session: Session, application: Application, reason: str) -> None:
+    """The point withdrew its batch: no record is posted, and each may come again."""
+    imported = _import_of(session, application)
+    session.execute(
+        update(ImportRecord)
+        .where(ImportRecord.import_id == imported.id, ImportRecord.status == RecordStatus.PENDING)
+        .values(
+            status=RecordStatus.REJECTED,
+            rejected_level=None,
+            rejected_reason=f"withdrawn: {reason}"[:500],
+        )
+    )
+    imported.status = ImportStatus.WITHDRAWN
+
+
 def finish(
     session: Session, application: Application, outcome: str, level: str, reason: str | None
 ) -> None:

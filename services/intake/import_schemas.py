@@ -45,6 +45,7 @@ class ImportListArgs(PageArgs):
                 "refused",
                 "approved",
                 "rejected",
+                "withdrawn",
             ]
         )
     )

@@ -230,6 +230,7 @@ class ImportStatus(enum.StrEnum):
     REFUSED = "refused"
     APPROVED = "approved"
     REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"  # its batch withdrawn by the point before review ended
 
 
 class RecordStatus(enum.StrEnum):

@@ -514,3 +514,29 @@ def test_a_value_a_spreadsheet_would_run_is_exported_as_text(window: Window) -> 
     csv_body = window.client.get(f"/api/v1/imports/{r.json['id']}/errors.csv", headers=headers)
     lines = list(csv.reader(io.StringIO(csv_body.data.decode("utf-8-sig"))))
     assert lines[1][:4] == ["2", "姓名", "invalid", "'" + row["name"]]
+
+
+def test_a_withdrawn_batch_posts_nothing_and_its_records_may_come_again(window: Window) -> None:
+    headers = window.token()
+    rows = generate(8, bad_every=1000, repeat_every=1000).rows
+    first = send(window, headers, to_csv(rows))
+    process(first.json["id"])
+    batch = window.client.get(f"/api/v1/imports/{first.json['id']}", headers=headers).json
+    r = window.client.post(
+        f"/api/v1/applications/{batch['application_id']}/withdraw",
+        headers=headers,
+        json={"reason": "发错了文件"},
+    )
+    assert r.status_code == 200, r.json
+    got = window.client.get(f"/api/v1/imports/{first.json['id']}", headers=headers).json
+    assert got["status"] == "withdrawn"
+    # The late decision of a withdrawn batch changes nothing.
+    assert batch_decision(batch["application_id"], "approved") == "stale"
+    assert count(LedgerEntry) == 0
+    with db.transaction() as session:
+        withdrawn = session.scalars(select(Outbox.task_name)).all()
+    assert "review.withdraw_application" in withdrawn
+    second = send(window, headers, to_csv(rows, encoding="gbk"))
+    process(second.json["id"])
+    again = window.client.get(f"/api/v1/imports/{second.json['id']}", headers=headers).json
+    assert (again["valid"], again["duplicate"]) == (8, 0)

@@ -44,6 +44,7 @@ def upgrade() -> None:
                 "refused",
                 "approved",
                 "rejected",
+                "withdrawn",
                 name="import_status",
             ),
             nullable=False,
