@@ -152,10 +152,15 @@ def import_once(client: Any, headers: dict[str, str], data: bytes) -> tuple[floa
         content_type="multipart/form-data",
     )
     assert r.status_code == 202, r.json
+    accepted = time.perf_counter() - start
     url = f"/api/v1/imports/{r.json['id']}"
+    prepared = None
     while True:
         got = client.get(url, headers=headers).json
+        if prepared is None and got["status"] != "received":
+            prepared = time.perf_counter() - start
         if got["status"] in ("in_review", "no_records"):
+            got["phases"] = f"answered in {accepted:.2f} s, chunks queued at {prepared:.2f} s"
             return time.perf_counter() - start, got
         if time.perf_counter() - start > 900:
             raise SystemExit(f"import not ready after 900 s: {got}")
@@ -196,7 +201,8 @@ def bulk(rows: int, rounds: int) -> None:
             print(
                 f"round {n + 1}: import {seconds:.2f} s ({rows / seconds:,.0f} rows/s; "
                 f"{got['valid']:,} valid, {got['invalid']:,} invalid, "
-                f"{got['duplicate']:,} duplicate, {got['accounts_opened']:,} accounts opened); "
+                f"{got['duplicate']:,} duplicate, {got['accounts_opened']:,} accounts opened; "
+                f"{got['phases']}); "
                 f"COPY of the file {copied[-1]:.2f} s ({rows / copied[-1]:,.0f} rows/s); "
                 f"COPY of what it stored ({records:,} records with their learners and "
                 f"accounts) {stored_seconds:.2f} s ({rows / stored_seconds:,.0f} rows/s)"
