@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from services.intake.models import ImportStatus, RecordStatus
 from shared.paging import PageArgs, page_schema
 
 
@@ -17,8 +18,8 @@ class ImportSchema(Schema):
     file_sha256 = fields.String(metadata={"description": "the same file again is this import"})
     status = fields.String(
         metadata={
-            "description": "received, processing, in_review, no_records, refused (a workbook "
-            "holding more rows than it declared, over the limit), approved or rejected"
+            "description": ", ".join(status.value for status in ImportStatus)
+            + " (refused: a workbook holding more rows than it declared, over the limit)"
         }
     )
     rows_total = fields.Integer(allow_none=True)
@@ -35,20 +36,7 @@ class ImportSchema(Schema):
 
 
 class ImportListArgs(PageArgs):
-    status = fields.String(
-        validate=validate.OneOf(
-            [
-                "received",
-                "processing",
-                "in_review",
-                "no_records",
-                "refused",
-                "approved",
-                "rejected",
-                "withdrawn",
-            ]
-        )
-    )
+    status = fields.String(validate=validate.OneOf([status.value for status in ImportStatus]))
 
 
 class IssueArgs(PageArgs):
@@ -64,7 +52,7 @@ class IssueSchema(Schema):
 
 
 class RecordArgs(PageArgs):
-    status = fields.String(validate=validate.OneOf(["pending", "approved", "rejected"]))
+    status = fields.String(validate=validate.OneOf([status.value for status in RecordStatus]))
 
 
 class RecordSchema(Schema):
