@@ -190,7 +190,9 @@ def _staged(session: Session, table: str, name: str, columns: tuple[str, ...]) -
 
 
 def _insert_records(session: Session, rows: list[tuple[Any, ...]]) -> set[int]:
-    """Take the records no one holds yet (the file's earlier row first); return their rows."""
+    """Take the records no one holds yet (the file's earlier row first); return their rows.
+    Inserted in key order, as every chunk does, so two chunks taking the same keys wait for
+    each other in one order and never deadlock."""
     if not rows:
         return set()
     _staged(session, "import_records", "staged_records", RECORD_COLUMNS)
@@ -199,7 +201,8 @@ def _insert_records(session: Session, rows: list[tuple[Any, ...]]) -> set[int]:
     taken = session.scalars(
         text(
             f"INSERT INTO import_records ({columns}) SELECT {columns} FROM staged_records "  # noqa: S608
-            "ORDER BY row ON CONFLICT (record_key) WHERE status <> 'rejected' DO NOTHING "
+            "ORDER BY record_key, row ON CONFLICT (record_key) WHERE status <> 'rejected' "
+            "DO NOTHING "
             "RETURNING row"
         )
     )
@@ -337,7 +340,8 @@ def _open(
     opened = session.execute(
         text(
             f"WITH created AS (INSERT INTO learners ({columns}) SELECT {columns} "  # noqa: S608
-            "FROM staged_learners ON CONFLICT (document_hash) DO NOTHING "
+            "FROM staged_learners ORDER BY document_hash "  # one lock order for every chunk
+            "ON CONFLICT (document_hash) DO NOTHING "
             "RETURNING id, document_hash, name), "
             "opened AS (INSERT INTO accounts (learner_id, number, status, unit_code, unit_path, "
             "opened_at, opened_by_import_id) "

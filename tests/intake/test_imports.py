@@ -540,3 +540,31 @@ def test_a_withdrawn_batch_posts_nothing_and_its_records_may_come_again(window: 
     process(second.json["id"])
     again = window.client.get(f"/api/v1/imports/{second.json['id']}", headers=headers).json
     assert (again["valid"], again["duplicate"]) == (8, 0)
+
+
+def test_a_learner_in_several_chunks_gets_one_account_and_each_record(var_dir: Any) -> None:
+    app = create_app({"import_chunk_rows": 2})
+    with app.app_context():
+        window = Window(app.test_client(), var_dir)
+        headers = window.token()
+        a, b = person(1), person(2)
+        rows = [
+            {**a, **GOOD_TRAINING, "programme": "课程一", "certificate_number": "C1"},
+            {**b, **GOOD_TRAINING, "programme": "课程一", "certificate_number": "C2"},
+            {**b, **GOOD_TRAINING, "programme": "课程二", "certificate_number": "C3"},
+            {**a, **GOOD_TRAINING, "programme": "课程二", "certificate_number": "C4"},
+            {**a, **GOOD_TRAINING, "programme": "课程三", "certificate_number": "C5"},
+        ]
+        r = send(window, headers, to_csv(rows))
+        process(r.json["id"])
+        got = window.client.get(f"/api/v1/imports/{r.json['id']}", headers=headers).json
+        assert (got["valid"], got["accounts_opened"]) == (5, 2)
+        assert count(Learner) == count(Account) == 2 and count(ImportChunk) == 3
+        with db.transaction() as session:
+            per_learner = sorted(
+                session.execute(
+                    select(func.count()).select_from(ImportRecord).group_by(ImportRecord.learner_id)
+                ).scalars()
+            )
+        assert per_learner == [2, 3]
+    db.remove()
