@@ -568,3 +568,26 @@ def test_a_learner_in_several_chunks_gets_one_account_and_each_record(var_dir: A
             )
         assert per_learner == [2, 3]
     db.remove()
+
+
+def test_a_batch_in_review_is_sent_for_reconciliation_as_first_handed_over(
+    window: Window,
+) -> None:
+    from datetime import timedelta
+
+    from services.intake import reconcile
+
+    headers = window.token()
+    r = send(window, headers, to_csv(generate(30, seed=4).rows))
+    process(r.json["id"])
+    with db.transaction() as session:
+        (handoff,) = session.scalars(
+            select(Outbox.payload).where(Outbox.task_name == "review.open_case")
+        ).all()
+        assert reconcile.send_for_reconciliation(session, timedelta(0)) == 1
+    with db.transaction() as session:
+        (sweep,) = session.scalars(
+            select(Outbox.payload).where(Outbox.task_name == "review.reconcile")
+        ).all()
+    (again,) = sweep["applications"]  # checked against its contract when it was written
+    assert again["batch"] == handoff["batch"] and again["kind"] == "import"
