@@ -77,6 +77,18 @@ def copy_rows(
             copy.write_row(row)
 
 
+def stage(session: Session, table: str, name: str, columns: Sequence[str]) -> None:
+    """An empty temporary copy ``name`` of ``table``'s ``columns``, gone at commit: where
+    COPY lands rows that an INSERT ... SELECT ... ON CONFLICT then takes. ``table``,
+    ``name`` and ``columns`` are the caller's own names, never input."""
+    session.execute(
+        text(
+            f"CREATE TEMP TABLE IF NOT EXISTS {name} ON COMMIT DROP AS "  # noqa: S608
+            f"SELECT {', '.join(columns)} FROM {table} WITH NO DATA"
+        )
+    )
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     # No pre-ping: it costs a round trip per checkout. A connection found dead raises once;
     # SQLAlchemy then invalidates the whole pool, so a PostgreSQL restart costs one failed

@@ -1,22 +1,31 @@
-"""An import's batch after review: rows rejected at a level, and the batch's end: its
-remaining records posted to their learners' ledgers, or all of them refused."""
+"""An import's batch: taken into review when every row is accounted for; after review, rows
+rejected at a level, and the batch's end: its remaining records posted to their learners'
+ledgers, or all of them refused (or withdrawn by the point)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from sqlalchemy import Integer, String, literal, select, update
+from sqlalchemy import Integer, String, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from services.intake import timeline
 from services.intake.models import (
     Application,
+    ApplicationKind,
     Import,
     ImportRecord,
     ImportStatus,
+    Learner,
     LedgerEntry,
     RecordStatus,
 )
+from shared.auth import Principal
+from shared.db import utcnow
+
+SAMPLE_ROWS = 20
 
 
 def _import_of(session: Session, application: Application) -> Import:
@@ -107,3 +116,99 @@ def finish(
             .values(status=RecordStatus.REJECTED, rejected_level=level, rejected_reason=reason)
         )
         imported.status = ImportStatus.REJECTED
+
+
+def take(session: Session, imported: Import) -> None:
+    """Every row of the import is accounted for: its records become one batch application
+    in review, or, with none, the import ends with nothing to review."""
+    imported.ready_at = utcnow()
+    if imported.valid == 0:
+        imported.status = ImportStatus.NO_RECORDS
+        return
+    numbers = list(
+        session.scalars(
+            select(ImportRecord.row)
+            .where(ImportRecord.import_id == imported.id)
+            .order_by(ImportRecord.row)
+        )
+    )
+    uploader = Principal(
+        staff_id=imported.uploaded_by_id,
+        username=imported.uploaded_by,
+        unit_code=imported.unit_code,
+        unit_path=imported.unit_path,
+        unit_level="acceptance_point",
+        roles=frozenset(),
+    )
+    application = timeline.take(
+        session,
+        uploader,
+        ApplicationKind.IMPORT,
+        None,
+        _batch_data(session, imported, numbers),
+        [],
+        "social_training",
+    )
+    session.flush()
+    imported.application_id = application.id
+    imported.status = ImportStatus.IN_REVIEW
+
+
+def ranges(numbers: list[int]) -> list[list[int]]:
+    """Sorted row numbers as [first, last] runs: how a batch names its records compactly."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and runs[-1][1] == n - 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return runs
+
+
+def _batch_data(session: Session, imported: Import, numbers: list[int]) -> dict[str, Any]:
+    """What the batch application records and review sees: the import's figures, its dates'
+    span, evenly spread sample rows (document numbers masked), and its records' row numbers."""
+    step = max(1, len(numbers) // SAMPLE_ROWS)
+    picked = numbers[::step][:SAMPLE_ROWS]
+    samples = session.execute(
+        select(ImportRecord, Learner.name, Learner.document_mask)
+        .join(Learner, Learner.id == ImportRecord.learner_id)
+        .where(ImportRecord.import_id == imported.id, ImportRecord.row.in_(picked))
+        .order_by(ImportRecord.row)
+    ).all()
+    span = session.execute(
+        select(func.min(ImportRecord.start_date), func.max(ImportRecord.end_date)).where(
+            ImportRecord.import_id == imported.id
+        )
+    ).one()
+    return {
+        "import_id": str(imported.id),
+        "filename": imported.filename,
+        "rows_total": imported.rows_total,
+        "records": imported.valid,
+        "invalid": imported.invalid,
+        "duplicate": imported.duplicate,
+        "accounts_opened": imported.accounts_opened,
+        "hours_total": f"{imported.hours_total:.2f}",
+        "start_date": _iso(span[0]),
+        "end_date": _iso(span[1]),
+        "record_rows": ranges(numbers),
+        "samples": [
+            {
+                "row": record.row,
+                "name": name,
+                "document_number": document_mask,
+                "organiser": record.organiser,
+                "programme": record.programme,
+                "hours": f"{record.hours:.2f}",
+                "start_date": record.start_date.isoformat(),
+                "end_date": record.end_date.isoformat(),
+                "certificate_number": record.certificate_number,
+            }
+            for record, name, document_mask in samples
+        ],
+    }
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None

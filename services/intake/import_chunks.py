@@ -1,4 +1,4 @@
-"""Reading one chunk of an import, and taking the batch when the last chunk is done.
+"""Reading one chunk of an import; the last chunk done hands the import on as a batch.
 
 (The SQL text built here (``noqa: S608``) joins this module's own table and column names,
 never input: values always travel as parameters or through COPY.)
@@ -13,34 +13,27 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, func, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import any_, func, select, text
 from sqlalchemy.orm import Session
 
-from services.intake import import_files, imports, timeline
+from services.intake import batches, import_files, imports
 from services.intake.context import IntakeContext
+from services.intake.import_accounts import Holder, accounts_for, strings
 from services.intake.import_rows import Issue, RowRecord, check_row
 from services.intake.models import (
-    Account,
     AccountStatus,
-    ApplicationKind,
     Import,
     ImportChunk,
     ImportIssue,
     ImportRecord,
-    ImportStatus,
-    Learner,
     RecordStatus,
 )
-from shared.auth import Principal
-from shared.db import copy_rows, utcnow
-from shared.pii import mask_account_number, mask_document_number, mask_phone
-
-SAMPLE_ROWS = 20
+from shared.db import copy_rows, stage, utcnow
+from shared.pii import mask_account_number, mask_document_number
 
 
 @dataclass
@@ -102,25 +95,9 @@ def read_chunk(session: Session, ctx: IntakeContext, import_id: uuid.UUID, numbe
     return _count(session, imported, tally)
 
 
-@dataclass(frozen=True)
-class Holder:
-    """A document's learner and account, as a chunk needs them."""
-
-    learner_id: int
-    name: str
-    account_id: int
-    status: AccountStatus
-    number: str | None
-
-
 RECORD_COLUMNS = (
     "import_id", "row", "learner_id", "account_id", "record_key", "organiser", "programme",
     "hours", "start_date", "end_date", "certificate_number", "status",
-)  # fmt: skip
-LEARNER_COLUMNS = (
-    "document_type", "document_enc", "document_hash", "document_mask", "name", "gender",
-    "birth_date", "phone_enc", "phone_hash", "phone_mask", "unit_code", "unit_path",
-    "created_by",
 )  # fmt: skip
 ISSUE_COLUMNS = ("import_id", "row", "column", "kind", "value", "reason")
 
@@ -139,7 +116,8 @@ def _take(
         )
         for r in records
     }
-    holders = _accounts(session, ctx, imported, records, hashes, tally)
+    holders, opened = accounts_for(session, ctx, imported, records, hashes)
+    tally.accounts_opened += opened
     rows: list[tuple[Any, ...]] = []
     for record in records:
         holder = holders[hashes[record.row]]
@@ -178,24 +156,13 @@ def _take(
             tally.hours += r[7]
 
 
-def _staged(session: Session, table: str, name: str, columns: tuple[str, ...]) -> None:
-    """An empty temporary copy of ``table``'s ``columns``, gone at commit: where COPY lands
-    rows that an INSERT ... SELECT then takes with ON CONFLICT."""
-    session.execute(
-        text(
-            f"CREATE TEMP TABLE IF NOT EXISTS {name} ON COMMIT DROP AS "  # noqa: S608
-            f"SELECT {', '.join(columns)} FROM {table} WITH NO DATA"
-        )
-    )
-
-
 def _insert_records(session: Session, rows: list[tuple[Any, ...]]) -> set[int]:
     """Take the records no one holds yet (the file's earlier row first); return their rows.
     Inserted in key order, as every chunk does, so two chunks taking the same keys wait for
     each other in one order and never deadlock."""
     if not rows:
         return set()
-    _staged(session, "import_records", "staged_records", RECORD_COLUMNS)
+    stage(session, "import_records", "staged_records", RECORD_COLUMNS)
     copy_rows(session, "staged_records", RECORD_COLUMNS, rows)
     columns = ", ".join(RECORD_COLUMNS)
     taken = session.scalars(
@@ -219,7 +186,7 @@ def _holders(
         key: (import_id, row)
         for key, import_id, row in session.execute(
             select(ImportRecord.record_key, ImportRecord.import_id, ImportRecord.row).where(
-                ImportRecord.record_key == any_(_strings([r[4] for r in held])),
+                ImportRecord.record_key == any_(strings([r[4] for r in held])),
                 ImportRecord.status != RecordStatus.REJECTED,
             )
         )
@@ -237,11 +204,6 @@ def _holders(
     return reasons
 
 
-def _strings(values: Any) -> Any:
-    # One array parameter, not one parameter per value: a chunk names thousands.
-    return bindparam(None, list(values), type_=ARRAY(String))
-
-
 def _mismatch(record: RowRecord, holder: Holder) -> Issue | None:
     if holder.name != record.name:
         masked = mask_account_number(holder.number or "")
@@ -253,126 +215,6 @@ def _mismatch(record: RowRecord, holder: Holder) -> Issue | None:
             "an application to open this learner's account is still in review",
         )
     return None
-
-
-def _accounts(
-    session: Session,
-    ctx: IntakeContext,
-    imported: Import,
-    records: list[RowRecord],
-    hashes: dict[int, str],
-    tally: Tally,
-) -> dict[str, Holder]:
-    """Each document's learner and open account: matched by document, or opened now."""
-    wanted = set(hashes.values())
-    found = _by_hash(session, wanted)
-    new: dict[str, RowRecord] = {}
-    for record in records:
-        if hashes[record.row] not in found:
-            new.setdefault(hashes[record.row], record)
-    if new:
-        opened = _open(session, ctx, imported, new)
-        tally.accounts_opened += len(opened)
-        found.update(opened)
-        if len(opened) < len(new):  # some opened by another chunk at this moment: theirs
-            found.update(_by_hash(session, set(new) - set(opened)))
-    closed = [h.account_id for h in found.values() if h.status == AccountStatus.CLOSED]
-    if closed:  # an opening refused earlier: the import opens the account this time
-        tally.accounts_opened += _reopen(session, imported, closed)
-        found.update(_by_hash(session, {h for h, v in found.items() if v.account_id in closed}))
-    return found
-
-
-def _by_hash(session: Session, hashes: set[str]) -> dict[str, Holder]:
-    if not hashes:
-        return {}
-    rows = session.execute(
-        select(
-            Learner.document_hash,
-            Learner.id,
-            Learner.name,
-            Account.id,
-            Account.status,
-            Account.number,
-        )
-        .join(Account, Account.learner_id == Learner.id)
-        .where(Learner.document_hash == any_(_strings(hashes)))
-    )
-    return {row[0]: Holder(*row[1:]) for row in rows}
-
-
-# A new account's number, in the form an approved opening gets (decisions._account_number).
-ACCOUNT_NUMBER = "'ZJ' || :year || lpad(nextval('account_number_seq')::text, 8, '0')"
-
-
-def _open(
-    session: Session, ctx: IntakeContext, imported: Import, new: dict[str, RowRecord]
-) -> dict[str, Holder]:
-    """Learners and open accounts for documents the bank has not seen; return those opened.
-    A document another chunk opened at this moment is left to it (the unique hash decides,
-    and that chunk's transaction opens its account)."""
-    cipher = ctx.cipher
-    _staged(session, "learners", "staged_learners", LEARNER_COLUMNS)
-    copy_rows(
-        session,
-        "staged_learners",
-        LEARNER_COLUMNS,
-        (
-            (
-                r.identity.document_type.value,
-                cipher.encrypt(r.identity.number, "learner.document_number"),
-                doc_hash,
-                mask_document_number(r.identity.number),
-                r.name,
-                r.identity.gender,
-                r.identity.birth_date,
-                cipher.encrypt(r.phone, "learner.phone"),
-                cipher.lookup_hash("phone", r.phone),
-                mask_phone(r.phone),
-                imported.unit_code,
-                imported.unit_path,
-                imported.uploaded_by_id,
-            )
-            for doc_hash, r in new.items()
-        ),
-    )
-    columns = ", ".join(LEARNER_COLUMNS)
-    opened = session.execute(
-        text(
-            f"WITH created AS (INSERT INTO learners ({columns}) SELECT {columns} "  # noqa: S608
-            "FROM staged_learners ORDER BY document_hash "  # one lock order for every chunk
-            "ON CONFLICT (document_hash) DO NOTHING "
-            "RETURNING id, document_hash, name), "
-            "opened AS (INSERT INTO accounts (learner_id, number, status, unit_code, unit_path, "
-            "opened_at, opened_by_import_id) "
-            f"SELECT id, {ACCOUNT_NUMBER}, 'open', :unit_code, :unit_path, now(), :import_id "
-            "FROM created RETURNING id, learner_id, number) "
-            "SELECT c.document_hash, c.id, c.name, o.id, o.number "
-            "FROM created c JOIN opened o ON o.learner_id = c.id"
-        ),
-        {
-            "year": str(datetime.now(UTC).year),
-            "unit_code": imported.unit_code,
-            "unit_path": imported.unit_path,
-            "import_id": imported.id,
-        },
-    ).all()
-    return {
-        doc_hash: Holder(learner_id, name, account_id, AccountStatus.OPEN, number)
-        for doc_hash, learner_id, name, account_id, number in opened
-    }
-
-
-def _reopen(session: Session, imported: Import, account_ids: list[int]) -> int:
-    result = session.execute(
-        text(
-            f"UPDATE accounts SET status = 'open', number = {ACCOUNT_NUMBER}, "  # noqa: S608
-            "opened_at = now(), opened_by_import_id = :import_id "
-            "WHERE id = ANY(:ids) AND status = 'closed'"
-        ),
-        {"year": str(datetime.now(UTC).year), "import_id": imported.id, "ids": account_ids},
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def _count(session: Session, imported: Import, tally: Tally) -> str:
@@ -398,99 +240,5 @@ def _count(session: Session, imported: Import, tally: Tally) -> str:
     )
     if left:
         return done
-    _finish(session, imported)
+    batches.take(session, imported)
     return done + f"; import {imported.status.value}"
-
-
-def _finish(session: Session, imported: Import) -> None:
-    imported.ready_at = utcnow()
-    if imported.valid == 0:
-        imported.status = ImportStatus.NO_RECORDS
-        return
-    numbers = list(
-        session.scalars(
-            select(ImportRecord.row)
-            .where(ImportRecord.import_id == imported.id)
-            .order_by(ImportRecord.row)
-        )
-    )
-    uploader = Principal(
-        staff_id=imported.uploaded_by_id,
-        username=imported.uploaded_by,
-        unit_code=imported.unit_code,
-        unit_path=imported.unit_path,
-        unit_level="acceptance_point",
-        roles=frozenset(),
-    )
-    application = timeline.take(
-        session,
-        uploader,
-        ApplicationKind.IMPORT,
-        None,
-        _batch_data(session, imported, numbers),
-        [],
-        "social_training",
-    )
-    session.flush()
-    imported.application_id = application.id
-    imported.status = ImportStatus.IN_REVIEW
-
-
-def ranges(numbers: list[int]) -> list[list[int]]:
-    """Sorted row numbers as [first, last] runs: how a batch names its records compactly."""
-    runs: list[list[int]] = []
-    for n in numbers:
-        if runs and runs[-1][1] == n - 1:
-            runs[-1][1] = n
-        else:
-            runs.append([n, n])
-    return runs
-
-
-def _batch_data(session: Session, imported: Import, numbers: list[int]) -> dict[str, Any]:
-    """What the batch application records and review sees: the import's figures, its dates'
-    span, evenly spread sample rows (document numbers masked), and its records' row numbers."""
-    step = max(1, len(numbers) // SAMPLE_ROWS)
-    picked = numbers[::step][:SAMPLE_ROWS]
-    samples = session.execute(
-        select(ImportRecord, Learner.name, Learner.document_mask)
-        .join(Learner, Learner.id == ImportRecord.learner_id)
-        .where(ImportRecord.import_id == imported.id, ImportRecord.row.in_(picked))
-        .order_by(ImportRecord.row)
-    ).all()
-    span = session.execute(
-        select(func.min(ImportRecord.start_date), func.max(ImportRecord.end_date)).where(
-            ImportRecord.import_id == imported.id
-        )
-    ).one()
-    return {
-        "import_id": str(imported.id),
-        "filename": imported.filename,
-        "rows_total": imported.rows_total,
-        "records": imported.valid,
-        "invalid": imported.invalid,
-        "duplicate": imported.duplicate,
-        "accounts_opened": imported.accounts_opened,
-        "hours_total": f"{imported.hours_total:.2f}",
-        "start_date": _iso(span[0]),
-        "end_date": _iso(span[1]),
-        "record_rows": ranges(numbers),
-        "samples": [
-            {
-                "row": record.row,
-                "name": name,
-                "document_number": document_mask,
-                "organiser": record.organiser,
-                "programme": record.programme,
-                "hours": f"{record.hours:.2f}",
-                "start_date": record.start_date.isoformat(),
-                "end_date": record.end_date.isoformat(),
-                "certificate_number": record.certificate_number,
-            }
-            for record, name, document_mask in samples
-        ],
-    }
-
-
-def _iso(value: date | None) -> str | None:
-    return value.isoformat() if value else None
