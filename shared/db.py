@@ -7,12 +7,14 @@ Services declare their own ``Base`` (so each keeps its own metadata and migratio
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, func, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, mapped_column, scoped_session, sessionmaker
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -177,3 +179,29 @@ class Database:
     def dispose(self) -> None:
         if self.engine is not None:
             self.engine.dispose()
+
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+# PostgreSQL aborted the transaction to let another one through: deadlock_detected,
+# serialization_failure. The aborted one changed nothing and may simply run again.
+CONFLICTS = frozenset({"40P01", "40001"})
+
+
+def again_on_conflict(db: Database, work: Callable[[Session], T], attempts: int = 3) -> T:
+    """``work`` in a transaction of its own, run again in a new one (at once, not delayed in
+    Redis) when PostgreSQL aborted it as a deadlock victim or a serialization failure; any
+    other error, or the last attempt's, goes up."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with db.transaction() as session:
+                return work(session)
+        except DBAPIError as exc:
+            code = getattr(exc.orig, "sqlstate", None)
+            if code not in CONFLICTS or attempt == attempts:
+                raise
+            log.warning(
+                "transaction aborted by a conflict; running it again",
+                extra={"sqlstate": code, "attempt": attempt},
+            )
+    raise AssertionError("attempts must be at least 1")

@@ -12,6 +12,7 @@ from services.intake import config, decisions, import_chunks, imports, reconcile
 from services.intake.context import worker_context
 from services.intake.worker_db import worker_db
 from shared import contracts
+from shared.db import again_on_conflict
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,10 @@ def reconcile_reviews() -> int:
 def prepare_import(**payload: Any) -> str:
     """Read a received import's rows once and queue its chunks (idempotent)."""
     message = contracts.load("intake.prepare_import", payload)
-    with worker_db().transaction() as session:
-        done = imports.prepare(session, worker_context(), message["import_id"])
+    done = again_on_conflict(
+        worker_db(),
+        lambda session: imports.prepare(session, worker_context(), message["import_id"]),
+    )
     log.info("import prepared", extra={"import_id": str(message["import_id"]), "result": done})
     return done
 
@@ -51,10 +54,12 @@ def prepare_import(**payload: Any) -> str:
 def read_import_chunk(**payload: Any) -> str:
     """Check and take one chunk of an import's rows (a chunk done already changes nothing)."""
     message = contracts.load("intake.read_import_chunk", payload)
-    with worker_db().transaction() as session:
-        done = import_chunks.read_chunk(
+    done = again_on_conflict(
+        worker_db(),
+        lambda session: import_chunks.read_chunk(
             session, worker_context(), message["import_id"], message["chunk"]
-        )
+        ),
+    )
     log.info(
         "import chunk read",
         extra={"import_id": str(message["import_id"]), "chunk": message["chunk"], "result": done},
