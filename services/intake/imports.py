@@ -237,6 +237,7 @@ def resume(session: Session, stalled_for: timedelta) -> int:
         )
     ).all()
     for imported in stalled:
+        imported.updated_at = utcnow()  # waits another grace period before the next resend
         if imported.status == ImportStatus.RECEIVED:
             outbox.enqueue(
                 session,
@@ -254,7 +255,6 @@ def resume(session: Session, stalled_for: timedelta) -> int:
         ):
             send_chunk(session, imported.id, number)
             sent += 1
-        imported.updated_at = utcnow()  # waits another grace period before the next resend
     return sent
 
 

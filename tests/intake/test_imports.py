@@ -591,3 +591,27 @@ def test_a_batch_in_review_is_sent_for_reconciliation_as_first_handed_over(
         ).all()
     (again,) = sweep["applications"]  # checked against its contract when it was written
     assert again["batch"] == handoff["batch"] and again["kind"] == "import"
+
+
+def test_the_sweep_resends_what_a_stalled_import_waits_for_once_per_grace(
+    window: Window,
+) -> None:
+    from datetime import timedelta
+
+    headers = window.token()
+    r = send(window, headers, to_csv(generate(12, seed=7).rows))
+    import_id = uuid.UUID(r.json["id"])
+
+    def resend(grace: float) -> int:
+        with db.transaction() as session:
+            return imports.resume(session, timedelta(seconds=grace))
+
+    assert resend(3600) == 0  # not stalled yet
+    assert resend(0) == 1  # its preparation again
+    assert resend(60) == 0  # sent a moment ago: not again within the grace
+    with db.transaction() as session:
+        imports.prepare(session, worker_context(), import_id)
+        chunk = session.scalar(select(ImportChunk).where(ImportChunk.import_id == import_id))
+        assert chunk is not None
+        import_chunks.read_chunk(session, worker_context(), import_id, chunk.number)
+    assert resend(0) == 0  # every chunk done: nothing to send
