@@ -6,11 +6,15 @@ from __future__ import annotations
 import math
 import os
 import secrets
+import shutil
 import socket
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import redis
 
 # The bare round trip: a Celery app with nothing of the project's, on the same Redis. The
@@ -112,11 +116,6 @@ PG = "postgresql://postgres@127.0.0.1:5432"
 def throwaway(prefix: str, databases: tuple[str, ...]) -> dict[str, str]:
     """Databases ``<run>_<name>``, a var directory with fresh keys and a Redis DB, all the
     benchmark's own; its environment (also set in ``os.environ``). ``drop`` removes them."""
-    import shutil  # noqa: F401 - used by drop
-    import tempfile
-
-    import psycopg
-
     run = f"{prefix}_{os.getpid()}_{secrets.token_hex(2)}"
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
         for name in databases:
@@ -144,10 +143,6 @@ def throwaway(prefix: str, databases: tuple[str, ...]) -> dict[str, str]:
 
 
 def drop(env: dict[str, str]) -> None:
-    import shutil
-
-    import psycopg
-
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
         for name in env["BENCH_DATABASES"].split(","):
             conn.execute(f'DROP DATABASE IF EXISTS "{env["BENCH_RUN"]}_{name}" WITH (FORCE)')
@@ -155,3 +150,29 @@ def drop(env: dict[str, str]) -> None:
     redis.Redis(db=db).flushdb()
     redis.Redis().delete(f"cbtest:redis-db-lock:{db}")
     shutil.rmtree(env["CB_VAR_DIR"], ignore_errors=True)
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(groups: dict[int, str], pids: dict[int, str]) -> dict[str, float]:
+    """CPU seconds used so far by each named process group (with reaped children), each named
+    process, and every PostgreSQL and Redis server process of the machine."""
+    totals: dict[str, float] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        comm, rest = raw[raw.index("(") + 1 : raw.rindex(")")], raw[raw.rindex(")") + 2 :].split()
+        name = pids.get(int(entry.name)) or groups.get(int(rest[2]))
+        if name is None and comm.startswith(("postgres", "redis-server")):
+            name = (
+                "postgres (whole server)" if comm.startswith("postgres") else "redis (whole server)"
+            )
+        if name is not None:
+            ticks = sum(int(x) for x in rest[11:15])  # utime, stime, cutime, cstime
+            totals[name] = totals.get(name, 0.0) + ticks / CLOCK_TICKS
+    return totals

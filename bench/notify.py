@@ -69,6 +69,7 @@ from bench._support import (  # noqa: E402
     Prober,
     RoundTrip,
     claim_redis_db,
+    cpu_seconds,
     free_port,
     percentile,
 )
@@ -83,32 +84,6 @@ SEALED_POOL = 200  # distinct phone numbers and addresses, sealed before the clo
 DISPATCH_EVERY = 15.0  # seconds, as beat sends notify.dispatch
 
 # The bare round trip: a Celery app with nothing of the project's, on the same Redis.
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(groups: dict[int, str], pids: dict[int, str]) -> dict[str, float]:
-    """CPU seconds used so far by each named process group (with reaped children), each named
-    process, and every PostgreSQL and Redis server process of the machine."""
-    totals: dict[str, float] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        comm, rest = raw[raw.index("(") + 1 : raw.rindex(")")], raw[raw.rindex(")") + 2 :].split()
-        name = pids.get(int(entry.name)) or groups.get(int(rest[2]))
-        if name is None and comm.startswith(("postgres", "redis-server")):
-            name = (
-                "postgres (whole server)" if comm.startswith("postgres") else "redis (whole server)"
-            )
-        if name is not None:
-            ticks = sum(int(x) for x in rest[11:15])  # utime, stime, cutime, cstime
-            totals[name] = totals.get(name, 0.0) + ticks / CLOCK_TICKS
-    return totals
 
 
 # --- setup and teardown -------------------------------------------------------------------

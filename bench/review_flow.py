@@ -78,6 +78,7 @@ from bench._support import (  # noqa: E402
     Prober,
     RoundTrip,
     claim_redis_db,
+    cpu_seconds,
     free_port,
     percentile,
 )
@@ -99,32 +100,6 @@ BIN = Path(sys.executable).parent
 
 
 # --- small helpers ----------------------------------------------------------------------
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(groups: dict[int, str]) -> dict[str, float]:
-    """CPU seconds used so far by the processes of each named process group (with their
-    reaped children), and by every PostgreSQL and Redis server process of the machine."""
-    totals: dict[str, float] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        comm, rest = raw[raw.index("(") + 1 : raw.rindex(")")], raw[raw.rindex(")") + 2 :].split()
-        name = groups.get(int(rest[2]))
-        if name is None and comm.startswith(("postgres", "redis-server")):
-            name = (
-                "postgres (whole server)" if comm.startswith("postgres") else "redis (whole server)"
-            )
-        if name is not None:
-            ticks = sum(int(x) for x in rest[11:15])  # utime, stime, cutime, cstime
-            totals[name] = totals.get(name, 0.0) + ticks / CLOCK_TICKS
-    return totals
 
 
 def scalar(conn: psycopg.Connection[Any], sql: str, *params: Any) -> int:
@@ -852,10 +827,10 @@ class Bench:
             prober.start()
             wall_offset = time.time() - time.monotonic()
             groups = self.procs.groups()
-            cpu_before = cpu_seconds(groups)
+            cpu_before = cpu_seconds(groups, {})
             go.set()
             submitted, reviewed = self.collect(results, len(clients), stop, result)
-            cpu_after = cpu_seconds(groups)
+            cpu_after = cpu_seconds(groups, {})
             for name, seconds in cpu_after.items():
                 result.cpu[name] = seconds - cpu_before.get(name, 0.0)
             result.under_load = prober.finish()
