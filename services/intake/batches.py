@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Integer, String, func, literal, select, update
+from sqlalchemy import Integer, String, bindparam, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -38,24 +38,24 @@ def _import_of(session: Session, application: Application) -> Import:
 
 def reject_rows(
     session: Session, application: Application, level: str, rows: list[dict[str, Any]]
-) -> int:
-    """Refuse the chosen records of the batch, each with its reason; the rest go on."""
+) -> None:
+    """Refuse the chosen records of the batch, each with its reason; the rest go on. One
+    statement, executed for every row at once (a decision may name thousands)."""
     imported = _import_of(session, application)
-    refused = 0
-    for row in rows:
-        result = session.execute(
-            update(ImportRecord)
-            .where(
-                ImportRecord.import_id == imported.id,
-                ImportRecord.row == row["row"],
-                ImportRecord.status == RecordStatus.PENDING,
-            )
-            .values(
-                status=RecordStatus.REJECTED, rejected_level=level, rejected_reason=row["reason"]
-            )
+    session.connection().execute(
+        update(ImportRecord)
+        .where(
+            ImportRecord.import_id == imported.id,
+            ImportRecord.row == bindparam("chosen"),
+            ImportRecord.status == RecordStatus.PENDING,
         )
-        refused += int(result.rowcount or 0)  # type: ignore[attr-defined]
-    return refused
+        .values(
+            status=RecordStatus.REJECTED,
+            rejected_level=level,
+            rejected_reason=bindparam("why"),
+        ),
+        [{"chosen": row["row"], "why": row["reason"]} for row in rows],
+    )
 
 
 def withdraw(session: Session, application: Application, reason: str) -> None:

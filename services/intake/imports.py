@@ -266,18 +266,6 @@ def visible(session: Session, principal: Principal, import_id: uuid.UUID) -> Imp
     return imported
 
 
-def progress(imported: Import) -> dict[str, Any]:
-    return {
-        "rows_total": imported.rows_total,
-        "rows_read": imported.rows_read,
-        "valid": imported.valid,
-        "invalid": imported.invalid,
-        "duplicate": imported.duplicate,
-        "accounts_opened": imported.accounts_opened,
-        "hours_total": imported.hours_total,
-    }
-
-
 def issues_query(import_id: uuid.UUID, kind: str | None) -> Select[Any]:
     query = select(ImportIssue).where(ImportIssue.import_id == import_id)
     if kind:

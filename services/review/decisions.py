@@ -7,6 +7,7 @@ be decided) that writes its next messages to the outbox in the same transaction.
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_right
 from datetime import timedelta
 from typing import Any
 
@@ -175,14 +176,16 @@ def _check_rows(case: Case, decision: str, rows: list[dict[str, Any]]) -> None:
             "rows are rejected while approving the rest; rejecting the batch rejects them all",
             [FieldError("rejected_rows", "only with decision approve")],
         )
-    runs = case.batch["record_rows"]
+    runs = case.batch["record_rows"]  # sorted, disjoint [first, last]
+    firsts = [first for first, _ in runs]
     seen: set[int] = set()
     errors = []
     for i, item in enumerate(rows):
         row = item["row"]
+        at = bisect_right(firsts, row) - 1  # the run that would hold it
         if row in seen:
             errors.append(FieldError(f"rejected_rows.{i}.row", f"row {row} is named twice"))
-        elif not any(first <= row <= last for first, last in runs):
+        elif at < 0 or row > runs[at][1]:
             errors.append(
                 FieldError(f"rejected_rows.{i}.row", f"row {row} is not a record of this batch")
             )
