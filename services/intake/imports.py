@@ -59,6 +59,11 @@ def _store(ctx: IntakeContext, data: bytes) -> str:
     """Keep ``data`` under its SHA-256, encrypted (the files hold ID and phone numbers);
     written atomically."""
     sha = hashlib.sha256(data).hexdigest()
+    _put(ctx, sha, data)
+    return sha
+
+
+def _put(ctx: IntakeContext, sha: str, data: bytes) -> None:
     target = evidence.path_of(store_root(ctx), sha)
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -67,7 +72,6 @@ def _store(ctx: IntakeContext, data: bytes) -> str:
             tmp.flush()
             os.fsync(tmp.fileno())
         os.replace(tmp.name, target)
-    return sha
 
 
 def read_stored(ctx: IntakeContext, sha: str) -> bytes:
@@ -94,7 +98,7 @@ def receive(
     if same is not None:
         return same, False
     checked = import_files.check_file(data, ctx.settings.max_import_rows)
-    _store(ctx, data)
+    _put(ctx, sha, data)  # hashed above already: 20 MB are not hashed twice
     rows_sha = _store(ctx, import_files.rows_file(checked.rows)) if checked.rows else None
     inserted = session.execute(
         pg_insert(Import)
