@@ -159,3 +159,17 @@ def _request_ids(app: Flask) -> None:
     @app.teardown_request
     def _unbind(_exc: BaseException | None) -> None:
         request_id_var.set(None)
+
+
+# The media types of the spreadsheet files the services hand out (templates, exports).
+SPREADSHEET_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def download(content: bytes, file_format: str, filename: str) -> Response:
+    """A CSV or XLSX file for the browser to save as ``filename``."""
+    response = Response(content, mimetype=SPREADSHEET_TYPES[file_format])
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -7,7 +7,7 @@ import io
 from decimal import Decimal
 from typing import Any
 
-from flask import Flask, Response, current_app
+from flask import Flask, current_app
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 from openpyxl import Workbook
@@ -19,12 +19,11 @@ from services.intake.assessment_schemas import AssessmentArgs, AssessmentSchema
 from services.intake.extensions import db
 from shared.auth import current_principal
 from shared.settings import Settings
+from shared.web import SPREADSHEET_TYPES, download
 
 blp = Blueprint("assessment", __name__, description="The assessment figures, by the org tree")
 WEIGHTS = "intake_assessment_weights"
 REPORT_SCHEMA = AssessmentSchema()
-CSV_TYPE = "text/csv; charset=utf-8"
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 KIND_NAMES = {
     "academic_credit": "学历教育学分",
     "vocational_certificate": "职业资格证书",
@@ -56,10 +55,8 @@ DECIMALS = {
     "rejection_rate": "0.0000",
     "score": "0.00",
 }
-EXPORTS = {
-    "csv": (CSV_TYPE, "text"),
-    "xlsx": (XLSX_TYPE, "binary"),
-}
+# The OpenAPI string format of each export's body.
+EXPORTS = {"csv": "text", "xlsx": "binary"}
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -78,8 +75,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     responses={
         200: {  # the int, as @blp.response keys it, so that the two are merged
             "content": {
-                kind: {"schema": {"type": "string", "format": fmt}}
-                for kind, fmt in EXPORTS.values()
+                SPREADSHEET_TYPES[kind]: {"schema": {"type": "string", "format": fmt}}
+                for kind, fmt in EXPORTS.items()
             }
         }
     },
@@ -100,14 +97,8 @@ def get_assessment(args: dict[str, Any]) -> Any:
         return report
     body = REPORT_SCHEMA.dump(report)
     content = to_csv(body["rows"]) if args["format"] == "csv" else to_xlsx(body)
-    return attachment(content, args["format"], body)
-
-
-def attachment(content: bytes, fmt: str, body: dict[str, Any]) -> Response:
-    name = f"assessment-{body['unit']}-{body['by']}-{body['from']}-{body['to']}.{fmt}"
-    response = Response(content, mimetype=EXPORTS[fmt][0])
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    name = f"assessment-{body['unit']}-{body['by']}-{body['from']}-{body['to']}.{args['format']}"
+    return download(content, args["format"], name)
 
 
 def columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:

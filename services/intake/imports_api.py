@@ -19,13 +19,10 @@ from services.intake.extensions import context, db
 from services.intake.models import Account, Import, ImportRecord, Learner
 from shared.auth import current_principal
 from shared.paging import paginate
+from shared.web import download
 
 blp = Blueprint("imports", __name__, description="Bulk imports of social-training records")
 UPLOAD_SLACK = 64 * 1024  # multipart framing around the file itself
-MEDIA = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
 
 
 def max_upload_bytes() -> int:
@@ -43,12 +40,6 @@ def as_text(value: str | None) -> str:
     return "'" + value if value.startswith(FORMULA_START) else value
 
 
-def _attachment(body: bytes, mimetype: str, filename: str) -> Response:
-    response = Response(body, mimetype=mimetype)
-    response.headers["Content-Disposition"] = f"attachment; filename={filename}"
-    return response
-
-
 @blp.get("/imports/template")
 @blp.arguments(s.TemplateArgs, location="query")
 @blp.response(200, description="the template: XLSX (default) or CSV with a UTF-8 BOM")
@@ -57,7 +48,7 @@ def get_template(args: dict[str, str]) -> Response:
     """The file to fill in: the Chinese column headers, with a note on each (XLSX)."""
     current_principal()
     kind = args["format"]
-    return _attachment(import_files.template(kind), MEDIA[kind], f"social-training.{kind}")
+    return download(import_files.template(kind), kind, f"social-training.{kind}")
 
 
 @blp.post("/imports")
@@ -124,7 +115,7 @@ def get_issues_csv(import_id: uuid.UUID) -> Response:
     for issue in db.session.scalars(imports.issues_query(imported.id, None)):
         writer.writerow([issue.row, issue.column, issue.kind, as_text(issue.value), issue.reason])
     body = "\ufeff" + out.getvalue()
-    return _attachment(body.encode("utf-8"), MEDIA["csv"], f"import-{imported.id}-errors.csv")
+    return download(body.encode("utf-8"), "csv", f"import-{imported.id}-errors.csv")
 
 
 @blp.get("/imports/<uuid:import_id>/records")
