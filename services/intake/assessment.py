@@ -85,19 +85,14 @@ def code_rank(code: str) -> int:
     return next((rank for prefix, rank in CODE_PREFIXES if code.startswith(prefix)), 0)
 
 
-def group_path(path: str, rank: int) -> str:
-    """The path of ``path``'s ancestor at ``rank``, or of its nearest ancestor above."""
-    cuts = [i for m in _deeper_markers(rank) if (i := path.find(m)) >= 0]
-    return path[: min(cuts) + 1] if cuts else path
-
-
 def _deeper_markers(rank: int) -> list[str]:
     return [marker for r, marker in MARKERS.items() if r > rank]
 
 
 def group_key(path: SQLColumnExpression[str], rank: int) -> SQLColumnExpression[str]:
-    """``group_path`` in SQL: plain string functions, so grouping a million rows costs
-    little more than reading them (a regular expression costs five times as much)."""
+    """The path of ``path``'s ancestor at ``rank``, or of its nearest ancestor above, in
+    plain SQL string functions: grouping a million rows costs little more than reading them
+    (a regular expression costs five times as much)."""
     cuts = [func.nullif(func.strpos(path, marker), 0) for marker in _deeper_markers(rank)]
     if not cuts:
         return path
