@@ -9,6 +9,7 @@ code over strings, with the same limits as ``services.intake.outcomes.SocialTrai
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -128,14 +129,16 @@ def _identity(row: dict[str, str], issues: list[Issue]) -> IdentityInfo | None:
         return None
 
 
-def _person(row: dict[str, str], field: str, check: object, issues: list[Issue]) -> str | None:
+def _person(
+    row: dict[str, str], field: str, check: Callable[[str], str], issues: list[Issue]
+) -> str | None:
     value = row[field]
     shown = mask_phone(value[:40]) if field == "phone" else value[:200]
     if not value:
         issues.append(Issue(field, None, "required"))
         return None
     try:
-        return check(value)  # type: ignore[operator, no-any-return]
+        return check(value)
     except IdentityError as exc:
         issues.append(Issue(field, shown, exc.reason))
         return None
