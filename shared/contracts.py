@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
+
+from shared.schemas import Strict
 
 
 class ContractError(ValueError):
@@ -17,11 +19,6 @@ class ContractError(ValueError):
         super().__init__(f"{task_name}: message breaks its contract: {messages}")
         self.task_name = task_name
         self.messages = messages
-
-
-class Strict(Schema):
-    class Meta:
-        unknown = RAISE
 
 
 class Envelope(Strict):

@@ -95,6 +95,10 @@ class InvalidState(Conflict):
         super().__init__(detail, current_state=current_state, **kw)
 
 
+class ContentTooLarge(Problem):
+    status, kind, title = 413, "content-too-large", "Content Too Large"
+
+
 class TooManyRequests(Problem):
     status, kind, title = 429, "too-many-requests", "Too Many Requests"
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import Schema, fields, validate
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
+
+from shared.schemas import Strict
 
 MAX_PER_PAGE = 100
 
 
-class PageArgs(Schema):
-    class Meta:
-        unknown = RAISE
-
+class PageArgs(Strict):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PER_PAGE))
 

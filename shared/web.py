@@ -3,21 +3,24 @@ docs served from this machine, ``/healthz`` and ``/readyz``."""
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import redis
 import swagger_ui_bundle
-from flask import Flask, Response, g, request, send_from_directory
+from flask import Flask, Response, current_app, g, request, send_from_directory
 from flask_smorest import Api, Blueprint
 from marshmallow import Schema, fields
+from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 from shared import auth, errors
 from shared.db import Database
 from shared.logs import configure_logging, request_id_var
 from shared.revocations import Revocations
+from shared.schemas import INT32_MAX, INT64_MAX
 from shared.settings import Settings
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -109,6 +112,31 @@ def _redis_ping() -> None:
     current_app.extensions["cb_redis"].ping()
 
 
+class SegmentConverter(UnicodeConverter):
+    """A path segment (the default converter) that cannot hold NUL: such a path names
+    nothing, so it is 404 instead of a 500 from PostgreSQL."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(url_map, *args, **kwargs)
+        self.regex = self.regex.replace("[^/]", "[^/\x00]")
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` within PostgreSQL's ``integer``: a larger id names nothing (404)."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", INT32_MAX)
+        super().__init__(url_map, *args, **kwargs)
+
+
+class BigIdConverter(IdConverter):
+    """``<bigint:...>``, for the ids of ``bigint`` columns."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", INT64_MAX)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def create_service_app(
     name: str,
     settings: Settings,
@@ -116,17 +144,24 @@ def create_service_app(
     blueprints: Iterable[Blueprint],
     title: str,
     description: str,
+    body_limits: Mapping[str, int] | None = None,
 ) -> Flask:
-    """The Flask app of service ``name`` with everything services share wired in."""
+    """The Flask app of service ``name`` with everything services share wired in.
+
+    ``body_limits``: endpoints whose request body may be larger than ``max_body_bytes``
+    (uploads), by endpoint name."""
     configure_logging(name, settings.log_level)
     app = Flask(name)
     app.config.update(flask_config(settings, title, description))
+    app.url_map.converters.update(default=SegmentConverter, int=IdConverter, bigint=BigIdConverter)
+    app.extensions["cb_body_limits"] = dict(body_limits or {})
     db.init_app(app)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     app.extensions["cb_redis"] = client
     revocations = Revocations(client, settings.access_token_ttl, settings.revocation_cache_seconds)
     app.extensions["cb_revocations"] = revocations
     _request_ids(app)
+    app.before_request(_limit_body)
     public_pem = settings.key_file(settings.jwt_public_key_file, "jwt_public.pem").read_bytes()
     verifier = auth.TokenVerifier(public_pem, settings.jwt_issuer, settings.jwt_audience)
     auth.init_app(app, verifier, revocations.check)
@@ -142,6 +177,31 @@ def create_service_app(
         return send_from_directory(assets, filename)
 
     return app
+
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _limit_body() -> None:
+    """The endpoint's body limit, enforced on a streamed (chunked) body too: read at most one
+    byte past it, and answer 413 there instead of reading on and failing later."""
+    limits = current_app.extensions["cb_body_limits"]
+    if request.endpoint in limits:
+        request.max_content_length = limits[request.endpoint]
+    if request.method not in BODY_METHODS or request.content_length is not None:
+        return
+    limit = request.max_content_length or current_app.config["MAX_CONTENT_LENGTH"]
+    if "wsgi.input_terminated" not in request.environ:
+        return  # a server that cannot end a streamed body: werkzeug hands views none
+    body = request.environ["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        # The rest of the body is never read: the connection cannot be used again.
+        raise errors.ContentTooLarge(
+            f"the request body is larger than this endpoint accepts ({limit} bytes)",
+            headers={"Connection": "close"},
+        )
+    request.environ["wsgi.input"] = io.BytesIO(body)
+    request.environ["CONTENT_LENGTH"] = str(len(body))
 
 
 def _request_ids(app: Flask) -> None:

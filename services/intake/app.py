@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask
 
 from services.intake import assessment_api, config, imports_api
 from services.intake.api import blp
@@ -20,18 +20,14 @@ UPLOAD_SLACK = 64 * 1024  # multipart framing around the file itself
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     settings = config.settings(overrides)
     blueprints = [blp, imports_api.blp, assessment_api.blp]
+    # JSON bodies stay under max_body_bytes; evidence and import uploads carry a file.
+    body_limits = {
+        "intake.upload_attachment": settings.max_attachment_bytes + UPLOAD_SLACK,
+        "imports.post_import": settings.max_import_bytes + UPLOAD_SLACK,
+    }
     app = create_service_app(
-        config.SERVICE, settings, db, blueprints, config.TITLE, config.DESCRIPTION
+        config.SERVICE, settings, db, blueprints, config.TITLE, config.DESCRIPTION, body_limits
     )
     app.extensions["intake_ctx"] = build_context(settings)
     assessment_api.init_app(app, settings)
-
-    @app.before_request
-    def _evidence_may_be_larger() -> None:
-        # JSON bodies stay under max_body_bytes; evidence uploads may carry a 10 MB file.
-        if request.endpoint == "intake.upload_attachment":
-            request.max_content_length = settings.max_attachment_bytes + UPLOAD_SLACK
-        elif request.endpoint == "imports.post_import":
-            request.max_content_length = imports_api.max_upload_bytes()
-
     return app

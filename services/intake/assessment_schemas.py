@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from services.intake.assessment import LEVELS, MAX_DAYS
-from services.intake.schemas import Strict
+from shared.schemas import Strict
 
 FORMATS = ("json", "csv", "xlsx")
 UNIT_CODE = validate.Regexp(

@@ -7,6 +7,7 @@ transaction as the application itself; the same key with a different body is ref
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -18,6 +19,7 @@ from shared.pii import PiiCipher
 
 HEADER = "Idempotency-Key"
 MAX_KEY = 200
+VISIBLE_ASCII = re.compile(r"^[\x21-\x7e]+$")
 
 
 def request_digest(cipher: PiiCipher, endpoint: str, body: Any) -> str:
@@ -28,10 +30,10 @@ def request_digest(cipher: PiiCipher, endpoint: str, body: Any) -> str:
 
 def check_key(key: str) -> str:
     key = key.strip()
-    if not 1 <= len(key) <= MAX_KEY:
+    if not 1 <= len(key) <= MAX_KEY or not VISIBLE_ASCII.match(key):
         raise ValidationProblem(
             "the idempotency key is not valid",
-            [FieldError(HEADER, f"must be 1 to {MAX_KEY} characters", "headers")],
+            [FieldError(HEADER, f"must be 1 to {MAX_KEY} visible ASCII characters", "headers")],
         )
     return key
 

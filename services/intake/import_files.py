@@ -113,6 +113,13 @@ def decode(data: bytes) -> tuple[str, str]:
                 "the file's encoding is not accepted",
                 f"encoded as {name}; save it as UTF-8 or GBK",
             )
+    nul = data.find(b"\x00")
+    if nul >= 0:  # no text encoding we take writes one; PostgreSQL text cannot hold it
+        raise refuse(
+            UnsupportedFile,
+            "the file is not plain text",
+            f"holds a NUL byte at offset {nul}; save it as a CSV file in UTF-8 or GBK",
+        )
     if data.startswith(codecs.BOM_UTF8):
         data, label = data[len(codecs.BOM_UTF8) :], "utf-8-sig"
     else:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import Schema, fields, validate
 
 from services.intake.models import ImportStatus, RecordStatus
 from shared.paging import PageArgs, page_schema
+from shared.schemas import Strict
 
 
 class ImportSchema(Schema):
@@ -71,10 +72,7 @@ class RecordSchema(Schema):
     rejected_reason = fields.String(allow_none=True)
 
 
-class TemplateArgs(Schema):
-    class Meta:
-        unknown = RAISE
-
+class TemplateArgs(Strict):
     format = fields.String(load_default="xlsx", validate=validate.OneOf(["xlsx", "csv"]))
 
 

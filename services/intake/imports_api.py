@@ -22,13 +22,6 @@ from shared.paging import paginate
 from shared.web import download
 
 blp = Blueprint("imports", __name__, description="Bulk imports of social-training records")
-UPLOAD_SLACK = 64 * 1024  # multipart framing around the file itself
-
-
-def max_upload_bytes() -> int:
-    return context().settings.max_import_bytes + UPLOAD_SLACK
-
-
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 

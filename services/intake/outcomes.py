@@ -9,7 +9,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from shared.schemas import Strict, text
 
 CERTIFICATE_LEVELS = (
     "初级",
@@ -24,10 +26,6 @@ CERTIFICATE_LEVELS = (
     "五级",
 )
 AWARD_LEVELS = ("特等奖", "一等奖", "二等奖", "三等奖", "优秀奖", "金奖", "银奖", "铜奖")
-
-
-def text(max_len: int, **kw: Any) -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=max_len), **kw)
 
 
 def past_date(**kw: Any) -> fields.Date:
@@ -49,10 +47,7 @@ def amount(maximum: str) -> fields.Decimal:
     )
 
 
-class Outcome(Schema):
-    class Meta:
-        unknown = RAISE
-
+class Outcome(Strict):
     # How many pieces of evidence the kind requires at the least.
     min_evidence = 1
 

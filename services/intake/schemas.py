@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import Schema, fields, validate
 
 from services.intake.learners import VERIFICATION_METHODS
 from services.intake.models import ApplicationKind, ApplicationStatus
 from services.intake.outcomes import OUTCOME_SCHEMAS
 from shared.identity import DocumentType
 from shared.paging import PageArgs, page_schema
+from shared.schemas import Strict, text
 
 SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="must be the SHA-256 of an uploaded attachment")
-
-
-class Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-def text(max_len: int, **kw: Any) -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=max_len), **kw)
 
 
 def attachment_list() -> fields.List:

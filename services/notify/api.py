@@ -80,7 +80,7 @@ def _item(item: InboxItem) -> dict[str, Any]:
     }
 
 
-@blp.post("/inbox/<int:item_id>/read")
+@blp.post("/inbox/<bigint:item_id>/read")
 @blp.response(204)
 @blp.doc(security=BEARER)
 def mark_read(item_id: int) -> None:

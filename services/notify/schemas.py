@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import Schema, fields, validate
 
 from services.notify.models import Channel, DeliveryStatus
 from shared.contracts import NOTIFY_EVENT_TYPES
 from shared.paging import PageArgs
+from shared.schemas import Strict
 
 
 class InboxItemSchema(Schema):
@@ -75,10 +76,7 @@ class DeadLettersSchema(Schema):
     )
 
 
-class WebhookInSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class WebhookInSchema(Strict):
     url = fields.Url(
         required=True,
         schemes={"https", "http"},

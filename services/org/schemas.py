@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import Schema, fields, validate
 
 from services.org.models import Level, PointState, Role
 from services.org.points import POINT_KINDS, POINT_TIERS
 from shared.paging import PageArgs, page_schema
-
-
-class Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-def text(max_len: int, **kw: object) -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=max_len), **kw)  # type: ignore[arg-type]
-
+from shared.schemas import Strict, text
 
 # --- auth -------------------------------------------------------------------------------
 

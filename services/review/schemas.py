@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import Schema, fields, validate
 
 from services.review.decisions import DECISIONS
 from services.review.models import Level
 from shared.contracts import APPLICATION_KINDS, MAX_REJECTED_ROWS, OUTCOME_KINDS
 from shared.paging import PageArgs
+from shared.schemas import Strict
 from shared.web import ProblemSchema
 
 
@@ -68,10 +69,7 @@ class InboxSchema(Schema):
     total = fields.Integer()
 
 
-class RejectedRowSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class RejectedRowSchema(Strict):
     row = fields.Integer(required=True, validate=validate.Range(min=2))
     reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
 
@@ -84,29 +82,20 @@ def rejected_rows() -> fields.List:
     )
 
 
-class DecisionSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class DecisionSchema(Strict):
     decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
     reason = fields.String(validate=validate.Length(min=1, max=500))
     rejected_rows = rejected_rows()
 
 
-class BatchDecisionItem(Schema):
-    class Meta:
-        unknown = RAISE
-
+class BatchDecisionItem(Strict):
     case_id = fields.UUID(required=True)
     decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
     reason = fields.String(validate=validate.Length(min=1, max=500))
     rejected_rows = rejected_rows()
 
 
-class BatchDecisionSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class BatchDecisionSchema(Strict):
     decisions = fields.List(
         fields.Nested(BatchDecisionItem), required=True, validate=validate.Length(1, 100)
     )
@@ -125,7 +114,7 @@ class BatchResultsSchema(Schema):
     results = fields.List(fields.Nested(BatchResultSchema))
 
 
-class BacklogArgs(Schema):
+class BacklogArgs(Strict):
     level = fields.String(validate=validate.OneOf([level.value for level in Level]))
 
 
@@ -147,10 +136,7 @@ class BacklogSchema(Schema):
     units = fields.List(fields.Nested(BacklogRowSchema))
 
 
-class RouteSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class RouteSchema(Strict):
     kind = fields.String(required=True, validate=validate.OneOf(APPLICATION_KINDS))
     outcome_kind = fields.String(
         allow_none=True, load_default=None, validate=validate.OneOf(OUTCOME_KINDS)
@@ -168,15 +154,12 @@ class RouteSchema(Schema):
     )
 
 
-class RouteTableSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class RouteTableSchema(Strict):
     version = fields.Integer(dump_only=True)
     routes = fields.List(
         fields.Nested(RouteSchema), required=True, validate=validate.Length(1, 100)
     )
 
 
-class RouteTableArgs(Schema):
+class RouteTableArgs(Strict):
     version = fields.Integer(validate=validate.Range(min=1))
