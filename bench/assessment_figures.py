@@ -58,10 +58,12 @@ def points(count: int = POINTS) -> list[tuple[int, str, str]]:
 FILL = [
     # learners and their accounts: count / 4, opened over the span
     """
-    INSERT INTO learners (id, document_type, document_enc, document_hash, document_mask, name,
-        phone_enc, phone_hash, phone_mask, unit_code, unit_path, created_by, created_at)
+    INSERT INTO learners (id, document_type, document_enc, document_hash, document_mask,
+        name_enc, name_hash, name_mask, phone_enc, phone_hash, phone_mask, unit_code,
+        unit_path, created_by, created_at)
     SELECT i, 'resident_id', '\\x00'::bytea, md5(i::text) || md5('d' || i),
-        '3301**********000X', '学员', '\\x00'::bytea, md5('p' || i) || md5('q' || i),
+        '3301**********000X', '\\x00'::bytea, md5('n' || i) || md5('m' || i), '学*',
+        '\\x00'::bytea, md5('p' || i) || md5('q' || i),
         '139****0000', p.code, p.path, 1, %(start)s::timestamptz
     FROM generate_series(1, %(accounts)s) i JOIN bench_points p ON p.n = i %% %(points)s
     """,

@@ -70,23 +70,10 @@ def _amount() -> fields.Decimal:
     return fields.Decimal(places=2, as_string=True, allow_none=True, load_default=None)
 
 
-class BatchSample(Strict):
-    """One sample row of an import's batch, as a reviewer sees it (document number masked)."""
-
-    row = fields.Integer(required=True)
-    name = fields.String(required=True)
-    document_number = fields.String(required=True)
-    organiser = fields.String(required=True)
-    programme = fields.String(required=True)
-    hours = fields.Decimal(required=True, as_string=True)
-    start_date = fields.Date(required=True)
-    end_date = fields.Date(required=True)
-    certificate_number = fields.String(required=True)
-
-
 class BatchSummary(Strict):
-    """An import reviewed as one batch: its figures, sample rows, and the row numbers of its
-    records as [first, last] runs (what a reviewer may reject row by row)."""
+    """An import reviewed as one batch: its figures and the row numbers of its records as
+    [first, last] runs (what a reviewer may reject row by row). No learner is named: the
+    reviewer's page reads sample rows from intake, masked."""
 
     import_id = fields.UUID(required=True)
     rows_total = fields.Integer(required=True, validate=validate.Range(min=1))
@@ -100,7 +87,6 @@ class BatchSummary(Strict):
         required=True,
         validate=validate.Length(min=1),
     )
-    samples = fields.List(fields.Nested(BatchSample), load_default=list)
 
 
 class ReviewRequest(Strict):

@@ -1,9 +1,10 @@
 """Personal data at rest: AES-256-GCM encryption, keyed hashes for lookups, masks for display.
 
-ID and phone numbers are stored only encrypted, with the field's name as associated data (a
-ciphertext moved to another column does not open), and beside them an HMAC-SHA256 under a
-second key, so "is this document already known?" is an indexed equality, never a decryption.
-Screens and logs get masks, which keep just enough of a number for a person to recognise it.
+Names, ID and phone numbers and e-mail addresses are stored only encrypted, with the field's
+name as associated data (a ciphertext moved to another column does not open), and beside them
+an HMAC-SHA256 under a second key, so "is this document already known?" is an indexed
+equality, never a decryption. Screens and logs get masks, which keep just enough of a value
+for a person to recognise it.
 """
 
 from __future__ import annotations
@@ -114,6 +115,17 @@ def mask_email(address: str) -> str:
     """``z***@example.com``: the first character of the local part and the domain."""
     local, _, domain = address.partition("@")
     return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+def mask_name(name: str) -> str:
+    """``张*`` for two characters, ``欧**`` ... ``张*丰`` for three or more (the first and the
+    last kept), ``*`` for one: enough to recognise the person in front of you, not to learn
+    who someone is."""
+    if len(name) <= 1:
+        return "*" * len(name)
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
 def mask_account_number(number: str) -> str:

@@ -61,6 +61,8 @@ class Settings:
     import_chunk_rows: int = 5000
     import_resume_seconds: int = 120
     pii_key_file: str = ""
+    # How long a window may serve a learner after they presented their document there.
+    account_ref_ttl: int = 8 * 3600
     task_time_limit: int = 300
     visibility_timeout: int = 3600
     # Task events for monitors: off by default, a quarter of a worker's CPU per task on 2

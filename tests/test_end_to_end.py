@@ -45,6 +45,7 @@ def system(org_app) -> Iterator[dict[str, Any]]:  # noqa: F811 - the fixture, by
     with worker_db().transaction() as session:  # as make run's bootstrap does
         session.execute(text("TRUNCATE cases, routes, outbox, audit_records"))
         seed_routes(session)
+    intake = intake_app().test_client()  # configures intake's database, even run alone
     # Whatever intake tests ran before left their rows: these flows start from none.
     with intake_db.transaction() as session:
         session.execute(text(f"TRUNCATE {INTAKE_TABLES} RESTART IDENTITY CASCADE"))
@@ -56,7 +57,7 @@ def system(org_app) -> Iterator[dict[str, Any]]:  # noqa: F811 - the fixture, by
         ):
             yield {
                 "org": World(org_app.test_client()),
-                "intake": intake_app().test_client(),
+                "intake": intake,
                 "review": review_app().test_client(),
                 "notify": notify_app().test_client(),
             }
@@ -98,23 +99,54 @@ def decide_when_visible(
     assert r.status_code == 200, r.json
 
 
+def messages_sent(run_env: dict[str, str]) -> list[str]:
+    """Every message any service sent (each leaves through its outbox, sent or not) and every
+    message still on a queue in Redis, as text (a Celery message's body decoded)."""
+    import base64
+    import json
+
+    import psycopg
+    import redis
+
+    texts = []
+    for service in ("org", "intake", "review", "notify"):
+        url = run_env[f"CB_{service.upper()}_DATABASE_URL"].replace("+psycopg", "")
+        with psycopg.connect(url) as conn:
+            texts += [json.dumps(p, ensure_ascii=False) for (p,) in conn.execute(
+                "SELECT payload FROM outbox")]  # fmt: skip
+    client = redis.Redis.from_url(run_env["CB_REDIS_URL"])
+    for queue in QUEUES:
+        for raw in client.lrange(queue, 0, -1):
+            message = json.loads(raw)
+            texts.append(base64.b64decode(message["body"]).decode("utf-8"))
+    return texts
+
+
+def assert_no_personal_data(texts: list[str], secrets: set[str]) -> None:
+    assert texts, "no message was looked at"
+    for text_ in texts:
+        for secret in secrets:
+            assert secret not in text_, "a name, ID or phone number in clear in a message"
+
+
 def status_of(intake: FlaskClient, headers: dict, application_id: str) -> dict:
     return intake.get(f"/api/v1/applications/{application_id}", headers=headers).json
 
 
-def test_from_window_to_ledger(system, var_dir) -> None:
+def test_from_window_to_ledger(system, var_dir, run_env) -> None:
     world, intake, review = system["org"], system["intake"], system["review"]
     code, admin = world.operating_point("S001")
     window = world.login(f"{code.lower()}-service").headers  # OPERATING now in its token
     point_reviewer = staff(world, admin.headers, code, "ap-reviewer", "reviewer")
     subcentre_reviewer = world.staff("S001", ["reviewer"], "s001-reviewer").headers
 
+    document = resident_id()
     r = intake.post(
         "/api/v1/accounts",
         headers=window,
         json={
             "document_type": "resident_id",
-            "document_number": resident_id(),
+            "document_number": document,
             "name": "王五",
             "phone": "13700001111",
             "verification_method": "card_reader",
@@ -216,9 +248,12 @@ def test_from_window_to_ledger(system, var_dir) -> None:
     assert sorted(i["subject"] for i in lower) == sorted(
         ["申请已通过", "申请被退回修改", "申请未通过"]
     )
+    messages = messages_sent(run_env)
+    assert any("PX20260001" in m for m in messages)  # they were read: the deposit's is there
+    assert_no_personal_data(messages, {"王五", document, "13700001111"})
 
 
-def test_an_import_from_file_to_ledgers(system, var_dir) -> None:
+def test_an_import_from_file_to_ledgers(system, var_dir, run_env) -> None:
     from tests.intake.import_data import generate, to_xlsx
 
     world, intake, review = system["org"], system["intake"], system["review"]
@@ -276,3 +311,7 @@ def test_an_import_from_file_to_ledgers(system, var_dir) -> None:
     assert ledger[0]["application_id"] is None and ledger[0]["import_record_id"]
     assert [b["outcome_kind"] for b in balances] == ["social_training"]
     assert balances[0]["hours"] == f"{float(records['items'][0]['hours']):.2f}"
+    secrets = {
+        row[column] for row in generated.rows for column in ("name", "document_number", "phone")
+    }
+    assert_no_personal_data(messages_sent(run_env), {s for s in secrets if len(s) > 1})

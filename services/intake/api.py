@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 
-from services.intake import applications, attachments, idempotency, learners, ledger
+from services.intake import applications, attachments, idempotency, learners, ledger, serving
 from services.intake import schemas as s
 from services.intake.extensions import context, db
 from services.intake.models import (
@@ -66,7 +66,7 @@ def present(application: Application) -> dict[str, Any]:
     return {
         **{c: getattr(application, c) for c in SUMMARY_FIELDS},
         "learner": learner,
-        "account_number": account.number if account else None,
+        "account_number": serving.shown_number(current_principal(), account),
         "data": current.data if current else {},
         "attachments": current.attachments if current else [],
         "versions": versions,
@@ -140,10 +140,13 @@ def take_application(body: dict[str, Any]) -> Response:
             [FieldError("kind", f"{body['kind']} applications are not taken yet; only deposit")],
         )
     deposit = applications.Deposit(body["outcome_kind"], body["outcome"], body["attachments"])
+    field = "account_ref" if body.get("account_ref") else "account_number"
     return idempotent(
         "applications",
         body,
-        lambda: applications.take_deposit(db.session, principal, body["account_number"], deposit),
+        lambda: applications.take_deposit(
+            db.session, context(), principal, body[field], deposit, field
+        ),
     )
 
 
@@ -172,7 +175,9 @@ def list_applications(args: dict[str, Any]) -> Any:
 @blp.alt_response(409, description="only a returned application can be resubmitted")
 @blp.doc(security=BEARER)
 def resubmit(body: dict[str, Any], application_id: uuid.UUID) -> dict[str, Any]:
-    """Correct a returned application and send it to review again; every version is kept."""
+    """Correct a returned application and send it to review again; every version is kept.
+    An account opening sends its corrected ``learner``; a deposit its ``outcome_kind`` (the
+    same as before), ``outcome`` and ``attachments``."""
     details = learners.LearnerDetails(**body["learner"]) if body.get("learner") else None
     deposit = (
         applications.Deposit(body["outcome_kind"], body.get("outcome") or {}, body["attachments"])
@@ -219,14 +224,38 @@ def upload_attachment() -> Any:
     return attachment, 201 if created else 200
 
 
-@blp.get("/accounts/<number>")
-@blp.response(200, s.AccountSchema)
+ACCOUNT_PARAM = {
+    "name": "account",
+    "in": "path",
+    "description": "the account's number (within the caller's subtree), or the account_ref "
+    "that finding the learner by their document gave this window",
+}
+
+
+@blp.post("/learners/lookup")
+@blp.arguments(s.LookupInSchema)
+@blp.response(200, s.LookupSchema)
+@blp.alt_response(404, description="no learning account holds this document")
 @blp.doc(security=BEARER)
-def get_account(number: str) -> dict[str, Any]:
-    """A learning account: its learner (masked) and its balances by outcome kind."""
-    account, learner = ledger.get_account(db.session, current_principal(), number)
+def lookup_learner(body: dict[str, str]) -> dict[str, Any]:
+    """Find a learner by the document they present (the number travels in the body, never
+    in a URL): any OPERATING point's window finds any learner of the province, other staff
+    their subtree's. The answer's ``account_ref`` lets this window serve the learner."""
+    principal = current_principal()
+    found = serving.find(
+        db.session, context(), principal, body["document_type"], body["document_number"]
+    )
     return {
-        "number": account.number,
+        "account": account_view(principal, found.account, found.learner),
+        "account_ref": found.account_ref,
+        "account_ref_expires_at": found.ref_expires_at,
+        "opening_application_id": found.opening_application_id,
+    }
+
+
+def account_view(principal: Any, account: Any, learner: Any) -> dict[str, Any]:
+    return {
+        "number": serving.shown_number(principal, account),
         "status": account.status.value,
         "unit_code": account.unit_code,
         "opened_at": account.opened_at,
@@ -236,11 +265,21 @@ def get_account(number: str) -> dict[str, Any]:
     }
 
 
-@blp.get("/accounts/<number>/ledger")
+@blp.get("/accounts/<account>")
+@blp.response(200, s.AccountSchema)
+@blp.doc(security=BEARER, parameters=[ACCOUNT_PARAM])
+def get_account(account: str) -> dict[str, Any]:
+    """A learning account: its learner (masked) and its balances by outcome kind."""
+    principal = current_principal()
+    found, learner = serving.reach(db.session, context(), principal, account)
+    return account_view(principal, found, learner)
+
+
+@blp.get("/accounts/<account>/ledger")
 @blp.arguments(s.PageArgs, location="query")
 @blp.response(200, s.LedgerPageSchema)
-@blp.doc(security=BEARER)
-def get_ledger(args: dict[str, int], number: str) -> Any:
+@blp.doc(security=BEARER, parameters=[ACCOUNT_PARAM])
+def get_ledger(args: dict[str, int], account: str) -> Any:
     """The account's ledger, oldest first (append-only)."""
-    account, _ = ledger.get_account(db.session, current_principal(), number)
-    return paginate(db.session, ledger.ledger_query(account), args["page"], args["per_page"])
+    found, _ = serving.reach(db.session, context(), current_principal(), account)
+    return paginate(db.session, ledger.ledger_query(found), args["page"], args["per_page"])

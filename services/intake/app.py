@@ -11,6 +11,7 @@ from services.intake import assessment_api, config, imports_api
 from services.intake.api import blp
 from services.intake.context import build_context
 from services.intake.extensions import db
+from services.intake.outcomes import OUTCOME_SCHEMAS, component_name
 from shared.web import create_service_app
 
 __all__ = ["create_app", "db"]
@@ -28,6 +29,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app = create_service_app(
         config.SERVICE, settings, db, blueprints, config.TITLE, config.DESCRIPTION, body_limits
     )
+    for kind, schema in OUTCOME_SCHEMAS.items():  # what DepositIn.outcome documents
+        app.extensions["cb_api"].spec.components.schema(component_name(kind), schema=schema)
     app.extensions["intake_ctx"] = build_context(settings)
     assessment_api.init_app(app, settings)
     return app

@@ -12,7 +12,7 @@ from marshmallow import ValidationError
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from services.intake import batches, learners, timeline
+from services.intake import batches, learners, serving, timeline
 from services.intake.attachments import require_attachments
 from services.intake.context import IntakeContext
 from services.intake.models import (
@@ -93,28 +93,22 @@ def check_deposit(session: Session, deposit: Deposit) -> CheckedDeposit:
     )
 
 
-def open_account_in_scope(session: Session, principal: Principal, number: str) -> Account:
-    # The learner comes along in the same query: the answer shows them (masked).
-    row = session.execute(
-        select(Account, Learner)
-        .join(Learner, Learner.id == Account.learner_id)
-        .where(Account.number == number)
-    ).first()
-    if row is None or not row[0].unit_path.startswith(principal.unit_path):
-        raise NotFound(f"learning account {number} not found")
-    return row[0]
-
-
 def take_deposit(
-    session: Session, principal: Principal, account_number: str, deposit: Deposit
+    session: Session,
+    ctx: IntakeContext,
+    principal: Principal,
+    account_named: str,
+    deposit: Deposit,
+    field_name: str = "account_number",
 ) -> Application:
-    """Take an application to deposit a learning outcome into an open account."""
+    """Take an application to deposit a learning outcome into an open account: one of the
+    caller's subtree by its number, or any learner's by the reference their document gave."""
     require_window_staff(principal)
-    account = open_account_in_scope(session, principal, account_number)
+    account, _ = serving.reach(session, ctx, principal, account_named)
     if account.status != AccountStatus.OPEN:
         raise Conflict(
-            f"learning account {account_number} is {account.status.value}",
-            [FieldError("account_number", "the account is not open")],
+            f"the learning account is {account.status.value}",
+            [FieldError(field_name, "the account is not open")],
         )
     checked = check_deposit(session, deposit)
     return timeline.take(

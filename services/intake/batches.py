@@ -167,15 +167,7 @@ def ranges(numbers: list[int]) -> list[list[int]]:
 
 def _batch_data(session: Session, imported: Import, numbers: list[int]) -> dict[str, Any]:
     """What the batch application records and review sees: the import's figures, its dates'
-    span, evenly spread sample rows (document numbers masked), and its records' row numbers."""
-    step = max(1, len(numbers) // SAMPLE_ROWS)
-    picked = numbers[::step][:SAMPLE_ROWS]
-    samples = session.execute(
-        select(ImportRecord, Learner.name, Learner.document_mask)
-        .join(Learner, Learner.id == ImportRecord.learner_id)
-        .where(ImportRecord.import_id == imported.id, ImportRecord.row.in_(picked))
-        .order_by(ImportRecord.row)
-    ).all()
+    span and its records' row numbers. No learner is named (see ``samples``)."""
     span = session.execute(
         select(func.min(ImportRecord.start_date), func.max(ImportRecord.end_date)).where(
             ImportRecord.import_id == imported.id
@@ -193,21 +185,41 @@ def _batch_data(session: Session, imported: Import, numbers: list[int]) -> dict[
         "start_date": _iso(span[0]),
         "end_date": _iso(span[1]),
         "record_rows": ranges(numbers),
-        "samples": [
-            {
-                "row": record.row,
-                "name": name,
-                "document_number": document_mask,
-                "organiser": record.organiser,
-                "programme": record.programme,
-                "hours": f"{record.hours:.2f}",
-                "start_date": record.start_date.isoformat(),
-                "end_date": record.end_date.isoformat(),
-                "certificate_number": record.certificate_number,
-            }
-            for record, name, document_mask in samples
-        ],
     }
+
+
+def samples(session: Session, imported: Import) -> list[dict[str, Any]]:
+    """``SAMPLE_ROWS`` records spread evenly over the file, for a reviewer to check against
+    the training organisation's own list: the learner masked (name and document)."""
+    numbers = list(
+        session.scalars(
+            select(ImportRecord.row)
+            .where(ImportRecord.import_id == imported.id)
+            .order_by(ImportRecord.row)
+        )
+    )
+    picked = numbers[:: max(1, len(numbers) // SAMPLE_ROWS)][:SAMPLE_ROWS]
+    rows = session.execute(
+        select(ImportRecord, Learner.name_mask, Learner.document_mask)
+        .join(Learner, Learner.id == ImportRecord.learner_id)
+        .where(ImportRecord.import_id == imported.id, ImportRecord.row.in_(picked))
+        .order_by(ImportRecord.row)
+    ).all()
+    return [
+        {
+            "row": record.row,
+            "name": name_mask,
+            "document_number": document_mask,
+            "organiser": record.organiser,
+            "programme": record.programme,
+            "hours": record.hours,
+            "start_date": record.start_date,
+            "end_date": record.end_date,
+            "certificate_number": record.certificate_number,
+            "status": record.status.value,
+        }
+        for record, name_mask, document_mask in rows
+    ]
 
 
 def _iso(value: date | None) -> str | None:

@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session
 
 from services.intake.context import IntakeContext
 from services.intake.import_rows import RowRecord
+from services.intake.learners import name_hash
 from services.intake.models import Account, AccountStatus, Import, Learner
 from shared.db import copy_rows, stage
-from shared.pii import mask_document_number, mask_phone
+from shared.pii import mask_document_number, mask_name, mask_phone
 
 
 @dataclass(frozen=True)
@@ -25,16 +26,16 @@ class Holder:
     """A document's learner and account, as a chunk needs them."""
 
     learner_id: int
-    name: str
+    name_hash: str
     account_id: int
     status: AccountStatus
     number: str | None
 
 
 LEARNER_COLUMNS = (
-    "document_type", "document_enc", "document_hash", "document_mask", "name", "gender",
-    "birth_date", "phone_enc", "phone_hash", "phone_mask", "unit_code", "unit_path",
-    "created_by",
+    "document_type", "document_enc", "document_hash", "document_mask", "name_enc",
+    "name_hash", "name_mask", "gender", "birth_date", "phone_enc", "phone_hash", "phone_mask",
+    "unit_code", "unit_path", "created_by",
 )  # fmt: skip
 
 
@@ -78,7 +79,7 @@ def _by_hash(session: Session, hashes: set[str]) -> dict[str, Holder]:
         select(
             Learner.document_hash,
             Learner.id,
-            Learner.name,
+            Learner.name_hash,
             Account.id,
             Account.status,
             Account.number,
@@ -111,7 +112,9 @@ def _open(
                 cipher.encrypt(r.identity.number, "learner.document_number"),
                 doc_hash,
                 mask_document_number(r.identity.number),
-                r.name,
+                cipher.encrypt(r.name, "learner.name"),
+                name_hash(ctx, r.name),
+                mask_name(r.name),
                 r.identity.gender,
                 r.identity.birth_date,
                 cipher.encrypt(r.phone, "learner.phone"),
@@ -130,12 +133,12 @@ def _open(
             f"WITH created AS (INSERT INTO learners ({columns}) SELECT {columns} "  # noqa: S608
             "FROM staged_learners ORDER BY document_hash "  # one lock order for every chunk
             "ON CONFLICT (document_hash) DO NOTHING "
-            "RETURNING id, document_hash, name), "
+            "RETURNING id, document_hash, name_hash), "
             "opened AS (INSERT INTO accounts (learner_id, number, status, unit_code, unit_path, "
             "opened_at, opened_by_import_id) "
             f"SELECT id, {ACCOUNT_NUMBER}, 'open', :unit_code, :unit_path, now(), :import_id "
             "FROM created RETURNING id, learner_id, number) "
-            "SELECT c.document_hash, c.id, c.name, o.id, o.number "
+            "SELECT c.document_hash, c.id, c.name_hash, o.id, o.number "
             "FROM created c JOIN opened o ON o.learner_id = c.id"
         ),
         {
@@ -146,8 +149,8 @@ def _open(
         },
     ).all()
     return {
-        doc_hash: Holder(learner_id, name, account_id, AccountStatus.OPEN, number)
-        for doc_hash, learner_id, name, account_id, number in opened
+        doc_hash: Holder(learner_id, hashed, account_id, AccountStatus.OPEN, number)
+        for doc_hash, learner_id, hashed, account_id, number in opened
     }
 
 

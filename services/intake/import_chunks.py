@@ -24,6 +24,7 @@ from services.intake import batches, import_files, imports
 from services.intake.context import IntakeContext
 from services.intake.import_accounts import Holder, accounts_for, strings
 from services.intake.import_rows import Issue, RowRecord, check_row
+from services.intake.learners import name_hash
 from services.intake.models import (
     AccountStatus,
     Import,
@@ -33,7 +34,7 @@ from services.intake.models import (
     RecordStatus,
 )
 from shared.db import copy_rows, stage, utcnow
-from shared.pii import mask_account_number, mask_document_number
+from shared.pii import mask_account_number, mask_document_number, mask_name
 
 
 @dataclass
@@ -121,7 +122,7 @@ def _take(
     rows: list[tuple[Any, ...]] = []
     for record in records:
         holder = holders[hashes[record.row]]
-        problem = _mismatch(record, holder)
+        problem = _mismatch(ctx, record, holder)
         if problem:
             tally.refuse(imported, record.row, [problem])
             continue
@@ -204,10 +205,10 @@ def _holders(
     return reasons
 
 
-def _mismatch(record: RowRecord, holder: Holder) -> Issue | None:
-    if holder.name != record.name:
+def _mismatch(ctx: IntakeContext, record: RowRecord, holder: Holder) -> Issue | None:
+    if holder.name_hash != name_hash(ctx, record.name):
         masked = mask_account_number(holder.number or "")
-        return Issue("name", record.name, f"not the name on learning account {masked}")
+        return Issue("name", mask_name(record.name), f"not the name on learning account {masked}")
     if holder.status == AccountStatus.PENDING:
         return Issue(
             "document_number",

@@ -23,7 +23,7 @@ from shared.identity import (
     validate_mobile,
     validate_name,
 )
-from shared.pii import mask_document_number, mask_phone
+from shared.pii import mask_document_number, mask_name, mask_phone
 
 DOCUMENT_TYPES = {
     "": DocumentType.RESIDENT_ID,
@@ -133,7 +133,7 @@ def _person(
     row: dict[str, str], field: str, check: Callable[[str], str], issues: list[Issue]
 ) -> str | None:
     value = row[field]
-    shown = mask_phone(value[:40]) if field == "phone" else value[:200]
+    shown = mask_phone(value[:40]) if field == "phone" else mask_name(value[:50])
     if not value:
         issues.append(Issue(field, None, "required"))
         return None

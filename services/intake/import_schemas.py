@@ -58,9 +58,11 @@ class RecordArgs(PageArgs):
 
 class RecordSchema(Schema):
     row = fields.Integer()
-    name = fields.String()
+    name = fields.String(metadata={"description": "masked"})
     document_number = fields.String(metadata={"description": "masked"})
-    account_number = fields.String(allow_none=True)
+    account_number = fields.String(
+        allow_none=True, metadata={"description": "masked outside the account's home subtree"}
+    )
     organiser = fields.String()
     programme = fields.String()
     hours = fields.Decimal(as_string=True)
@@ -70,6 +72,19 @@ class RecordSchema(Schema):
     status = fields.String()
     rejected_level = fields.String(allow_none=True)
     rejected_reason = fields.String(allow_none=True)
+
+
+class SampleSchema(Schema):
+    row = fields.Integer(metadata={"description": "the row's number in the file (header: 1)"})
+    name = fields.String(metadata={"description": "masked"})
+    document_number = fields.String(metadata={"description": "masked"})
+    organiser = fields.String()
+    programme = fields.String()
+    hours = fields.Decimal(as_string=True)
+    start_date = fields.Date()
+    end_date = fields.Date()
+    certificate_number = fields.String()
+    status = fields.String(metadata={"description": "pending, approved or rejected"})
 
 
 class TemplateArgs(Strict):

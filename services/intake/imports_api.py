@@ -12,7 +12,7 @@ from flask import Response
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from services.intake import import_files, imports
+from services.intake import batches, import_files, imports, serving
 from services.intake import import_schemas as s
 from services.intake.api import BEARER, FILE_BODY, uploaded_file
 from services.intake.extensions import context, db
@@ -117,15 +117,17 @@ def get_issues_csv(import_id: uuid.UUID) -> Response:
 @blp.doc(security=BEARER)
 def get_records(args: dict[str, Any], import_id: uuid.UUID) -> Any:
     """The records taken, by row: for a reviewer choosing rows to reject, and afterwards
-    what became of each (document numbers masked)."""
-    imported = imports.visible(db.session, current_principal(), import_id)
+    what became of each (the learner masked; the account number too, outside its home
+    subtree)."""
+    principal = current_principal()
+    imported = imports.visible(db.session, principal, import_id)
     # Select of columns: its row type is long to spell and nothing here needs it.
     query: Any = (
         select(
             ImportRecord.row,
-            Learner.name,
+            Learner.name_mask.label("name"),
             Learner.document_mask.label("document_number"),
-            Account.number.label("account_number"),
+            serving.shown_number_sql(principal).label("account_number"),
             ImportRecord.organiser,
             ImportRecord.programme,
             ImportRecord.hours,
@@ -144,3 +146,13 @@ def get_records(args: dict[str, Any], import_id: uuid.UUID) -> Any:
     if args.get("status"):
         query = query.where(ImportRecord.status == args["status"])
     return paginate(db.session, query, args["page"], args["per_page"], rows=True)
+
+
+@blp.get("/imports/<uuid:import_id>/samples")
+@blp.response(200, s.SampleSchema(many=True))
+@blp.doc(security=BEARER)
+def get_samples(import_id: uuid.UUID) -> Any:
+    """Twenty records spread evenly over the file, for a reviewer to check against the
+    training organisation's list (the learner masked): what a batch's case shows."""
+    imported = imports.visible(db.session, current_principal(), import_id)
+    return batches.samples(db.session, imported)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.intake import timeline
+from services.intake import serving, timeline
 from services.intake.attachments import require_attachments
 from services.intake.context import IntakeContext
 from services.intake.models import (
@@ -31,7 +31,13 @@ from shared.identity import (
     validate_mobile,
     validate_name,
 )
-from shared.pii import mask_account_number, mask_document_number, mask_email, mask_phone
+from shared.pii import (
+    mask_account_number,
+    mask_document_number,
+    mask_email,
+    mask_name,
+    mask_phone,
+)
 
 VERIFICATION_METHODS = ("card_reader", "documents_in_person")
 
@@ -89,13 +95,22 @@ def _existing(session: Session, document_hash: str) -> tuple[Learner, Account] |
     return (row[0], row[1]) if row else None
 
 
-def _refuse_second_account(session: Session, learner: Learner, account: Account) -> None:
+def _refuse_second_account(
+    session: Session,
+    ctx: IntakeContext,
+    principal: Principal,
+    learner: Learner,
+    account: Account,
+) -> None:
     if account.status == AccountStatus.OPEN:
+        # The learner is at this window with their document: the clerk may serve them at once.
         masked = mask_account_number(account.number or "")
+        ref, _ = serving.issue_ref(ctx, account.id, principal.unit_code)
         raise Conflict(
             f"this document already has learning account {masked}",
             [FieldError("document_number", f"already has learning account {masked}")],
             existing_account=masked,
+            account_ref=ref,
         )
     if account.status == AccountStatus.PENDING:
         pending = session.scalar(
@@ -112,13 +127,20 @@ def _refuse_second_account(session: Session, learner: Learner, account: Account)
         )
 
 
+def name_hash(ctx: IntakeContext, name: str) -> str:
+    """The keyed hash a learner's name is compared by: the name itself is stored encrypted."""
+    return ctx.cipher.lookup_hash("name", name)
+
+
 def _seal(ctx: IntakeContext, learner: Learner, checked: CheckedLearner, doc_hash: str) -> None:
     number, phone = checked.identity.number, checked.phone
     learner.document_type = checked.identity.document_type.value
     learner.document_enc = ctx.cipher.encrypt(number, "learner.document_number")
     learner.document_hash = doc_hash
     learner.document_mask = mask_document_number(number)
-    learner.name = checked.name
+    learner.name_enc = ctx.cipher.encrypt(checked.name, "learner.name")
+    learner.name_hash = name_hash(ctx, checked.name)
+    learner.name_mask = mask_name(checked.name)
     learner.gender = checked.identity.gender
     learner.birth_date = checked.identity.birth_date
     learner.phone_enc = ctx.cipher.encrypt(phone, "learner.phone")
@@ -134,7 +156,7 @@ def version_data(learner: Learner, details: LearnerDetails) -> dict[str, object]
     return {
         "document_type": learner.document_type,
         "document_number": learner.document_mask,
-        "name": learner.name,
+        "name": learner.name_mask,
         "gender": learner.gender,
         "birth_date": learner.birth_date.isoformat() if learner.birth_date else None,
         "phone": learner.phone_mask,
@@ -156,7 +178,7 @@ def open_account(
     found = _existing(session, doc_hash)
     if found:
         learner, account = found
-        _refuse_second_account(session, learner, account)
+        _refuse_second_account(session, ctx, principal, learner, account)
         account.status = AccountStatus.PENDING
     else:
         learner = Learner(
@@ -178,7 +200,7 @@ def open_account(
     except IntegrityError:  # the same document, opened at this moment at another window
         found = _existing(session, doc_hash)
         assert found is not None
-        _refuse_second_account(session, *found)
+        _refuse_second_account(session, ctx, principal, *found)
         raise
     return timeline.take(
         session,

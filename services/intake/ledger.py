@@ -1,4 +1,4 @@
-"""The learning account as staff read it: its learner (masked), balances, the ledger."""
+"""The learning account's balances and its ledger (reached through ``serving.reach``)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from services.intake.models import Account, Learner, LedgerEntry
-from shared.auth import Principal
-from shared.errors import NotFound
-
-
-def get_account(session: Session, principal: Principal, number: str) -> tuple[Account, Learner]:
-    row = session.execute(
-        select(Account, Learner)
-        .join(Learner, Learner.id == Account.learner_id)
-        .where(Account.number == number)
-    ).first()
-    if row is None or not row[0].unit_path.startswith(principal.unit_path):
-        raise NotFound(f"learning account {number} not found")
-    return row[0], row[1]
+from services.intake.models import Account, LedgerEntry
 
 
 def balances(session: Session, account: Account) -> list[dict[str, Any]]:

@@ -1,8 +1,9 @@
 """The intake service's tables: learners, learning accounts, applications with their
 versions and timeline, evidence, the ledger, idempotency keys, processed messages, outbox.
 
-ID and phone numbers are stored only encrypted (``*_enc``) with a keyed hash beside them
-(``*_hash``) for exact lookups; see ``shared.pii``.
+Names, ID and phone numbers and e-mail addresses are stored only encrypted (``*_enc``), with
+a keyed hash beside them (``*_hash``) for exact comparison and a mask (``*_mask``) to show;
+see ``shared.pii``.
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ class Learner(Base):
     document_enc: Mapped[bytes] = mapped_column(LargeBinary)
     document_hash: Mapped[str] = mapped_column(String(64), unique=True)
     document_mask: Mapped[str] = mapped_column(String(40))
-    name: Mapped[str] = mapped_column(String(50))
+    name_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    name_hash: Mapped[str] = mapped_column(String(64))
+    name_mask: Mapped[str] = mapped_column(String(50))
     gender: Mapped[str | None] = mapped_column(String(10))
     birth_date: Mapped[date | None] = mapped_column(Date)
     phone_enc: Mapped[bytes] = mapped_column(LargeBinary)

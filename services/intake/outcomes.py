@@ -122,6 +122,22 @@ OUTCOME_SCHEMAS: dict[str, type[Outcome]] = {
 }
 
 
+def component_name(kind: str) -> str:
+    """The outcome's schema as the OpenAPI document names it (``SocialTrainingOutcome``)."""
+    return OUTCOME_SCHEMAS[kind].__name__.removesuffix("Outcome") + "Outcome"
+
+
+def documented_outcome() -> dict[str, Any]:
+    """The ``outcome`` field's documentation: one schema per kind, chosen by outcome_kind."""
+    return {
+        "description": "the outcome's fields, by outcome_kind: "
+        + ", ".join(f"{kind}: {component_name(kind)}" for kind in OUTCOME_SCHEMAS),
+        "oneOf": [
+            {"$ref": f"#/components/schemas/{component_name(kind)}"} for kind in OUTCOME_SCHEMAS
+        ],
+    }
+
+
 def describe(kind: str, data: dict[str, Any]) -> str:
     """A one-line description for the ledger (no personal data in any outcome field)."""
     first = {

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.intake.learners import VERIFICATION_METHODS
 from services.intake.models import ApplicationKind, ApplicationStatus
-from services.intake.outcomes import OUTCOME_SCHEMAS
+from services.intake.outcomes import OUTCOME_SCHEMAS, documented_outcome
 from shared.identity import DocumentType
 from shared.paging import PageArgs, page_schema
 from shared.schemas import Strict, text
@@ -43,17 +45,56 @@ class DepositInSchema(Strict):
     kind = fields.String(
         load_default="deposit", validate=validate.OneOf([k.value for k in ApplicationKind])
     )
-    account_number = text(20, required=True)
+    account_number = text(
+        20, metadata={"description": "an account of the caller's subtree; or send account_ref"}
+    )
+    account_ref = text(
+        200,
+        metadata={
+            "description": "any learner's account, from POST /learners/lookup at this window"
+        },
+    )
     outcome_kind = fields.String(required=True, validate=validate.OneOf(list(OUTCOME_SCHEMAS)))
-    outcome = fields.Dict(required=True)
+    outcome = fields.Dict(required=True, metadata=documented_outcome())
     attachments = attachment_list()
+
+    @validates_schema
+    def _one_account(self, data: dict[str, Any], **_kw: Any) -> None:
+        given = [k for k in ("account_number", "account_ref") if data.get(k)]
+        if len(given) != 1:
+            raise ValidationError(
+                "send the account as account_number or as account_ref (one of them)",
+                "account_number",
+            )
+
+
+class LookupInSchema(Strict):
+    document_type = fields.String(
+        required=True, validate=validate.OneOf([d.value for d in DocumentType])
+    )
+    document_number = text(40, required=True)
 
 
 class ResubmitSchema(Strict):
-    learner = fields.Nested(LearnerInSchema)
-    outcome_kind = fields.String(validate=validate.OneOf(list(OUTCOME_SCHEMAS)))
-    outcome = fields.Dict()
+    learner = fields.Nested(
+        LearnerInSchema,
+        metadata={"description": "an account opening's corrected learner: required for one"},
+    )
+    outcome_kind = fields.String(
+        validate=validate.OneOf(list(OUTCOME_SCHEMAS)),
+        metadata={"description": "a deposit's kind, as before: required, with outcome, for one"},
+    )
+    outcome = fields.Dict(metadata=documented_outcome())
     attachments = attachment_list()
+
+    @validates_schema
+    def _opening_or_deposit(self, data: dict[str, Any], **_kw: Any) -> None:
+        if data.get("learner") is None and not data.get("outcome_kind"):
+            raise ValidationError(
+                "send learner (an opening) or outcome_kind with outcome (a deposit)", "learner"
+            )
+        if data.get("outcome_kind") and data.get("outcome") is None:
+            raise ValidationError("required with outcome_kind", "outcome")
 
 
 class WithdrawSchema(Strict):
@@ -61,7 +102,7 @@ class WithdrawSchema(Strict):
 
 
 class LearnerOutSchema(Schema):
-    name = fields.String()
+    name = fields.String(attribute="name_mask", metadata={"description": "masked"})
     document_type = fields.String()
     document_number = fields.String(attribute="document_mask", metadata={"description": "masked"})
     phone = fields.String(attribute="phone_mask", metadata={"description": "masked"})
@@ -109,7 +150,9 @@ class ApplicationSummarySchema(Schema):
 
 class ApplicationSchema(ApplicationSummarySchema):
     learner = fields.Nested(LearnerOutSchema)
-    account_number = fields.String(allow_none=True)
+    account_number = fields.String(
+        allow_none=True, metadata={"description": "masked outside the account's home subtree"}
+    )
     data = fields.Dict(metadata={"description": "the current version's data"})
     attachments = fields.List(fields.String())
     versions = fields.List(fields.Nested(VersionSchema))
@@ -149,7 +192,13 @@ class BalanceSchema(Schema):
 
 
 class AccountSchema(Schema):
-    number = fields.String()
+    number = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "whole within the account's home subtree, masked elsewhere; "
+            "none until the opening is approved"
+        },
+    )
     status = fields.String()
     unit_code = fields.String()
     opened_at = fields.AwareDateTime(allow_none=True)
@@ -174,3 +223,14 @@ class LedgerEntrySchema(Schema):
 
 
 LedgerPageSchema = page_schema(LedgerEntrySchema, "LedgerPage")
+
+
+class LookupSchema(Schema):
+    account = fields.Nested(AccountSchema)
+    account_ref = fields.String(
+        metadata={"description": "lets this window read the account and take its applications"}
+    )
+    account_ref_expires_at = fields.AwareDateTime()
+    opening_application_id = fields.UUID(
+        allow_none=True, metadata={"description": "the opening in review, when still pending"}
+    )

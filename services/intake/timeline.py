@@ -132,7 +132,6 @@ def batch_summary(data: dict[str, Any]) -> dict[str, Any]:
         "import_id": data["import_id"],
         **{name: data[name] for name in BATCH_FACTS},
         "record_rows": data["record_rows"],
-        "samples": data["samples"],
     }
 
 

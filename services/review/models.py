@@ -111,8 +111,9 @@ class Case(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reason: Mapped[str | None] = mapped_column(Text)
-    # An import reviewed as one batch: its figures, sample rows and record row numbers
-    # (``shared.contracts.BatchSummary``), and the rows this level rejected with reasons.
+    # An import reviewed as one batch: its figures and record row numbers
+    # (``shared.contracts.BatchSummary``; its sample rows are read from intake, masked), and
+    # the rows this level rejected with reasons.
     batch: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     rejected_rows: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
 

@@ -46,7 +46,8 @@ class CaseSchema(Schema):
         allow_none=True,
         metadata={
             "description": "an import's batch: rows_total, records, invalid, duplicate, "
-            "accounts_opened, hours_total, record_rows ([first, last] runs) and samples"
+            "accounts_opened, hours_total and record_rows ([first, last] runs); its sample rows "
+            "are read from intake (GET /api/v1/imports/{import_id}/samples), masked"
         },
     )
     rejected_rows = fields.List(fields.Dict(), allow_none=True)
