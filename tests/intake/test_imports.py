@@ -353,6 +353,7 @@ BAD_FILES = [
     ("姓名,证件类型\n".encode() + b"\xff\xfe\xfd\x80\x80\n", 415, "neither UTF-8 nor GBK"),
     (b"", 422, "empty"),
     (b"PK\x03\x04 not really a workbook", 415, "not a readable XLSX workbook"),
+    ("姓名,证件类型\n张\x00三,居民身份证\n".encode(), 415, "holds a NUL byte at offset 23"),
 ]
 
 

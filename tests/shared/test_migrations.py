@@ -30,3 +30,40 @@ def test_migrations_match_the_models_and_go_down_and_up(service: str) -> None:
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_intake_0004_seals_the_names_already_held_and_masks_them_in_versions() -> None:
+    from sqlalchemy import create_engine, text
+
+    from services.intake.context import worker_context
+
+    name = f"cbt_mig_{secrets.token_hex(4)}_intake"
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    engine = create_engine(url)
+    try:
+        config = alembic_config("intake", url)
+        command.upgrade(config, "0003")
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO learners (id, document_type, document_enc, document_hash, "
+                "document_mask, name, phone_enc, phone_hash, phone_mask, unit_code, unit_path, "
+                "created_by) VALUES (1, 'resident_id', '\\x00', 'd', 'm', '欧阳明华', '\\x00', "
+                "'p', 'm', 'AP000001', '/ZJ/B01/S001/AP000001/', 1)"
+            ))  # fmt: skip
+        command.upgrade(config, "head")
+        with engine.begin() as conn:
+            enc, hashed, mask = conn.execute(
+                text("SELECT name_enc, name_hash, name_mask FROM learners")
+            ).one()
+        cipher = worker_context().cipher
+        assert cipher.decrypt(enc, "learner.name") == "欧阳明华" and mask == "欧**华"
+        assert hashed == cipher.lookup_hash("name", "欧阳明华")
+        command.downgrade(config, "0003")
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT name FROM learners")).scalar_one() == "欧阳明华"
+    finally:
+        engine.dispose()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
