@@ -32,7 +32,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, Select, SQLColumnExpression, cast, func, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -41,10 +40,10 @@ from sqlalchemy.orm import Session
 from services.intake.models import Account, Application, ApplicationStatus, LedgerEntry
 from services.intake.outcomes import OUTCOME_SCHEMAS
 from shared.auth import Principal
+from shared.clock import CHINA
 from shared.errors import FieldError, NotFound, ValidationProblem
 from shared.settings import Settings
 
-CHINA = ZoneInfo("Asia/Shanghai")
 MAX_DAYS = 366  # one assessment year, a leap year included
 OUTCOME_KINDS = tuple(OUTCOME_SCHEMAS)
 SOCIAL_TRAINING = "social_training"

@@ -10,6 +10,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
+from shared.clock import china_time
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LEVEL_NAMES = {
     "acceptance_point": "受理点",
@@ -32,12 +34,14 @@ class RenderError(ValueError):
 
 @cache
 def _environment() -> Environment:
-    return Environment(
+    environment = Environment(
         loader=FileSystemLoader(TEMPLATES),
         undefined=StrictUndefined,  # a missing value is an error, not an empty string
         autoescape=False,  # noqa: S701 - plain text for SMS and the inbox, never HTML
         keep_trailing_newline=False,
     )
+    environment.filters["china_time"] = china_time  # every time a person reads
+    return environment
 
 
 def template_name(event_type: str, channel: str) -> str:

@@ -18,6 +18,7 @@ from services.review import routing
 from services.review.models import OPEN_STATUSES, AuditRecord, Case, CaseStatus, Level, Outbox
 from shared import outbox
 from shared.auth import Principal
+from shared.clock import china_time
 from shared.db import utcnow
 from shared.errors import FieldError, Forbidden, InvalidState, NotFound, ValidationProblem
 
@@ -68,7 +69,7 @@ def _require_open(case: Case, principal: Principal, step: str) -> None:
     if _claimed_by_other(case, principal):
         raise InvalidState(
             f"case {case.id} is claimed by {case.claimed_by} until "
-            f"{case.claim_expires_at:%Y-%m-%d %H:%M} UTC",
+            f"{china_time(case.claim_expires_at)} (China time)",
             current_state=case.status.value,
         )
 

@@ -59,7 +59,7 @@ def test_the_inbox_holds_what_is_addressed_to_me_or_my_role(client, tokens) -> N
     assert client.get("/api/v1/inbox", headers=window).json["total"] == 1
     overdue = client.get("/api/v1/inbox", headers=reviewer).json
     assert overdue["items"][0]["subject"] == "有 3 件审核已超期"
-    assert "2026-11-20 09:00" in overdue["items"][0]["body"]
+    assert "2026-11-20 17:00" in overdue["items"][0]["body"]
     assert client.get("/api/v1/inbox", headers=stranger).json["total"] == 0
     item = mine["items"][0]["id"]
     assert client.post(f"/api/v1/inbox/{item}/read", headers=named).status_code == 204

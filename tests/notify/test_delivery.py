@@ -166,7 +166,7 @@ def test_the_reviewers_digest_lands_in_their_units_inbox() -> None:
     (row,) = deliveries()
     assert row.recipient == "unit:S001:reviewer" and row.status == DeliveryStatus.SENT
     assert row.subject == "今日待审：5 件，超期 2 件"
-    assert "待领取 4 件，办理中 1 件" in row.body and "2026-11-20 09:30" in row.body
+    assert "待领取 4 件，办理中 1 件" in row.body and "2026-11-20 17:30" in row.body
 
 
 def test_an_activation_code_reaches_the_admins_phone_and_is_never_at_rest_in_clear(
@@ -194,6 +194,7 @@ def test_an_activation_code_reaches_the_admins_phone_and_is_never_at_rest_in_cle
     assert attempt(context(), sms_id) == "sent"
     sent = (var_dir / "sms" / f"{sms_id}.txt").read_text()
     assert "激活码：K7QM-3XPA-9TRE" in sent and "to: 139****0000" in sent
+    assert "有效期至 2026-11-30 16:00。" in sent  # 08:00 UTC, read in China time
     with worker_db().transaction() as session:
         row = session.get(Delivery, sms_id)
         assert row is not None and "K7QM" not in row.body
