@@ -87,6 +87,18 @@ class Strict(Schema):
         guard(field_obj)
 
 
+UNIT_CODE = validate.Regexp(
+    r"^(ZJ|B[0-9]{2}|S[0-9]{3}|AP[0-9]{6,10})$",
+    error="must be a unit code: ZJ, B01, S001 or AP000001",
+)
+
+
+def unit_code_field(**kw: Any) -> fields.String:
+    """A unit of the org tree by its code (the provincial centre, a branch, a sub-centre or
+    an acceptance point)."""
+    return fields.String(validate=UNIT_CODE, **kw)
+
+
 def text(max_len: int, **kw: Any) -> fields.String:
     """A required-looking string field of 1 to ``max_len`` characters."""
     return fields.String(validate=validate.Length(min=1, max=max_len), **kw)

@@ -165,7 +165,7 @@ def get_application(application_id: uuid.UUID) -> dict[str, Any]:
 def list_applications(args: dict[str, Any]) -> Any:
     """Applications taken in the caller's subtree, newest first; filtered, paginated."""
     page, per_page = args.pop("page"), args.pop("per_page")
-    query = applications.list_query(current_principal(), **args)
+    query = applications.list_query(db.session, current_principal(), **args)
     return paginate(db.session, query, page, per_page)
 
 

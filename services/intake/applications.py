@@ -24,7 +24,7 @@ from services.intake.models import (
     Learner,
 )
 from services.intake.outcomes import OUTCOME_SCHEMAS
-from services.intake.scope import path_prefix, require_window_staff
+from services.intake.scope import require_window_staff, resolve_unit
 from shared.auth import Principal
 from shared.db import utcnow
 from shared.errors import (
@@ -206,6 +206,7 @@ def withdraw(
 
 
 def list_query(
+    session: Session,
     principal: Principal,
     status: str | None = None,
     kind: str | None = None,
@@ -214,13 +215,14 @@ def list_query(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> Select[Any]:
-    """Applications taken in the caller's subtree, newest first."""
-    query = select(Application).where(Application.unit_path.like(path_prefix(principal)))
+    """Applications taken in the caller's subtree (or beneath ``unit_code`` in it: 404 for a
+    unit outside it), newest first."""
+    _, path = resolve_unit(session, principal, unit_code)
+    query = select(Application).where(Application.unit_path.startswith(path, autoescape=True))
     for column, value in (
         (Application.status, status),
         (Application.kind, kind),
         (Application.outcome_kind, outcome_kind),
-        (Application.unit_code, unit_code),
     ):
         if value is not None:
             query = query.where(column == value)

@@ -39,9 +39,10 @@ from sqlalchemy.orm import Session
 
 from services.intake.models import Account, Application, ApplicationStatus, LedgerEntry
 from services.intake.outcomes import OUTCOME_SCHEMAS
+from services.intake.scope import resolve_unit
 from shared.auth import Principal
 from shared.clock import CHINA
-from shared.errors import FieldError, NotFound, ValidationProblem
+from shared.errors import FieldError, ValidationProblem
 from shared.settings import Settings
 
 MAX_DAYS = 366  # one assessment year, a leap year included
@@ -217,26 +218,6 @@ def utc_bounds(date_from: date, date_to: date) -> tuple[datetime, datetime]:
     start = datetime.combine(date_from, time(0), CHINA)
     end = datetime.combine(date_to + timedelta(days=1), time(0), CHINA)
     return start.astimezone(UTC), end.astimezone(UTC)
-
-
-def resolve_unit(session: Session, principal: Principal, code: str | None) -> tuple[str, str]:
-    """(code, path) of the unit asked for. Intake does not hold the org tree: a unit other
-    than the caller's own is found by the path of any application taken beneath it."""
-    if code is None or code == principal.unit_code:
-        return principal.unit_code, principal.unit_path
-    segment = f"/{code}/"
-    found = session.scalar(
-        select(Application.unit_path)
-        .where(
-            Application.unit_path.like(f"{principal.unit_path}%"),
-            Application.unit_path.like(f"%{segment}%"),
-        )
-        .limit(1)
-    )
-    path = found[: found.index(segment) + len(segment)] if found else None
-    if path is None or not principal.covers(path):
-        raise NotFound(f"unit {code} not found")
-    return code, path
 
 
 @dataclass(frozen=True)

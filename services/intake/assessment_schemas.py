@@ -5,13 +5,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from services.intake.assessment import LEVELS, MAX_DAYS
-from shared.schemas import Strict
+from shared.schemas import UNIT_CODE, Strict
 
 FORMATS = ("json", "csv", "xlsx")
-UNIT_CODE = validate.Regexp(
-    r"^(ZJ|B[0-9]{2}|S[0-9]{3}|AP[0-9]{6,})$",
-    error="must be a unit code: ZJ, B01, S001 or AP000001",
-)
 
 
 def decimal(description: str, allow_none: bool = False) -> fields.Decimal:

@@ -11,7 +11,7 @@ from services.intake.models import ApplicationKind, ApplicationStatus
 from services.intake.outcomes import OUTCOME_SCHEMAS, documented_outcome
 from shared.identity import DocumentType
 from shared.paging import PageArgs, page_schema
-from shared.schemas import Strict, text
+from shared.schemas import Strict, text, unit_code_field
 
 SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="must be the SHA-256 of an uploaded attachment")
 
@@ -172,7 +172,9 @@ class ApplicationListArgs(PageArgs):
     status = fields.String(validate=validate.OneOf([s.value for s in ApplicationStatus]))
     kind = fields.String(validate=validate.OneOf([k.value for k in ApplicationKind]))
     outcome_kind = fields.String(validate=validate.OneOf(list(OUTCOME_SCHEMAS)))
-    unit_code = text(16)
+    unit_code = unit_code_field(
+        metadata={"description": "taken at this unit or beneath it (404 outside your subtree)"}
+    )
     since = fields.AwareDateTime()
     until = fields.AwareDateTime()
 

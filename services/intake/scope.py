@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.intake.models import Application
 from shared.auth import Principal
-from shared.errors import Forbidden
+from shared.errors import Forbidden, NotFound
 
 TAKING_ROLES = ("service",)
 
@@ -21,6 +25,21 @@ def require_window_staff(principal: Principal) -> None:
         raise Forbidden("applications are taken by service-window staff (role: service)")
 
 
-def path_prefix(principal: Principal) -> str:
-    """A LIKE pattern for everything at or below the caller's unit (paths hold [A-Z0-9/])."""
-    return f"{principal.unit_path}%"
+def resolve_unit(session: Session, principal: Principal, code: str | None) -> tuple[str, str]:
+    """(code, path) of the unit asked for. Intake does not hold the org tree: a unit other
+    than the caller's own is found by the path of any application taken beneath it."""
+    if code is None or code == principal.unit_code:
+        return principal.unit_code, principal.unit_path
+    segment = f"/{code}/"
+    found = session.scalar(
+        select(Application.unit_path)
+        .where(
+            Application.unit_path.like(f"{principal.unit_path}%"),
+            Application.unit_path.like(f"%{segment}%"),
+        )
+        .limit(1)
+    )
+    path = found[: found.index(segment) + len(segment)] if found else None
+    if path is None or not principal.covers(path):
+        raise NotFound(f"unit {code} not found")
+    return code, path

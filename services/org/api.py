@@ -87,8 +87,10 @@ def me() -> Any:
 @blp.doc(security=BEARER)
 def list_units(args: dict[str, Any]) -> Any:
     """Units in the caller's subtree, by level, parent, name or state; paginated."""
+    principal = actor()
+    tree.visible_filter(db.session, principal, args.get("parent"))
     query = tree.units_query(
-        actor(), args.get("level"), args.get("parent"), args.get("q"), args.get("state")
+        principal, args.get("level"), args.get("parent"), args.get("q"), args.get("state")
     )
     return paginate(db.session, query, args["page"], args["per_page"], rows=True)
 
@@ -253,6 +255,7 @@ def list_staff(args: dict[str, Any]) -> Any:
     from sqlalchemy import select
 
     principal = actor()
+    tree.visible_filter(db.session, principal, args.get("unit_code"))
     query = (
         select(Staff)
         .join(Unit, Unit.code == Staff.unit_code)
@@ -290,5 +293,7 @@ def reactivate(staff_id: int) -> Staff:
 @blp.doc(security=BEARER)
 def list_audit(args: dict[str, Any]) -> Any:
     """The audit record of the caller's subtree, newest first."""
-    query = audit.audit_query(actor(), args.get("unit_code"), args.get("action"))
+    principal = actor()
+    tree.visible_filter(db.session, principal, args.get("unit_code"))
+    query = audit.audit_query(principal, args.get("unit_code"), args.get("action"))
     return paginate(db.session, query, args["page"], args["per_page"])

@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 from services.org.models import Level, PointState, Role
 from services.org.points import POINT_KINDS, POINT_TIERS
 from shared.paging import PageArgs, page_schema
-from shared.schemas import Strict, text
+from shared.schemas import Strict, text, unit_code_field
 
 # --- auth -------------------------------------------------------------------------------
 
@@ -65,7 +65,9 @@ UnitPageSchema = page_schema(UnitSchema, "UnitPage")
 
 class UnitListArgs(PageArgs):
     level = fields.Enum(Level, by_value=True)
-    parent = text(16)
+    parent = unit_code_field(
+        metadata={"description": "the units directly under it (404 outside your subtree)"}
+    )
     q = text(50, metadata={"description": "part of the unit's name"})
     state = fields.Enum(PointState, by_value=True)
 
@@ -174,7 +176,9 @@ StaffPageSchema = page_schema(StaffSchema, "StaffPage")
 
 
 class StaffListArgs(PageArgs):
-    unit_code = text(16)
+    unit_code = unit_code_field(
+        metadata={"description": "staff of this unit only (404 outside your subtree)"}
+    )
 
 
 class AuditSchema(Schema):
@@ -193,5 +197,7 @@ AuditPageSchema = page_schema(AuditSchema, "AuditPage")
 
 
 class AuditListArgs(PageArgs):
-    unit_code = text(16)
+    unit_code = unit_code_field(
+        metadata={"description": "records of this unit only (404 outside your subtree)"}
+    )
     action = text(50)

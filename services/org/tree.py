@@ -116,6 +116,13 @@ def get_visible(session: Session, principal: Principal, code: str) -> Unit:
     return unit
 
 
+def visible_filter(session: Session, principal: Principal, code: str | None) -> None:
+    """A list filter naming a unit: 404 when it lies outside the caller's subtree, as the
+    unit itself would be, never an empty list that hides the mistake."""
+    if code is not None:
+        get_visible(session, principal, code)
+
+
 # What a unit listing shows: plain columns, not ORM entities, so a page of units costs
 # about half as much to load (see bench/org_scope.py).
 LISTED_COLUMNS: tuple[Any, ...] = (

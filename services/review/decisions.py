@@ -66,10 +66,11 @@ def _require_open(case: Case, principal: Principal, step: str) -> None:
             f"case {case.id} is {case.status.value}; it cannot be {step}",
             current_state=case.status.value,
         )
-    if _claimed_by_other(case, principal):
+    until = case.claim_expires_at
+    if until is not None and _claimed_by_other(case, principal):
         raise InvalidState(
-            f"case {case.id} is claimed by {case.claimed_by} until "
-            f"{china_time(case.claim_expires_at)} (China time)",
+            f"case {case.id} is claimed by {case.claimed_by} until {china_time(until)} "
+            "(China time)",
             current_state=case.status.value,
         )
 

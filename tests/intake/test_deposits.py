@@ -241,6 +241,14 @@ def test_lists_and_reads_follow_the_org_scope(window: Window) -> None:
     assert listed["total"] == 2
     r = window.client.get("/api/v1/applications?status=flying", headers=province)
     assert r.status_code == 422
+    # A unit filter takes what was taken beneath the unit; a unit outside the subtree is 404.
+    for unit, expected in (("B02", [b]), ("S014", [b]), ("AP000001", [a])):
+        listed = window.client.get(f"/api/v1/applications?unit_code={unit}", headers=province)
+        assert [x["id"] for x in listed.json["items"]] == expected
+    r = window.client.get("/api/v1/applications?unit_code=S014", headers=subcentre)
+    assert r.status_code == 404 and r.json["detail"] == "unit S014 not found"
+    r = window.client.get("/api/v1/applications?unit_code=S099", headers=province)
+    assert r.status_code == 404  # no such unit has taken anything
 
 
 def test_the_ledger_refuses_changes(window: Window) -> None:

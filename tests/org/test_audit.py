@@ -28,9 +28,11 @@ def test_each_step_is_recorded_with_actor_and_request_id(world: World) -> None:
 
 def test_audit_visible_only_within_scope(world: World) -> None:
     world.operating_point("S001")
+    mine = world.staff("S001", ["admin"], "s001-admin")
+    assert world.client.get("/api/v1/audit", headers=mine.headers).json["total"] > 0
     other = world.staff("S002", ["admin"], "s002-admin")
     r = world.client.get("/api/v1/audit", headers=other.headers)
-    assert r.json["total"] == 0
+    assert r.status_code == 200 and r.json["total"] == 0
 
 
 @pytest.mark.parametrize(

@@ -148,3 +148,23 @@ def test_compliance_lists_points_lacking_window_or_roles(world: World) -> None:
     assert (
         world.client.get("/api/v1/units/S014/compliance", headers=branch.headers).status_code == 404
     )
+
+
+def test_a_list_filter_naming_a_unit_outside_the_subtree_is_404(world: World) -> None:
+    theirs = world.listed_point("S002", "乙社区学校")
+    mine = world.listed_point("S001", "甲社区学校")
+    s001 = world.staff("S001", ["admin"], "s001-admin")
+    for path in (
+        f"/api/v1/units?parent={theirs}",
+        "/api/v1/units?parent=S002",
+        "/api/v1/staff?unit_code=S002",
+        f"/api/v1/audit?unit_code={theirs}",
+    ):
+        r = world.client.get(path, headers=s001.headers)
+        assert r.status_code == 404, (path, r.json)
+    # The same filters within the subtree answer as before.
+    assert world.client.get("/api/v1/units?parent=S001", headers=s001.headers).json["total"] == 1
+    r = world.client.get(f"/api/v1/audit?unit_code={mine}", headers=s001.headers)
+    assert r.status_code == 200 and r.json["total"] >= 1
+    r = world.client.get("/api/v1/staff?unit_code=S001", headers=s001.headers)
+    assert {s["unit_code"] for s in r.json["items"]} == {"S001"} and r.json["total"] == 2
