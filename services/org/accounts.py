@@ -68,8 +68,13 @@ def check_password(password: str, field: str = "password") -> None:
         )
 
 
+def canonical_username(username: str) -> str:
+    """The form usernames are stored, looked up and throttled in."""
+    return username.strip().lower()
+
+
 def normalise_username(username: str) -> str:
-    name = username.strip().lower()
+    name = canonical_username(username)
     if not USERNAME.match(name):
         raise ValidationProblem(
             "the username is not valid",
@@ -103,8 +108,8 @@ def acting_staff(session: Session, principal: Principal) -> None:
         raise Forbidden(f"acceptance point {row.code} is suspended; its staff cannot act")
 
 
-def _throttle_key(username: str) -> str:
-    return f"cb:org:login-failures:{digest(username.lower())[:32]}"
+def _throttle_key(name: str) -> str:
+    return f"cb:org:login-failures:{digest(name)[:32]}"
 
 
 def _check_throttle(ctx: OrgContext, username: str) -> None:
@@ -155,14 +160,16 @@ def _usable(session: Session, staff: Staff) -> Unit:
 
 def login(session: Session, ctx: OrgContext, username: str, password: str) -> TokenPair:
     """Exchange a username and password for an access token and a refresh token."""
-    _check_throttle(ctx, username)
-    staff = session.scalar(select(Staff).where(Staff.username == username.strip().lower()))
+    # Throttled as looked up: ' Name' and 'name' are one account, so one count of failures.
+    name = canonical_username(username)
+    _check_throttle(ctx, name)
+    staff = session.scalar(select(Staff).where(Staff.username == name))
     if not _verify(ctx, staff, password):
-        _count_failure(ctx, username)
+        _count_failure(ctx, name)
         raise Unauthorized("the username or password is wrong")
     assert staff is not None
     unit = _usable(session, staff)
-    ctx.redis.delete(_throttle_key(username))
+    ctx.redis.delete(_throttle_key(name))
     return _issue(session, ctx, staff, unit)
 
 

@@ -61,6 +61,17 @@ def test_five_failures_a_minute_throttle_the_account(world: World) -> None:
     )
 
 
+def test_spellings_of_one_username_share_its_failures(world: World) -> None:
+    world.staff("S001", ["reviewer"], "cathy")
+    for spelling in (" cathy", "cathy ", "\tcathy", "CATHY", "Cathy\n"):
+        r = world.client.post(
+            "/api/v1/auth/token", json={"username": spelling, "password": "bad-1234567"}
+        )
+        assert r.status_code == 401
+    r = world.client.post("/api/v1/auth/token", json={"username": "cathy", "password": PASSWORD})
+    assert r.status_code == 429
+
+
 def test_refresh_rotates_and_spent_token_is_refused(world: World) -> None:
     world.staff("S001", ["reviewer"], "erin")
     first = world.client.post("/api/v1/auth/token", json={"username": "erin", "password": PASSWORD})
