@@ -13,6 +13,7 @@ import swagger_ui_bundle
 from flask import Flask, Response, g, request, send_from_directory
 from flask_smorest import Api, Blueprint
 from marshmallow import Schema, fields
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared import auth, errors
 from shared.db import Database
@@ -135,6 +136,7 @@ def create_service_app(
     for blp in blueprints:
         api.register_blueprint(blp, url_prefix="/api/v1")
     app.extensions["cb_api"] = api
+    _behind_proxies(app, settings.trusted_proxy_hops)
     assets = swagger_ui_bundle.swagger_ui_path
 
     @app.route("/docs/assets/<path:filename>")
@@ -142,6 +144,14 @@ def create_service_app(
         return send_from_directory(assets, filename)
 
     return app
+
+
+def _behind_proxies(app: Flask, hops: int) -> None:
+    """Believe the last ``hops`` entries of X-Forwarded-For (a front end's server forwarding
+    its clerk's address): ``request.remote_addr`` is then the client's. Never by default,
+    since anyone can send the header."""
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
 
 
 def _request_ids(app: Flask) -> None:

@@ -30,6 +30,15 @@ def test_health_ready_openapi_docs(service: str) -> None:
 
 
 @pytest.mark.parametrize("service", SERVICES)
+def test_forwarded_for_is_believed_only_from_trusted_proxies(service: str) -> None:
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    assert not isinstance(app_of(service).wsgi_app, ProxyFix)
+    behind = app_of(service, trusted_proxy_hops=2).wsgi_app
+    assert isinstance(behind, ProxyFix) and behind.x_for == 2
+
+
+@pytest.mark.parametrize("service", SERVICES)
 def test_not_ready_when_redis_does_not_answer(service: str) -> None:
     client = app_of(service, redis_url="redis://127.0.0.1:1/0").test_client()
     r = client.get("/readyz")

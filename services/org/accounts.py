@@ -9,12 +9,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-import redis
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from services.org import audit
+from services.org import audit, throttle
 from services.org.context import OrgContext
 from services.org.models import Level, PointState, RefreshToken, Role, Staff, Unit
 from services.org.tree import get_visible
@@ -24,7 +23,6 @@ from shared.errors import (
     Conflict,
     FieldError,
     Forbidden,
-    TooManyRequests,
     Unauthorized,
     ValidationProblem,
 )
@@ -108,35 +106,6 @@ def acting_staff(session: Session, principal: Principal) -> None:
         raise Forbidden(f"acceptance point {row.code} is suspended; its staff cannot act")
 
 
-def _throttle_key(name: str) -> str:
-    return f"cb:org:login-failures:{digest(name)[:32]}"
-
-
-def _check_throttle(ctx: OrgContext, username: str) -> None:
-    try:
-        key = _throttle_key(username)
-        failures = int(ctx.redis.get(key) or 0)
-        if failures >= ctx.settings.login_failures_allowed:
-            ttl = max(1, int(ctx.redis.ttl(key)))
-            raise TooManyRequests(
-                "too many failed logins for this account; wait and try again", retry_after=ttl
-            )
-    except redis.RedisError:
-        # Throttling guards against guessing; a short Redis outage must not lock everyone out.
-        log.warning("login throttle unavailable (Redis)")
-
-
-def _count_failure(ctx: OrgContext, username: str) -> None:
-    try:
-        pipe = ctx.redis.pipeline()
-        key = _throttle_key(username)
-        pipe.incr(key)
-        pipe.expire(key, ctx.settings.login_failure_window, nx=True)
-        pipe.execute()
-    except redis.RedisError:
-        log.warning("login throttle unavailable (Redis)")
-
-
 def _verify(ctx: OrgContext, staff: Staff | None, password: str) -> bool:
     if staff is None or staff.password_hash is None:
         # Spend the same time as a real check, so timing does not reveal usernames.
@@ -158,18 +127,22 @@ def _usable(session: Session, staff: Staff) -> Unit:
     return unit
 
 
-def login(session: Session, ctx: OrgContext, username: str, password: str) -> TokenPair:
-    """Exchange a username and password for an access token and a refresh token."""
+def login(
+    session: Session, ctx: OrgContext, username: str, password: str, address: str | None
+) -> TokenPair:
+    """Exchange a username and password, sent from ``address``, for an access token and a
+    refresh token."""
     # Throttled as looked up: ' Name' and 'name' are one account, so one count of failures.
     name = canonical_username(username)
-    _check_throttle(ctx, name)
+    attempt = throttle.source(ctx, name, address)
     staff = session.scalar(select(Staff).where(Staff.username == name))
+    throttle.check(ctx, attempt, staff.id if staff else None)
     if not _verify(ctx, staff, password):
-        _count_failure(ctx, name)
+        throttle.failed(ctx, attempt)
         raise Unauthorized("the username or password is wrong")
     assert staff is not None
     unit = _usable(session, staff)
-    ctx.redis.delete(_throttle_key(name))
+    throttle.succeeded(ctx, attempt)
     return _issue(session, ctx, staff, unit)
 
 

@@ -46,10 +46,18 @@ def committed(value: Any) -> Any:
 @blp.arguments(s.LoginSchema)
 @blp.response(200, s.TokenSchema)
 @blp.alt_response(401, description="wrong username or password")
-@blp.alt_response(429, description="too many failures for this account in the last minute")
+@blp.alt_response(
+    429,
+    description="too many failed sign-ins for this account from this address, or from "
+    "addresses it has never signed in from (Retry-After says for how long)",
+)
 def login(body: dict[str, str]) -> Any:
     """Sign in: a short-lived access token and a refresh token."""
-    return committed(accounts.login(db.session, context(), body["username"], body["password"]))
+    return committed(
+        accounts.login(
+            db.session, context(), body["username"], body["password"], request.remote_addr
+        )
+    )
 
 
 @blp.post("/auth/refresh")
