@@ -137,6 +137,7 @@ def create_service_app(
         api.register_blueprint(blp, url_prefix="/api/v1")
     app.extensions["cb_api"] = api
     _behind_proxies(app, settings.trusted_proxy_hops)
+    _no_sniffing(app)
     assets = swagger_ui_bundle.swagger_ui_path
 
     @app.route("/docs/assets/<path:filename>")
@@ -152,6 +153,15 @@ def _behind_proxies(app: Flask, hops: int) -> None:
     since anyone can send the header."""
     if hops > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
+
+
+def _no_sniffing(app: Flask) -> None:
+    @app.after_request
+    def _nosniff(response: Response) -> Response:
+        # A browser must take every answer as the type it is sent as: never run an uploaded
+        # file or an error's text as a script or a page.
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
 
 
 def _request_ids(app: Flask) -> None:

@@ -39,12 +39,18 @@ def committed(value: Any) -> Any:
     return value
 
 
+# Tokens are credentials: no cache, shared or private, may keep an answer holding them
+# (RFC 6749 §5.1; Pragma for HTTP/1.0 caches).
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+NO_STORE_DOC = {name: {"schema": {"type": "string", "enum": [v]}} for name, v in NO_STORE.items()}
+
+
 # --- sign-in ----------------------------------------------------------------------------
 
 
 @blp.post("/auth/token")
 @blp.arguments(s.LoginSchema)
-@blp.response(200, s.TokenSchema)
+@blp.response(200, s.TokenSchema, headers=NO_STORE_DOC)
 @blp.alt_response(401, description="wrong username or password")
 @blp.alt_response(
     429,
@@ -53,19 +59,18 @@ def committed(value: Any) -> Any:
 )
 def login(body: dict[str, str]) -> Any:
     """Sign in: a short-lived access token and a refresh token."""
-    return committed(
-        accounts.login(
-            db.session, context(), body["username"], body["password"], request.remote_addr
-        )
+    pair = accounts.login(
+        db.session, context(), body["username"], body["password"], request.remote_addr
     )
+    return committed(pair), NO_STORE
 
 
 @blp.post("/auth/refresh")
 @blp.arguments(s.RefreshSchema)
-@blp.response(200, s.TokenSchema)
+@blp.response(200, s.TokenSchema, headers=NO_STORE_DOC)
 def refresh(body: dict[str, str]) -> Any:
     """Exchange a refresh token for a new pair; the old refresh token is spent."""
-    return committed(accounts.refresh(db.session, context(), body["refresh_token"]))
+    return committed(accounts.refresh(db.session, context(), body["refresh_token"])), NO_STORE
 
 
 @blp.post("/auth/revoke")

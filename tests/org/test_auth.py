@@ -84,6 +84,20 @@ def test_refresh_rotates_and_spent_token_is_refused(world: World) -> None:
     assert world.client.post("/api/v1/auth/refresh", json={"refresh_token": new}).status_code == 401
 
 
+def test_token_answers_are_never_stored(world: World) -> None:
+    world.staff("S001", ["reviewer"], "ella")
+    signed_in = world.client.post(
+        "/api/v1/auth/token", json={"username": "ella", "password": PASSWORD}
+    )
+    refreshed = world.client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": signed_in.json["refresh_token"]}
+    )
+    for r in (signed_in, refreshed):
+        assert r.status_code == 200
+        assert r.headers["Cache-Control"] == "no-store" and r.headers["Pragma"] == "no-cache"
+    assert "no-store" not in world.client.get("/healthz").headers.get("Cache-Control", "")
+
+
 def test_deactivated_account_cannot_sign_in_refresh_or_act(world: World) -> None:
     admin = world.staff("S001", ["admin"], "s001-admin")
     frank = world.staff("S001", ["reviewer"], "frank")
