@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask, g, request
 
-from shared.errors import Unauthorized
+from shared.errors import InvalidToken, Unauthorized
 from shared.keys import write_keypair
 
 ALGORITHM = "EdDSA"
@@ -107,11 +107,11 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("the access token has expired") from exc
+            raise InvalidToken("the access token has expired") from exc
         except jwt.InvalidTokenError as exc:
-            raise Unauthorized("the access token is not valid") from exc
+            raise InvalidToken("the access token is not valid") from exc
         if claims.get("typ") != "access":
-            raise Unauthorized("the token is not an access token")
+            raise InvalidToken("the token is not an access token")
         principal = Principal(
             staff_id=int(claims["sub"]),
             username=claims["username"],

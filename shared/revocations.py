@@ -19,7 +19,7 @@ from typing import Any
 import redis
 
 from shared.auth import Principal
-from shared.errors import Forbidden
+from shared.errors import Forbidden, InvalidToken
 
 log = logging.getLogger(__name__)
 STAFF_KEY = "cb:auth:deactivated-staff:{}"
@@ -36,7 +36,8 @@ class Revocations:
         self._seen: dict[tuple[int, str], tuple[float, Any, Any]] = {}
 
     def check(self, principal: Principal) -> bool:
-        """Refuse (403) a deactivated account or the staff of a suspended point. Returns
+        """Refuse a deactivated account's token (401: it is dead) and the staff of a suspended
+        point (403: their token is alive, the point may not act). Returns
         whether Redis answered (now, or within ``cache_seconds``)."""
         key, now = (principal.staff_id, principal.unit_code), time.monotonic()
         seen = self._seen.get(key)
@@ -54,7 +55,7 @@ class Revocations:
                 self._seen.clear()
             self._seen[key] = (now, staff, unit)
         if staff is not None:
-            raise Forbidden("this account is deactivated")
+            raise InvalidToken("this account is deactivated")
         if unit is not None:
             raise Forbidden(
                 f"acceptance point {principal.unit_code} is suspended; its staff cannot act"

@@ -23,6 +23,7 @@ from shared.errors import (
     Conflict,
     FieldError,
     Forbidden,
+    InvalidToken,
     Unauthorized,
     ValidationProblem,
 )
@@ -101,7 +102,7 @@ def acting_staff(session: Session, principal: Principal) -> None:
         .where(Staff.id == principal.staff_id)
     ).first()
     if row is None or not row.active:
-        raise Forbidden("this account is deactivated")
+        raise InvalidToken("this account is deactivated")
     if row.state == PointState.SUSPENDED:
         raise Forbidden(f"acceptance point {row.code} is suspended; its staff cannot act")
 

@@ -116,7 +116,12 @@ def test_deactivated_account_cannot_sign_in_refresh_or_act(world: World) -> None
         ).status_code
         == 401
     )
-    assert world.client.get("/api/v1/me", headers=frank.headers).status_code == 403
+    r = world.client.get("/api/v1/me", headers=frank.headers)
+    assert r.status_code == 401 and r.json["detail"] == "this account is deactivated"
+    assert r.headers["WWW-Authenticate"] == (
+        'Bearer realm="creditbank", error="invalid_token", '
+        'error_description="this account is deactivated"'
+    )
     r = world.client.post(f"/api/v1/staff/{frank.staff_id}/deactivate", headers=admin.headers)
     assert r.status_code == 409
     r = world.client.post(f"/api/v1/staff/{admin.staff_id}/deactivate", headers=admin.headers)
@@ -127,7 +132,9 @@ def test_deactivated_account_cannot_sign_in_refresh_or_act(world: World) -> None
 
 
 def test_expired_forged_and_missing_tokens_are_401(world: World, tmp_path) -> None:
-    assert world.client.get("/api/v1/units").status_code == 401
+    r = world.client.get("/api/v1/units")
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"] == 'Bearer realm="creditbank"'  # no token, no error
     principal = Principal(1, "x", "ZJ", "/ZJ/", "province", frozenset({"admin"}))
     generate_keypair(tmp_path / "k", tmp_path / "k.pub")
     forged = TokenIssuer((tmp_path / "k").read_bytes(), "creditbank-org", "creditbank", 60)
@@ -142,6 +149,7 @@ def test_expired_forged_and_missing_tokens_are_401(world: World, tmp_path) -> No
         "/api/v1/units", headers={"Authorization": f"Bearer {expired.issue(principal)}"}
     )
     assert r.status_code == 401 and "expired" in r.json["detail"]
+    assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
     none_alg = jwt.encode({"sub": "1", "exp": time.time() + 60}, key=None, algorithm="none")
     r = world.client.get("/api/v1/units", headers={"Authorization": f"Bearer {none_alg}"})
     assert r.status_code == 401

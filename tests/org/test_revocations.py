@@ -36,7 +36,7 @@ def test_suspension_reaches_another_service_at_once(world: World) -> None:
         json={"reason": "检查"},
     )
     r = intake.get("/api/v1/whoami", headers=admin.headers)
-    assert r.status_code == 403 and "suspended" in r.json["detail"]
+    assert r.status_code == 403 and "suspended" in r.json["detail"]  # alive, but may not act
     world.client.post(f"/api/v1/acceptance-points/{code}/reinstate", headers=superior.headers)
     assert intake.get("/api/v1/whoami", headers=admin.headers).status_code == 200
 
@@ -47,9 +47,25 @@ def test_deactivation_reaches_another_service_at_once(world: World) -> None:
     intake = other_service()
     assert intake.get("/api/v1/whoami", headers=clerk.headers).status_code == 200
     world.client.post(f"/api/v1/staff/{clerk.staff_id}/deactivate", headers=admin.headers)
-    assert intake.get("/api/v1/whoami", headers=clerk.headers).status_code == 403
+    r = intake.get("/api/v1/whoami", headers=clerk.headers)
+    assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
     world.client.post(f"/api/v1/staff/{clerk.staff_id}/reactivate", headers=admin.headers)
     assert intake.get("/api/v1/whoami", headers=clerk.headers).status_code == 200
+
+
+def test_a_deactivated_accounts_token_is_dead_to_org_writes_without_redis(
+    world: World, redis_client
+) -> None:
+    admin = world.staff("S001", ["admin"], "s001-admin")
+    bureau = world.staff("S001", ["bureau"], "s001-bureau")
+    world.client.post(f"/api/v1/staff/{bureau.staff_id}/deactivate", headers=admin.headers)
+    redis_client.flushdb()
+    r = world.client.post(
+        "/api/v1/acceptance-points",
+        headers=bureau.headers,
+        json={"name": "新点", "parent_code": "S001", "point_kind": "other", "point_tier": "city"},
+    )
+    assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
 
 
 def test_redis_loss_is_mended_by_the_sync_and_org_writes_stay_guarded(
