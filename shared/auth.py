@@ -31,10 +31,12 @@ class Principal:
     unit_path: str
     unit_level: str
     roles: frozenset[str]
-    # An acceptance point's state when the token was issued (None for other units); intake
-    # takes applications only from OPERATING points. Suspension is enforced at once by the
-    # shared revocation list, not by this claim.
+    # An acceptance point's state (None for other units): the token's claim, replaced by the
+    # point's live state from the shared revocation list when that answers. Intake takes
+    # applications only from OPERATING points.
     unit_state: str | None = None
+    # The sign-in (refresh-token family) the token was issued from; revoked as a whole.
+    family_id: str | None = None
 
     def covers(self, path: str) -> bool:
         """True when ``path`` is this principal's unit or lies beneath it."""
@@ -71,6 +73,8 @@ class TokenIssuer:
             "roles": sorted(principal.roles),
             "state": principal.unit_state,
         }
+        if principal.family_id:
+            claims["fam"] = principal.family_id
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)  # type: ignore[arg-type]
 
 
@@ -120,6 +124,7 @@ class TokenVerifier:
             unit_level=claims["level"],
             roles=frozenset(claims.get("roles", [])),
             unit_state=claims.get("state"),
+            family_id=claims.get("fam"),
         )
         return principal, int(claims["exp"])
 

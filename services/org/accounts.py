@@ -1,4 +1,4 @@
-"""Staff accounts: creation within scope, passwords, tokens, throttling, deactivation."""
+"""Staff accounts: creation within scope, passwords, sign-in and tokens, deactivation."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NoReturn
 
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.org import audit, throttle
+from services.org import audit, families, throttle
 from services.org.context import OrgContext
-from services.org.models import Level, PointState, RefreshToken, Role, Staff, Unit
+from services.org.models import Level, PointState, RefreshToken, Role, Staff, TokenFamily, Unit
 from services.org.tree import get_visible
 from shared.auth import Principal
 from shared.db import utcnow
@@ -82,7 +83,20 @@ def normalise_username(username: str) -> str:
     return name
 
 
-def principal_of(staff: Staff, unit: Unit) -> Principal:
+INVALID_REFRESH = "the refresh token is not valid"
+REVOKED_SIGN_IN = "this sign-in has been revoked; sign in again"
+
+
+class RefreshReused(Unauthorized):
+    """A spent refresh token came back: two parties hold the sign-in, so its family is
+    revoked. The view commits that, though it answers 401."""
+
+    def __init__(self, family_id: str) -> None:
+        super().__init__(INVALID_REFRESH)
+        self.family_id = family_id
+
+
+def principal_of(staff: Staff, unit: Unit, family_id: str | None = None) -> Principal:
     return Principal(
         staff.id,
         staff.username,
@@ -91,18 +105,23 @@ def principal_of(staff: Staff, unit: Unit) -> Principal:
         unit.level.value,
         frozenset(staff.roles),
         unit.state.value if unit.state else None,
+        family_id,
     )
 
 
 def acting_staff(session: Session, principal: Principal) -> None:
-    """Refuse a deactivated account or a suspended point's staff (one query per request)."""
+    """Refuse a deactivated account, a revoked sign-in or a suspended point's staff (one
+    query per request)."""
+    family = select(TokenFamily.revoked_at).where(TokenFamily.id == principal.family_id)
     row = session.execute(
-        select(Staff.active, Unit.state, Unit.code)
+        select(Staff.active, Unit.state, Unit.code, family.scalar_subquery().label("revoked"))
         .join(Unit, Unit.code == Staff.unit_code)
         .where(Staff.id == principal.staff_id)
     ).first()
     if row is None or not row.active:
         raise InvalidToken("this account is deactivated")
+    if row.revoked is not None:
+        raise InvalidToken(REVOKED_SIGN_IN)
     if row.state == PointState.SUSPENDED:
         raise Forbidden(f"acceptance point {row.code} is suspended; its staff cannot act")
 
@@ -144,41 +163,66 @@ def login(
     assert staff is not None
     unit = _usable(session, staff)
     throttle.succeeded(ctx, attempt)
-    return _issue(session, ctx, staff, unit)
+    return _issue(session, ctx, staff, unit, families.start(session, staff.id))
 
 
-def _issue(session: Session, ctx: OrgContext, staff: Staff, unit: Unit) -> TokenPair:
+def _issue(
+    session: Session, ctx: OrgContext, staff: Staff, unit: Unit, family: TokenFamily
+) -> TokenPair:
     refresh = secrets.token_urlsafe(32)
     session.add(
         RefreshToken(
             staff_id=staff.id,
+            family_id=family.id,
             token_hash=digest(refresh),
             expires_at=utcnow() + timedelta(seconds=ctx.settings.refresh_token_ttl),
         )
     )
-    access = ctx.issuer.issue(principal_of(staff, unit))
+    access = ctx.issuer.issue(principal_of(staff, unit, str(family.id)))
     return TokenPair(access, refresh, ctx.settings.access_token_ttl)
 
 
 def refresh(session: Session, ctx: OrgContext, token: str) -> TokenPair:
-    """Rotate a refresh token: the old one is spent, a new pair is issued."""
-    row = session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == digest(token)).with_for_update()
-    )
-    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
-        raise Unauthorized("the refresh token is not valid")
+    """Rotate a refresh token: the old one is spent, a new pair is issued in its family.
+    A spent one used again revokes the family (``RefreshReused``)."""
+    found = families.locked(session, digest(token))
+    if found is None:
+        raise Unauthorized(INVALID_REFRESH)
+    family, row = found
+    if family.revoked_at is not None or row.expires_at <= utcnow():
+        raise Unauthorized(INVALID_REFRESH)
+    if row.revoked_at is not None:
+        _reused(session, family)
     row.revoked_at = utcnow()
     staff = session.get(Staff, row.staff_id)
     assert staff is not None
-    return _issue(session, ctx, staff, _usable(session, staff))
+    return _issue(session, ctx, staff, _usable(session, staff), family)
 
 
-def revoke(session: Session, token: str) -> None:
-    session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.token_hash == digest(token), RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+def _reused(session: Session, family: TokenFamily) -> NoReturn:
+    families.revoke(session, [family.id], "reuse")
+    staff = session.get(Staff, family.staff_id)
+    assert staff is not None
+    unit = session.get(Unit, staff.unit_code)
+    assert unit is not None
+    log.warning(
+        "a spent refresh token was used again; its sign-in is revoked",
+        extra={"staff_id": staff.id, "family_id": str(family.id)},
     )
+    audit.record(
+        session, None, "auth.refresh_reuse", unit, target=staff.username, family_id=str(family.id)
+    )
+    raise RefreshReused(str(family.id))
+
+
+def revoke(session: Session, token: str) -> str | None:
+    """Sign out: the refresh token's family is revoked, with every access token issued from
+    it. Returns the family's id if this revoked it (a token not known changes nothing)."""
+    found = families.locked(session, digest(token))
+    if found is None or found[0].revoked_at is not None:
+        return None
+    families.revoke(session, [found[0].id], "sign_out")
+    return str(found[0].id)
 
 
 def _check_roles(unit: Unit, roles: list[str]) -> list[str]:
@@ -253,8 +297,11 @@ def visible_staff(session: Session, actor: Principal, staff_id: int) -> tuple[St
     return staff, unit
 
 
-def set_active(session: Session, actor: Principal, staff_id: int, active: bool) -> Staff:
-    """Deactivate (or reactivate) an account; deactivation also spends its refresh tokens."""
+def set_active(
+    session: Session, actor: Principal, staff_id: int, active: bool
+) -> tuple[Staff, list[str]]:
+    """Deactivate (or reactivate) an account. Deactivation also revokes its sign-ins, so no
+    token of before works again once it is reactivated; returns the sign-ins revoked."""
     staff, unit = visible_staff(session, actor, staff_id)
     if not actor.has_any(Role.ADMIN):
         raise Forbidden("only an admin deactivates or reactivates accounts")
@@ -266,12 +313,7 @@ def set_active(session: Session, actor: Principal, staff_id: int, active: bool) 
         )
     staff.active = active
     staff.deactivated_at = None if active else utcnow()
-    if not active:
-        session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.staff_id == staff.id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        )
+    revoked = [] if active else families.revoke_all_of(session, staff.id, "deactivated")
     audit.record(
         session,
         actor,
@@ -279,7 +321,7 @@ def set_active(session: Session, actor: Principal, staff_id: int, active: bool) 
         unit,
         target=staff.username,
     )
-    return staff
+    return staff, revoked
 
 
 def ensure_first_admin(
@@ -307,9 +349,18 @@ def ensure_first_admin(
     return staff, True
 
 
-def revocation_facts(session: Session, window: int) -> tuple[list[str], list[int]]:
-    """Suspended points, and accounts deactivated within ``window`` seconds (older ones hold
-    no token that is still valid)."""
+@dataclass(frozen=True)
+class RevocationFacts:
+    """What the shared revocation list must say, from org's database."""
+
+    suspended_points: list[str]
+    deactivated_staff: list[int]
+    revoked_families: list[str]
+
+
+def revocation_facts(session: Session, window: int) -> RevocationFacts:
+    """Suspended points, and accounts deactivated and sign-ins revoked within ``window``
+    seconds (older ones hold no access token that is still valid)."""
     units = list(session.scalars(select(Unit.code).where(Unit.state == PointState.SUSPENDED)))
     since = utcnow() - timedelta(seconds=window)
     staff = list(
@@ -317,4 +368,4 @@ def revocation_facts(session: Session, window: int) -> tuple[list[str], list[int
             select(Staff.id).where(Staff.active.is_(False), Staff.deactivated_at >= since)
         )
     )
-    return units, staff
+    return RevocationFacts(units, staff, families.revoked_since(session, since))

@@ -68,18 +68,28 @@ def login(body: dict[str, str]) -> Any:
 @blp.post("/auth/refresh")
 @blp.arguments(s.RefreshSchema)
 @blp.response(200, s.TokenSchema, headers=NO_STORE_DOC)
+@blp.alt_response(401, description="not valid; a spent one used again revokes its sign-in")
 def refresh(body: dict[str, str]) -> Any:
-    """Exchange a refresh token for a new pair; the old refresh token is spent."""
-    return committed(accounts.refresh(db.session, context(), body["refresh_token"])), NO_STORE
+    """Exchange a refresh token for a new pair; the old refresh token is spent. A spent one
+    used again revokes the sign-in it came from: every refresh and access token of it."""
+    try:
+        pair = accounts.refresh(db.session, context(), body["refresh_token"])
+    except accounts.RefreshReused as reuse:
+        committed(None)  # the revocation stands, though the answer is a refusal
+        revocations().family_revoked(reuse.family_id)
+        raise
+    return committed(pair), NO_STORE
 
 
 @blp.post("/auth/revoke")
 @blp.arguments(s.RefreshSchema)
 @blp.response(204)
 def revoke(body: dict[str, str]) -> None:
-    """Sign out: spend a refresh token."""
-    accounts.revoke(db.session, body["refresh_token"])
-    db.session.commit()
+    """Sign out: the refresh token's sign-in is revoked, its access tokens with it, at once
+    on every service."""
+    family = committed(accounts.revoke(db.session, body["refresh_token"]))
+    if family is not None:
+        revocations().family_revoked(family)
 
 
 @blp.get("/me")
@@ -281,9 +291,10 @@ def list_staff(args: dict[str, Any]) -> Any:
 @blp.response(200, s.StaffSchema)
 @blp.doc(security=BEARER)
 def deactivate(staff_id: int) -> Staff:
-    """Deactivate an account: at once it can no longer act, sign in or refresh its tokens."""
-    staff = committed(accounts.set_active(db.session, actor(), staff_id, active=False))
-    revocations().staff_deactivated(staff.id)
+    """Deactivate an account: at once it can no longer act, sign in or refresh its tokens;
+    its sign-ins stay revoked if it is reactivated."""
+    staff, families = committed(accounts.set_active(db.session, actor(), staff_id, active=False))
+    revocations().staff_deactivated(staff.id, families)
     return staff
 
 
@@ -292,7 +303,7 @@ def deactivate(staff_id: int) -> Staff:
 @blp.doc(security=BEARER)
 def reactivate(staff_id: int) -> Staff:
     """Reactivate a deactivated account."""
-    staff = committed(accounts.set_active(db.session, actor(), staff_id, active=True))
+    staff, _ = committed(accounts.set_active(db.session, actor(), staff_id, active=True))
     revocations().staff_reactivated(staff.id)
     return staff
 

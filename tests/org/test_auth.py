@@ -128,7 +128,9 @@ def test_deactivated_account_cannot_sign_in_refresh_or_act(world: World) -> None
     assert r.status_code == 409
     r = world.client.post(f"/api/v1/staff/{frank.staff_id}/reactivate", headers=admin.headers)
     assert r.status_code == 200
-    assert world.client.get("/api/v1/me", headers=frank.headers).status_code == 200
+    r = world.client.get("/api/v1/me", headers=frank.headers)  # a sign-in of before stays dead
+    assert r.status_code == 401 and "revoked" in r.json["detail"]
+    assert world.client.get("/api/v1/me", headers=world.login("frank").headers).status_code == 200
 
 
 def test_expired_forged_and_missing_tokens_are_401(world: World, tmp_path) -> None:

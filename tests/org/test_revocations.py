@@ -50,7 +50,8 @@ def test_deactivation_reaches_another_service_at_once(world: World) -> None:
     r = intake.get("/api/v1/whoami", headers=clerk.headers)
     assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
     world.client.post(f"/api/v1/staff/{clerk.staff_id}/reactivate", headers=admin.headers)
-    assert intake.get("/api/v1/whoami", headers=clerk.headers).status_code == 200
+    assert intake.get("/api/v1/whoami", headers=clerk.headers).status_code == 401
+    assert intake.get("/api/v1/whoami", headers=world.login("clerk").headers).status_code == 200
 
 
 def test_a_deactivated_accounts_token_is_dead_to_org_writes_without_redis(
