@@ -129,10 +129,12 @@ class TokenVerifier:
         return principal, int(claims["exp"])
 
 
-def init_app(app: Flask, verifier: TokenVerifier, check: Callable[[Principal], bool]) -> None:
+def init_app(
+    app: Flask, verifier: TokenVerifier, check: Callable[[Principal], tuple[Principal, bool]]
+) -> None:
     """Verify the bearer token of every request that carries one, then ``check`` the caller
-    (the shared revocation list, which also tells whether Redis answered); views ask for the
-    principal."""
+    against the shared revocation list, which gives the caller as it is now (its point's live
+    state) and whether Redis answered; views ask for the principal."""
     app.extensions["cb_auth"] = verifier
 
     @app.before_request
@@ -141,8 +143,7 @@ def init_app(app: Flask, verifier: TokenVerifier, check: Callable[[Principal], b
         header = request.headers.get("Authorization", "")
         if header.lower().startswith("bearer "):
             principal = verifier.verify(header[7:].strip())
-            g.redis_available = check(principal)
-            g.principal = principal
+            g.principal, g.redis_available = check(principal)
 
 
 def current_principal() -> Principal:

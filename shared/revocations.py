@@ -1,10 +1,11 @@
 """Revocations every service honours at once: deactivated accounts, revoked sign-ins
-(refresh-token families) and suspended points.
+(refresh-token families), and the live state of each acceptance point (SUSPENDED refused).
 
 Access tokens are verified locally and live ``access_token_ttl`` seconds. So that deactivating
-an account, signing out (or a refresh token's reuse) and suspending an acceptance point take
-effect everywhere at once (not when the token expires), org writes the fact to Redis after its
-commit and every service checks it on each authenticated request, one MGET. Org re-publishes
+an account, signing out (or a refresh token's reuse) and a point's change of state (suspended,
+started) take effect everywhere at once (not when the token expires, nor at the next sign-in),
+org writes the fact to Redis after its commit and every service reads it on each authenticated
+request, one MGET. Org re-publishes
 the whole list every minute (beat), so a Redis restart or a lost write is mended within a
 minute. If Redis does not answer, requests are let through on the token alone (intake must
 keep taking applications while Redis is down); org's own state changes are always checked
@@ -15,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import redis
@@ -26,7 +28,8 @@ from shared.errors import Forbidden, InvalidToken
 log = logging.getLogger(__name__)
 STAFF_KEY = "cb:auth:deactivated-staff:{}"
 FAMILY_KEY = "cb:auth:revoked-family:{}"
-UNIT_KEY = "cb:auth:suspended-unit:{}"
+UNIT_KEY = "cb:auth:unit-state:{}"  # an acceptance point's state, e.g. OPERATING
+SUSPENDED = "SUSPENDED"
 
 
 class Revocations:
@@ -41,23 +44,27 @@ class Revocations:
         self.redis, self.token_ttl, self.cache_seconds = client, token_ttl, cache_seconds
         self._seen: dict[tuple[int, str, str | None], tuple[float, list[Any]]] = {}
 
-    def check(self, principal: Principal) -> bool:
-        """Refuse a dead token (401: its account deactivated or its sign-in revoked) and the
-        staff of a suspended point (403: the token is alive, the point may not act). Returns
-        whether Redis answered (now, or within ``cache_seconds``)."""
+    def check(self, principal: Principal) -> tuple[Principal, bool]:
+        """The caller with its point's live state, and whether Redis answered (now, or within
+        ``cache_seconds``); the token's claim stands when Redis does not answer or holds no
+        state for the point. Refuses a dead token (401: its account deactivated or its
+        sign-in revoked) and the staff of a suspended point (403: the token is alive, the
+        point may not act)."""
         facts = self._facts(principal)
         if facts is None:
-            return False
-        staff, unit, family = facts
+            return principal, False
+        staff, state, family = facts
         if staff is not None:
             raise InvalidToken("this account is deactivated")
         if family is not None:
             raise InvalidToken("this sign-in has been revoked; sign in again")
-        if unit is not None:
+        if state is None:
+            return principal, True
+        if state.decode() == SUSPENDED:
             raise Forbidden(
                 f"acceptance point {principal.unit_code} is suspended; its staff cannot act"
             )
-        return True
+        return replace(principal, unit_state=state.decode()), True
 
     def _facts(self, principal: Principal) -> list[Any] | None:
         key = (principal.staff_id, principal.unit_code, principal.family_id)
@@ -96,27 +103,28 @@ class Revocations:
     def family_revoked(self, family: str) -> None:
         self._quietly(lambda: self.redis.set(FAMILY_KEY.format(family), 1, ex=self.token_ttl))
 
-    def unit_suspended(self, code: str) -> None:
-        self._quietly(lambda: self.redis.set(UNIT_KEY.format(code), 1))
-
-    def unit_reinstated(self, code: str) -> None:
-        self._quietly(lambda: self.redis.delete(UNIT_KEY.format(code)))
+    def point_state(self, code: str, state: str) -> None:
+        """An acceptance point's state, after the commit that changed it."""
+        self._quietly(lambda: self.redis.set(UNIT_KEY.format(code), state))
 
     def publish_all(
-        self, staff_ids: Iterable[int], unit_codes: Iterable[str], families: Iterable[str] = ()
+        self,
+        staff_ids: Iterable[int],
+        point_states: Mapping[str, str],
+        families: Iterable[str] = (),
     ) -> None:
-        """Assert the full list (org's periodic sync); raises if Redis does not answer."""
+        """Assert the full list (org's periodic sync): every point's state, and the accounts
+        and sign-ins revoked within a token's life. Raises if Redis does not answer."""
         pipe = self.redis.pipeline()
         for staff_id in staff_ids:
             pipe.set(STAFF_KEY.format(staff_id), 1, ex=self.token_ttl)
         for family in families:
             pipe.set(FAMILY_KEY.format(family), 1, ex=self.token_ttl)
-        current = set(unit_codes)
         for key in self.redis.scan_iter(UNIT_KEY.format("*"), count=500):
-            if key.decode().rsplit(":", 1)[1] not in current:
+            if key.decode().rsplit(":", 1)[1] not in point_states:
                 pipe.delete(key)
-        for code in current:
-            pipe.set(UNIT_KEY.format(code), 1)
+        if point_states:
+            pipe.mset({UNIT_KEY.format(code): state for code, state in point_states.items()})
         pipe.execute()
 
     def _quietly(self, write: Callable[[], object]) -> None:

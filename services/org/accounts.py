@@ -353,19 +353,25 @@ def ensure_first_admin(
 class RevocationFacts:
     """What the shared revocation list must say, from org's database."""
 
-    suspended_points: list[str]
+    point_states: dict[str, str]
     deactivated_staff: list[int]
     revoked_families: list[str]
 
 
 def revocation_facts(session: Session, window: int) -> RevocationFacts:
-    """Suspended points, and accounts deactivated and sign-ins revoked within ``window``
-    seconds (older ones hold no access token that is still valid)."""
-    units = list(session.scalars(select(Unit.code).where(Unit.state == PointState.SUSPENDED)))
+    """Every acceptance point's state, and the accounts deactivated and sign-ins revoked
+    within ``window`` seconds (older ones hold no access token that is still valid)."""
+    points = session.execute(
+        select(Unit.code, Unit.state).where(Unit.level == Level.ACCEPTANCE_POINT)
+    )
     since = utcnow() - timedelta(seconds=window)
     staff = list(
         session.scalars(
             select(Staff.id).where(Staff.active.is_(False), Staff.deactivated_at >= since)
         )
     )
-    return RevocationFacts(units, staff, families.revoked_since(session, since))
+    return RevocationFacts(
+        {code: str(state) for code, state in points},
+        staff,
+        families.revoked_since(session, since),
+    )

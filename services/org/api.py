@@ -39,6 +39,13 @@ def committed(value: Any) -> Any:
     return value
 
 
+def published(point: Unit) -> Unit:
+    """``point``, committed, with its state written where every service reads it live."""
+    if point.state is not None:
+        revocations().point_state(point.code, point.state.value)
+    return point
+
+
 # Tokens are credentials: no cache, shared or private, may keep an answer holding them
 # (RFC 6749 §5.1; Pragma for HTTP/1.0 caches).
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -153,7 +160,7 @@ def compliance(args: dict[str, int], code: str) -> Any:
 @blp.doc(security=BEARER)
 def list_point(body: dict[str, Any]) -> Unit:
     """Step 1 (education bureau): list an acceptance point under a unit of its area."""
-    return committed(points.list_point(db.session, actor(), **body))
+    return published(committed(points.list_point(db.session, actor(), **body)))
 
 
 @blp.post("/acceptance-points/batch")
@@ -181,7 +188,10 @@ def list_points_batch() -> Any:
             "send the CSV as the body or as the form file 'file'",
             [FieldError("file", "missing", "body")],
         )
-    return committed(listing.list_points_from_csv(db.session, principal, raw))
+    result = committed(listing.list_points_from_csv(db.session, principal, raw))
+    for point in result.created:
+        published(point)
+    return result
 
 
 @blp.post("/acceptance-points/<code>/allocation")
@@ -192,6 +202,7 @@ def list_points_batch() -> Any:
 def allocate(body: dict[str, str], code: str) -> Any:
     """Step 2 (its sub-centre or branch): allocate the admin account; the code is shown once."""
     result = committed(points.allocate(db.session, context(), actor(), code, **body))
+    published(result.unit)
     return {
         "unit_code": result.unit.code,
         "state": result.unit.state.value,
@@ -206,9 +217,11 @@ def allocate(body: dict[str, str], code: str) -> Any:
 @blp.response(200, s.UnitSchema)
 def activate(body: dict[str, str]) -> Unit:
     """Step 3 (the point's admin, no token yet): activate with the code and set a password."""
-    return committed(
-        points.activate(
-            db.session, context(), body["username"], body["activation_code"], body["password"]
+    return published(
+        committed(
+            points.activate(
+                db.session, context(), body["username"], body["activation_code"], body["password"]
+            )
         )
     )
 
@@ -230,7 +243,7 @@ def set_window(body: dict[str, str], code: str) -> Unit:
 @blp.doc(security=BEARER)
 def start(code: str) -> Unit:
     """Step 4 (the point's admin): start business."""
-    return committed(points.start_business(db.session, actor(), code))
+    return published(committed(points.start_business(db.session, actor(), code)))
 
 
 @blp.post("/acceptance-points/<code>/suspend")
@@ -239,9 +252,7 @@ def start(code: str) -> Unit:
 @blp.doc(security=BEARER)
 def suspend(body: dict[str, str], code: str) -> Unit:
     """A superior suspends the point: its staff cannot act until it is reinstated."""
-    unit = committed(points.suspend(db.session, actor(), code, body["reason"]))
-    revocations().unit_suspended(unit.code)
-    return unit
+    return published(committed(points.suspend(db.session, actor(), code, body["reason"])))
 
 
 @blp.post("/acceptance-points/<code>/reinstate")
@@ -249,9 +260,7 @@ def suspend(body: dict[str, str], code: str) -> Unit:
 @blp.doc(security=BEARER)
 def reinstate(code: str) -> Unit:
     """A superior reinstates a suspended point to the state it was suspended from."""
-    unit = committed(points.reinstate(db.session, actor(), code))
-    revocations().unit_reinstated(unit.code)
-    return unit
+    return published(committed(points.reinstate(db.session, actor(), code)))
 
 
 # --- staff ------------------------------------------------------------------------------

@@ -35,13 +35,13 @@ def purge_refresh_tokens() -> int:
 
 @shared_task(name="org.sync_revocations")
 def sync_revocations() -> int:
-    """Re-publish suspended points, and recently deactivated accounts and revoked sign-ins,
-    to the shared list."""
+    """Re-publish every point's state, and recently deactivated accounts and revoked
+    sign-ins, to the shared list."""
     settings = config.settings()
     with worker_db().transaction() as session:
         facts = accounts.revocation_facts(session, settings.access_token_ttl)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
     Revocations(client, settings.access_token_ttl).publish_all(
-        facts.deactivated_staff, facts.suspended_points, facts.revoked_families
+        facts.deactivated_staff, facts.point_states, facts.revoked_families
     )
-    return len(facts.suspended_points) + len(facts.deactivated_staff) + len(facts.revoked_families)
+    return len(facts.point_states) + len(facts.deactivated_staff) + len(facts.revoked_families)

@@ -25,12 +25,13 @@ def test_token_carries_scope_and_verifies_with_public_key(world: World, var_dir)
     assert principal.unit_state is None
 
 
-def test_token_of_point_staff_carries_the_points_state(world: World) -> None:
-    _code, admin = world.operating_point("S001")
+def test_point_staff_are_seen_with_the_points_live_state(world: World, var_dir) -> None:
+    _code, admin = world.operating_point("S001")  # the admin signed in while it was ACTIVE
+    public = (var_dir / "keys" / "jwt_public.pem").read_bytes()
+    verifier = TokenVerifier(public, "creditbank-org", "creditbank")
+    assert verifier.verify(admin.headers["Authorization"][7:]).unit_state == "ACTIVE"
     me = world.client.get("/api/v1/me", headers=admin.headers).json
-    assert me["unit_state"] == "ACTIVE"  # signed in before the point started business
-    fresh = world.login(admin.username)
-    assert world.client.get("/api/v1/me", headers=fresh.headers).json["unit_state"] == "OPERATING"
+    assert me["unit_state"] == "OPERATING"
 
 
 def test_wrong_password_and_unknown_user_look_the_same(world: World) -> None:
