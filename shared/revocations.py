@@ -5,11 +5,10 @@ Access tokens are verified locally and live ``access_token_ttl`` seconds. So tha
 an account, signing out (or a refresh token's reuse) and a point's change of state (suspended,
 started) take effect everywhere at once (not when the token expires, nor at the next sign-in),
 org writes the fact to Redis after its commit and every service reads it on each authenticated
-request, one MGET. Org re-publishes
-the whole list every minute (beat), so a Redis restart or a lost write is mended within a
-minute. If Redis does not answer, requests are let through on the token alone (intake must
-keep taking applications while Redis is down); org's own state changes are always checked
-against its database as well.
+request, one MGET. Org re-publishes the whole list every minute (beat), so a Redis restart or
+a lost write is mended within a minute. If Redis does not answer, requests are let through on
+the token alone (intake must keep taking applications while Redis is down); org's own state
+changes are always checked against its database as well.
 """
 
 from __future__ import annotations
@@ -58,13 +57,12 @@ class Revocations:
             raise InvalidToken("this account is deactivated")
         if family is not None:
             raise InvalidToken("this sign-in has been revoked; sign in again")
-        if state is None:
-            return principal, True
-        if state.decode() == SUSPENDED:
+        live = state.decode() if state is not None else principal.unit_state
+        if live == SUSPENDED:
             raise Forbidden(
                 f"acceptance point {principal.unit_code} is suspended; its staff cannot act"
             )
-        return replace(principal, unit_state=state.decode()), True
+        return replace(principal, unit_state=live), True
 
     def _facts(self, principal: Principal) -> list[Any] | None:
         key = (principal.staff_id, principal.unit_code, principal.family_id)

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import re
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import NoReturn
@@ -112,7 +113,8 @@ def principal_of(staff: Staff, unit: Unit, family_id: str | None = None) -> Prin
 def acting_staff(session: Session, principal: Principal) -> None:
     """Refuse a deactivated account, a revoked sign-in or a suspended point's staff (one
     query per request)."""
-    family = select(TokenFamily.revoked_at).where(TokenFamily.id == principal.family_id)
+    family_id = uuid.UUID(principal.family_id) if principal.family_id else None
+    family = select(TokenFamily.revoked_at).where(TokenFamily.id == family_id)
     row = session.execute(
         select(Staff.active, Unit.state, Unit.code, family.scalar_subquery().label("revoked"))
         .join(Unit, Unit.code == Staff.unit_code)
