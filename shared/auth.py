@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask, g, request
 
-from shared.errors import Unauthorized
+from shared.errors import InvalidToken, Unauthorized
 from shared.keys import write_keypair
 
 ALGORITHM = "EdDSA"
@@ -31,10 +31,12 @@ class Principal:
     unit_path: str
     unit_level: str
     roles: frozenset[str]
-    # An acceptance point's state when the token was issued (None for other units); intake
-    # takes applications only from OPERATING points. Suspension is enforced at once by the
-    # shared revocation list, not by this claim.
+    # An acceptance point's state (None for other units): the token's claim, replaced by the
+    # point's live state from the shared revocation list when that answers. Intake takes
+    # applications only from OPERATING points.
     unit_state: str | None = None
+    # The sign-in (refresh-token family) the token was issued from; revoked as a whole.
+    family_id: str | None = None
 
     def covers(self, path: str) -> bool:
         """True when ``path`` is this principal's unit or lies beneath it."""
@@ -71,6 +73,8 @@ class TokenIssuer:
             "roles": sorted(principal.roles),
             "state": principal.unit_state,
         }
+        if principal.family_id:
+            claims["fam"] = principal.family_id
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)  # type: ignore[arg-type]
 
 
@@ -107,11 +111,11 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("the access token has expired") from exc
+            raise InvalidToken("the access token has expired") from exc
         except jwt.InvalidTokenError as exc:
-            raise Unauthorized("the access token is not valid") from exc
+            raise InvalidToken("the access token is not valid") from exc
         if claims.get("typ") != "access":
-            raise Unauthorized("the token is not an access token")
+            raise InvalidToken("the token is not an access token")
         principal = Principal(
             staff_id=int(claims["sub"]),
             username=claims["username"],
@@ -120,14 +124,17 @@ class TokenVerifier:
             unit_level=claims["level"],
             roles=frozenset(claims.get("roles", [])),
             unit_state=claims.get("state"),
+            family_id=claims.get("fam"),
         )
         return principal, int(claims["exp"])
 
 
-def init_app(app: Flask, verifier: TokenVerifier, check: Callable[[Principal], bool]) -> None:
+def init_app(
+    app: Flask, verifier: TokenVerifier, check: Callable[[Principal], tuple[Principal, bool]]
+) -> None:
     """Verify the bearer token of every request that carries one, then ``check`` the caller
-    (the shared revocation list, which also tells whether Redis answered); views ask for the
-    principal."""
+    against the shared revocation list, which gives the caller as it is now (its point's live
+    state) and whether Redis answered; views ask for the principal."""
     app.extensions["cb_auth"] = verifier
 
     @app.before_request
@@ -136,8 +143,7 @@ def init_app(app: Flask, verifier: TokenVerifier, check: Callable[[Principal], b
         header = request.headers.get("Authorization", "")
         if header.lower().startswith("bearer "):
             principal = verifier.verify(header[7:].strip())
-            g.redis_available = check(principal)
-            g.principal = principal
+            g.principal, g.redis_available = check(principal)
 
 
 def current_principal() -> Principal:

@@ -68,10 +68,26 @@ class ValidationProblem(Problem):
 
 class Unauthorized(Problem):
     status, kind, title = 401, "unauthorized", "Unauthorized"
+    error: str | None = None  # RFC 6750's error code; none when no token was sent
 
     def __init__(self, detail: str = "a valid bearer token is required", **kw: Any) -> None:
-        kw.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="creditbank"'})
+        challenge = 'Bearer realm="creditbank"'
+        if self.error:
+            challenge += f', error="{self.error}", error_description="{_quotable(detail)}"'
+        kw.setdefault("headers", {"WWW-Authenticate": challenge})
         super().__init__(detail, **kw)
+
+
+class InvalidToken(Unauthorized):
+    """A bearer token that is no longer (or never was) good: expired, forged, or dead because
+    its account was deactivated or its sign-in revoked. Every service answers it alike."""
+
+    error = "invalid_token"
+
+
+def _quotable(text: str) -> str:
+    # RFC 6750 §3: error_description is printable ASCII without '"' and '\'.
+    return "".join(c for c in text if " " <= c <= "~" and c not in '"\\')
 
 
 class Forbidden(Problem):

@@ -44,8 +44,15 @@ class Settings:
     review_reminder_hours: float = 24.0
     # An application in review this long without a change is checked against review's cases.
     reconcile_grace_seconds: int = 300
+    # Sign-in throttle (services/org/throttle.py): failures per account and source address,
+    # and per account from addresses it has not signed in from.
     login_failures_allowed: int = 5
     login_failure_window: int = 60
+    login_account_failures_allowed: int = 50
+    login_account_failure_window: int = 900
+    # Proxies in front of every service whose X-Forwarded-For is believed (0: none, so the
+    # source address is the connection's).
+    trusted_proxy_hops: int = 0
     activation_code_ttl: int = 72 * 3600
     notify_public_key_file: str = ""
     password_time_cost: int = 3

@@ -14,6 +14,7 @@ import swagger_ui_bundle
 from flask import Flask, Response, current_app, g, request, send_from_directory
 from flask_smorest import Api, Blueprint
 from marshmallow import Schema, fields
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 from shared import auth, errors
@@ -170,6 +171,8 @@ def create_service_app(
     for blp in blueprints:
         api.register_blueprint(blp, url_prefix="/api/v1")
     app.extensions["cb_api"] = api
+    _behind_proxies(app, settings.trusted_proxy_hops)
+    _no_sniffing(app)
     assets = swagger_ui_bundle.swagger_ui_path
 
     @app.route("/docs/assets/<path:filename>")
@@ -202,6 +205,23 @@ def _limit_body() -> None:
         )
     request.environ["wsgi.input"] = io.BytesIO(body)
     request.environ["CONTENT_LENGTH"] = str(len(body))
+
+
+def _behind_proxies(app: Flask, hops: int) -> None:
+    """Believe the last ``hops`` entries of X-Forwarded-For (a front end's server forwarding
+    its clerk's address): ``request.remote_addr`` is then the client's. Never by default,
+    since anyone can send the header."""
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
+
+
+def _no_sniffing(app: Flask) -> None:
+    @app.after_request
+    def _nosniff(response: Response) -> Response:
+        # A browser must take every answer as the type it is sent as: never run an uploaded
+        # file or an error's text as a script or a page.
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
 
 
 def _request_ids(app: Flask) -> None:

@@ -30,6 +30,40 @@ def test_health_ready_openapi_docs(service: str) -> None:
 
 
 @pytest.mark.parametrize("service", SERVICES)
+def test_forwarded_for_is_believed_only_from_trusted_proxies(service: str) -> None:
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    assert not isinstance(app_of(service).wsgi_app, ProxyFix)
+    behind = app_of(service, trusted_proxy_hops=2).wsgi_app
+    assert isinstance(behind, ProxyFix) and behind.x_for == 2
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_answer_forbids_type_sniffing(service: str) -> None:
+    client = app_of(service).test_client()
+    answers = [
+        client.get("/healthz"),
+        client.get("/openapi.json"),
+        client.get("/docs/assets/swagger-ui-bundle.js"),
+        client.get("/api/v1/no-such-thing"),  # 404, a problem
+        client.post("/healthz"),  # 405
+    ]
+    answers += [client.get(path) for path in protected_paths(client)[:1]]  # 401
+    assert {r.status_code for r in answers} >= {200, 404, 405, 401}
+    for r in answers:
+        assert r.headers["X-Content-Type-Options"] == "nosniff", r.request.path
+
+
+def protected_paths(client) -> list[str]:
+    spec = client.get("/openapi.json").json
+    return [
+        p
+        for p, ops in spec["paths"].items()
+        if "get" in ops and ops["get"].get("security") and "{" not in p
+    ]
+
+
+@pytest.mark.parametrize("service", SERVICES)
 def test_not_ready_when_redis_does_not_answer(service: str) -> None:
     client = app_of(service, redis_url="redis://127.0.0.1:1/0").test_client()
     r = client.get("/readyz")

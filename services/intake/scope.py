@@ -13,13 +13,15 @@ TAKING_ROLES = ("service",)
 
 
 def require_window_staff(principal: Principal) -> None:
-    """Applications are taken by service staff of an acceptance point that is OPERATING."""
+    """Applications are taken by service staff of an acceptance point that is OPERATING (its
+    live state, as the shared revocation list gives it)."""
     if principal.unit_level != "acceptance_point":
         raise Forbidden("applications are taken at an acceptance point's service window")
     if principal.unit_state != "OPERATING":
+        state = principal.unit_state or "in no known state"
         raise Forbidden(
-            f"acceptance point {principal.unit_code} is {principal.unit_state or 'not known to be'}"
-            " OPERATING; it cannot take applications (sign in again after it starts business)"
+            f"acceptance point {principal.unit_code} is {state}, not OPERATING: it takes "
+            "applications once it has started business"
         )
     if not principal.has_any(*TAKING_ROLES):
         raise Forbidden("applications are taken by service-window staff (role: service)")

@@ -1,4 +1,4 @@
-"""Staff accounts: creation within scope, passwords, tokens, throttling, deactivation."""
+"""Staff accounts: creation within scope, passwords, sign-in and tokens, deactivation."""
 
 from __future__ import annotations
 
@@ -6,17 +6,18 @@ import hashlib
 import logging
 import re
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NoReturn
 
-import redis
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.org import audit
+from services.org import audit, families, throttle
 from services.org.context import OrgContext
-from services.org.models import Level, PointState, RefreshToken, Role, Staff, Unit
+from services.org.models import Level, PointState, RefreshToken, Role, Staff, TokenFamily, Unit
 from services.org.tree import get_visible
 from shared.auth import Principal
 from shared.db import utcnow
@@ -24,7 +25,7 @@ from shared.errors import (
     Conflict,
     FieldError,
     Forbidden,
-    TooManyRequests,
+    InvalidToken,
     Unauthorized,
     ValidationProblem,
 )
@@ -68,8 +69,13 @@ def check_password(password: str, field: str = "password") -> None:
         )
 
 
+def canonical_username(username: str) -> str:
+    """The form usernames are stored, looked up and throttled in."""
+    return username.strip().lower()
+
+
 def normalise_username(username: str) -> str:
-    name = username.strip().lower()
+    name = canonical_username(username)
     if not USERNAME.match(name):
         raise ValidationProblem(
             "the username is not valid",
@@ -78,7 +84,20 @@ def normalise_username(username: str) -> str:
     return name
 
 
-def principal_of(staff: Staff, unit: Unit) -> Principal:
+INVALID_REFRESH = "the refresh token is not valid"
+REVOKED_SIGN_IN = "this sign-in has been revoked; sign in again"
+
+
+class RefreshReused(Unauthorized):
+    """A spent refresh token came back: two parties hold the sign-in, so its family is
+    revoked. The view commits that, though it answers 401."""
+
+    def __init__(self, family_id: str) -> None:
+        super().__init__(INVALID_REFRESH)
+        self.family_id = family_id
+
+
+def principal_of(staff: Staff, unit: Unit, family_id: str | None = None) -> Principal:
     return Principal(
         staff.id,
         staff.username,
@@ -87,49 +106,26 @@ def principal_of(staff: Staff, unit: Unit) -> Principal:
         unit.level.value,
         frozenset(staff.roles),
         unit.state.value if unit.state else None,
+        family_id,
     )
 
 
 def acting_staff(session: Session, principal: Principal) -> None:
-    """Refuse a deactivated account or a suspended point's staff (one query per request)."""
+    """Refuse a deactivated account, a revoked sign-in or a suspended point's staff (one
+    query per request)."""
+    family_id = uuid.UUID(principal.family_id) if principal.family_id else None
+    family = select(TokenFamily.revoked_at).where(TokenFamily.id == family_id)
     row = session.execute(
-        select(Staff.active, Unit.state, Unit.code)
+        select(Staff.active, Unit.state, Unit.code, family.scalar_subquery().label("revoked"))
         .join(Unit, Unit.code == Staff.unit_code)
         .where(Staff.id == principal.staff_id)
     ).first()
     if row is None or not row.active:
-        raise Forbidden("this account is deactivated")
+        raise InvalidToken("this account is deactivated")
+    if row.revoked is not None:
+        raise InvalidToken(REVOKED_SIGN_IN)
     if row.state == PointState.SUSPENDED:
         raise Forbidden(f"acceptance point {row.code} is suspended; its staff cannot act")
-
-
-def _throttle_key(username: str) -> str:
-    return f"cb:org:login-failures:{digest(username.lower())[:32]}"
-
-
-def _check_throttle(ctx: OrgContext, username: str) -> None:
-    try:
-        key = _throttle_key(username)
-        failures = int(ctx.redis.get(key) or 0)
-        if failures >= ctx.settings.login_failures_allowed:
-            ttl = max(1, int(ctx.redis.ttl(key)))
-            raise TooManyRequests(
-                "too many failed logins for this account; wait and try again", retry_after=ttl
-            )
-    except redis.RedisError:
-        # Throttling guards against guessing; a short Redis outage must not lock everyone out.
-        log.warning("login throttle unavailable (Redis)")
-
-
-def _count_failure(ctx: OrgContext, username: str) -> None:
-    try:
-        pipe = ctx.redis.pipeline()
-        key = _throttle_key(username)
-        pipe.incr(key)
-        pipe.expire(key, ctx.settings.login_failure_window, nx=True)
-        pipe.execute()
-    except redis.RedisError:
-        log.warning("login throttle unavailable (Redis)")
 
 
 def _verify(ctx: OrgContext, staff: Staff | None, password: str) -> bool:
@@ -153,51 +149,82 @@ def _usable(session: Session, staff: Staff) -> Unit:
     return unit
 
 
-def login(session: Session, ctx: OrgContext, username: str, password: str) -> TokenPair:
-    """Exchange a username and password for an access token and a refresh token."""
-    _check_throttle(ctx, username)
-    staff = session.scalar(select(Staff).where(Staff.username == username.strip().lower()))
+def login(
+    session: Session, ctx: OrgContext, username: str, password: str, address: str | None
+) -> TokenPair:
+    """Exchange a username and password, sent from ``address``, for an access token and a
+    refresh token."""
+    # Throttled as looked up: ' Name' and 'name' are one account, so one count of failures.
+    name = canonical_username(username)
+    attempt = throttle.source(ctx, name, address)
+    staff = session.scalar(select(Staff).where(Staff.username == name))
+    throttle.check(ctx, attempt, staff.id if staff else None)
     if not _verify(ctx, staff, password):
-        _count_failure(ctx, username)
+        throttle.failed(ctx, attempt)
         raise Unauthorized("the username or password is wrong")
     assert staff is not None
     unit = _usable(session, staff)
-    ctx.redis.delete(_throttle_key(username))
-    return _issue(session, ctx, staff, unit)
+    throttle.succeeded(ctx, attempt)
+    return _issue(session, ctx, staff, unit, families.start(session, staff.id))
 
 
-def _issue(session: Session, ctx: OrgContext, staff: Staff, unit: Unit) -> TokenPair:
+def _issue(
+    session: Session, ctx: OrgContext, staff: Staff, unit: Unit, family: TokenFamily
+) -> TokenPair:
     refresh = secrets.token_urlsafe(32)
     session.add(
         RefreshToken(
             staff_id=staff.id,
+            family_id=family.id,
             token_hash=digest(refresh),
             expires_at=utcnow() + timedelta(seconds=ctx.settings.refresh_token_ttl),
         )
     )
-    access = ctx.issuer.issue(principal_of(staff, unit))
+    access = ctx.issuer.issue(principal_of(staff, unit, str(family.id)))
     return TokenPair(access, refresh, ctx.settings.access_token_ttl)
 
 
 def refresh(session: Session, ctx: OrgContext, token: str) -> TokenPair:
-    """Rotate a refresh token: the old one is spent, a new pair is issued."""
-    row = session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == digest(token)).with_for_update()
-    )
-    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
-        raise Unauthorized("the refresh token is not valid")
+    """Rotate a refresh token: the old one is spent, a new pair is issued in its family.
+    A spent one used again revokes the family (``RefreshReused``)."""
+    found = families.locked(session, digest(token))
+    if found is None:
+        raise Unauthorized(INVALID_REFRESH)
+    family, row = found
+    if family.revoked_at is not None or row.expires_at <= utcnow():
+        raise Unauthorized(INVALID_REFRESH)
+    if row.revoked_at is not None:
+        _reused(session, family)
     row.revoked_at = utcnow()
     staff = session.get(Staff, row.staff_id)
     assert staff is not None
-    return _issue(session, ctx, staff, _usable(session, staff))
+    return _issue(session, ctx, staff, _usable(session, staff), family)
 
 
-def revoke(session: Session, token: str) -> None:
-    session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.token_hash == digest(token), RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+def _reused(session: Session, family: TokenFamily) -> NoReturn:
+    families.revoke(session, [family.id], "reuse")
+    staff = session.get(Staff, family.staff_id)
+    assert staff is not None
+    unit = session.get(Unit, staff.unit_code)
+    assert unit is not None
+    log.warning(
+        "a spent refresh token was used again; its sign-in is revoked",
+        extra={"staff_id": staff.id, "family_id": str(family.id)},
     )
+    audit.record(
+        session, None, "auth.refresh_reuse", unit, target=staff.username, family_id=str(family.id)
+    )
+    raise RefreshReused(str(family.id))
+
+
+def revoke(session: Session, token: str) -> str | None:
+    """Sign out: the refresh token's family is revoked, with every access token issued from
+    it. Returns the family's id if this revoked it (a token not known changes nothing)."""
+    found = families.locked(session, digest(token))
+    if found is None or found[0].revoked_at is not None:
+        return None
+    families.revoke(session, [found[0].id], "sign_out")
+    return str(found[0].id)
 
 
 def _check_roles(unit: Unit, roles: list[str]) -> list[str]:
@@ -272,8 +299,11 @@ def visible_staff(session: Session, actor: Principal, staff_id: int) -> tuple[St
     return staff, unit
 
 
-def set_active(session: Session, actor: Principal, staff_id: int, active: bool) -> Staff:
-    """Deactivate (or reactivate) an account; deactivation also spends its refresh tokens."""
+def set_active(
+    session: Session, actor: Principal, staff_id: int, active: bool
+) -> tuple[Staff, list[str]]:
+    """Deactivate (or reactivate) an account. Deactivation also revokes its sign-ins, so no
+    token of before works again once it is reactivated; returns the sign-ins revoked."""
     staff, unit = visible_staff(session, actor, staff_id)
     if not actor.has_any(Role.ADMIN):
         raise Forbidden("only an admin deactivates or reactivates accounts")
@@ -285,12 +315,7 @@ def set_active(session: Session, actor: Principal, staff_id: int, active: bool) 
         )
     staff.active = active
     staff.deactivated_at = None if active else utcnow()
-    if not active:
-        session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.staff_id == staff.id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        )
+    revoked = [] if active else families.revoke_all_of(session, staff.id, "deactivated")
     audit.record(
         session,
         actor,
@@ -298,7 +323,7 @@ def set_active(session: Session, actor: Principal, staff_id: int, active: bool) 
         unit,
         target=staff.username,
     )
-    return staff
+    return staff, revoked
 
 
 def ensure_first_admin(
@@ -326,14 +351,29 @@ def ensure_first_admin(
     return staff, True
 
 
-def revocation_facts(session: Session, window: int) -> tuple[list[str], list[int]]:
-    """Suspended points, and accounts deactivated within ``window`` seconds (older ones hold
-    no token that is still valid)."""
-    units = list(session.scalars(select(Unit.code).where(Unit.state == PointState.SUSPENDED)))
+@dataclass(frozen=True)
+class RevocationFacts:
+    """What the shared revocation list must say, from org's database."""
+
+    point_states: dict[str, str]
+    deactivated_staff: list[int]
+    revoked_families: list[str]
+
+
+def revocation_facts(session: Session, window: int) -> RevocationFacts:
+    """Every acceptance point's state, and the accounts deactivated and sign-ins revoked
+    within ``window`` seconds (older ones hold no access token that is still valid)."""
+    points = session.execute(
+        select(Unit.code, Unit.state).where(Unit.level == Level.ACCEPTANCE_POINT)
+    )
     since = utcnow() - timedelta(seconds=window)
     staff = list(
         session.scalars(
             select(Staff.id).where(Staff.active.is_(False), Staff.deactivated_at >= since)
         )
     )
-    return units, staff
+    return RevocationFacts(
+        {code: str(state) for code, state in points},
+        staff,
+        families.revoked_since(session, since),
+    )

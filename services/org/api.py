@@ -39,34 +39,64 @@ def committed(value: Any) -> Any:
     return value
 
 
+def published(point: Unit) -> Unit:
+    """``point``, committed, with its state written where every service reads it live."""
+    if point.state is not None:
+        revocations().point_state(point.code, point.state.value)
+    return point
+
+
+# Tokens are credentials: no cache, shared or private, may keep an answer holding them
+# (RFC 6749 §5.1; Pragma for HTTP/1.0 caches).
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+NO_STORE_DOC = {name: {"schema": {"type": "string", "enum": [v]}} for name, v in NO_STORE.items()}
+
+
 # --- sign-in ----------------------------------------------------------------------------
 
 
 @blp.post("/auth/token")
 @blp.arguments(s.LoginSchema)
-@blp.response(200, s.TokenSchema)
+@blp.response(200, s.TokenSchema, headers=NO_STORE_DOC)
 @blp.alt_response(401, description="wrong username or password")
-@blp.alt_response(429, description="too many failures for this account in the last minute")
+@blp.alt_response(
+    429,
+    description="too many failed sign-ins for this account from this address, or from "
+    "addresses it has never signed in from (Retry-After says for how long)",
+)
 def login(body: dict[str, str]) -> Any:
     """Sign in: a short-lived access token and a refresh token."""
-    return committed(accounts.login(db.session, context(), body["username"], body["password"]))
+    pair = accounts.login(
+        db.session, context(), body["username"], body["password"], request.remote_addr
+    )
+    return committed(pair), NO_STORE
 
 
 @blp.post("/auth/refresh")
 @blp.arguments(s.RefreshSchema)
-@blp.response(200, s.TokenSchema)
+@blp.response(200, s.TokenSchema, headers=NO_STORE_DOC)
+@blp.alt_response(401, description="not valid; a spent one used again revokes its sign-in")
 def refresh(body: dict[str, str]) -> Any:
-    """Exchange a refresh token for a new pair; the old refresh token is spent."""
-    return committed(accounts.refresh(db.session, context(), body["refresh_token"]))
+    """Exchange a refresh token for a new pair; the old refresh token is spent. A spent one
+    used again revokes the sign-in it came from: every refresh and access token of it."""
+    try:
+        pair = accounts.refresh(db.session, context(), body["refresh_token"])
+    except accounts.RefreshReused as reuse:
+        committed(None)  # the revocation stands, though the answer is a refusal
+        revocations().family_revoked(reuse.family_id)
+        raise
+    return committed(pair), NO_STORE
 
 
 @blp.post("/auth/revoke")
 @blp.arguments(s.RefreshSchema)
 @blp.response(204)
 def revoke(body: dict[str, str]) -> None:
-    """Sign out: spend a refresh token."""
-    accounts.revoke(db.session, body["refresh_token"])
-    db.session.commit()
+    """Sign out: the refresh token's sign-in is revoked, its access tokens with it, at once
+    on every service."""
+    family = committed(accounts.revoke(db.session, body["refresh_token"]))
+    if family is not None:
+        revocations().family_revoked(family)
 
 
 @blp.get("/me")
@@ -132,7 +162,7 @@ def compliance(args: dict[str, int], code: str) -> Any:
 @blp.doc(security=BEARER)
 def list_point(body: dict[str, Any]) -> Unit:
     """Step 1 (education bureau): list an acceptance point under a unit of its area."""
-    return committed(points.list_point(db.session, actor(), **body))
+    return published(committed(points.list_point(db.session, actor(), **body)))
 
 
 @blp.post("/acceptance-points/batch")
@@ -160,7 +190,10 @@ def list_points_batch() -> Any:
             "send the CSV as the body or as the form file 'file'",
             [FieldError("file", "missing", "body")],
         )
-    return committed(listing.list_points_from_csv(db.session, principal, raw))
+    result = committed(listing.list_points_from_csv(db.session, principal, raw))
+    for point in result.created:
+        published(point)
+    return result
 
 
 @blp.post("/acceptance-points/<code>/allocation")
@@ -171,6 +204,7 @@ def list_points_batch() -> Any:
 def allocate(body: dict[str, str], code: str) -> Any:
     """Step 2 (its sub-centre or branch): allocate the admin account; the code is shown once."""
     result = committed(points.allocate(db.session, context(), actor(), code, **body))
+    published(result.unit)
     return {
         "unit_code": result.unit.code,
         "state": result.unit.state.value,
@@ -185,9 +219,11 @@ def allocate(body: dict[str, str], code: str) -> Any:
 @blp.response(200, s.UnitSchema)
 def activate(body: dict[str, str]) -> Unit:
     """Step 3 (the point's admin, no token yet): activate with the code and set a password."""
-    return committed(
-        points.activate(
-            db.session, context(), body["username"], body["activation_code"], body["password"]
+    return published(
+        committed(
+            points.activate(
+                db.session, context(), body["username"], body["activation_code"], body["password"]
+            )
         )
     )
 
@@ -209,7 +245,7 @@ def set_window(body: dict[str, str], code: str) -> Unit:
 @blp.doc(security=BEARER)
 def start(code: str) -> Unit:
     """Step 4 (the point's admin): start business."""
-    return committed(points.start_business(db.session, actor(), code))
+    return published(committed(points.start_business(db.session, actor(), code)))
 
 
 @blp.post("/acceptance-points/<code>/suspend")
@@ -218,9 +254,7 @@ def start(code: str) -> Unit:
 @blp.doc(security=BEARER)
 def suspend(body: dict[str, str], code: str) -> Unit:
     """A superior suspends the point: its staff cannot act until it is reinstated."""
-    unit = committed(points.suspend(db.session, actor(), code, body["reason"]))
-    revocations().unit_suspended(unit.code)
-    return unit
+    return published(committed(points.suspend(db.session, actor(), code, body["reason"])))
 
 
 @blp.post("/acceptance-points/<code>/reinstate")
@@ -228,9 +262,7 @@ def suspend(body: dict[str, str], code: str) -> Unit:
 @blp.doc(security=BEARER)
 def reinstate(code: str) -> Unit:
     """A superior reinstates a suspended point to the state it was suspended from."""
-    unit = committed(points.reinstate(db.session, actor(), code))
-    revocations().unit_reinstated(unit.code)
-    return unit
+    return published(committed(points.reinstate(db.session, actor(), code)))
 
 
 # --- staff ------------------------------------------------------------------------------
@@ -271,9 +303,10 @@ def list_staff(args: dict[str, Any]) -> Any:
 @blp.response(200, s.StaffSchema)
 @blp.doc(security=BEARER)
 def deactivate(staff_id: int) -> Staff:
-    """Deactivate an account: at once it can no longer act, sign in or refresh its tokens."""
-    staff = committed(accounts.set_active(db.session, actor(), staff_id, active=False))
-    revocations().staff_deactivated(staff.id)
+    """Deactivate an account: at once it can no longer act, sign in or refresh its tokens;
+    its sign-ins stay revoked if it is reactivated."""
+    staff, families = committed(accounts.set_active(db.session, actor(), staff_id, active=False))
+    revocations().staff_deactivated(staff.id, families)
     return staff
 
 
@@ -282,7 +315,7 @@ def deactivate(staff_id: int) -> Staff:
 @blp.doc(security=BEARER)
 def reactivate(staff_id: int) -> Staff:
     """Reactivate a deactivated account."""
-    staff = committed(accounts.set_active(db.session, actor(), staff_id, active=True))
+    staff, _ = committed(accounts.set_active(db.session, actor(), staff_id, active=True))
     revocations().staff_reactivated(staff.id)
     return staff
 

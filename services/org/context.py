@@ -6,6 +6,8 @@ one with their own settings.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 import redis
@@ -22,6 +24,9 @@ class OrgContext:
     issuer: TokenIssuer
     redis: redis.Redis
     notify_public_pem: bytes
+    # Keys the hashes of sign-in addresses (services/org/throttle.py), derived from the
+    # signing key so that a deployment has no further secret to keep.
+    address_key: bytes
 
 
 def build_context(settings: Settings) -> OrgContext:
@@ -37,4 +42,5 @@ def build_context(settings: Settings) -> OrgContext:
         ),
         redis=redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2),
         notify_public_pem=notify_pub.read_bytes(),
+        address_key=hmac.new(private, b"cb:org:login-address", hashlib.sha256).digest(),
     )

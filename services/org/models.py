@@ -1,8 +1,10 @@
-"""The org service's tables: the unit tree, staff, activation codes, refresh tokens, audit."""
+"""The org service's tables: the unit tree, staff, activation codes, sign-ins (token families
+and their refresh tokens), audit."""
 
 from __future__ import annotations
 
 import enum
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Uuid,
     func,
     text,
 )
@@ -120,11 +123,38 @@ class ActivationCode(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class TokenFamily(Base):
+    """One sign-in: its refresh tokens, each rotated into the next, and the access tokens
+    issued from them (claim ``fam``). A spent refresh token used again means two parties
+    hold the sign-in; the family is then revoked, as it is by signing out."""
+
+    __tablename__ = "token_families"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_because: Mapped[str | None] = mapped_column(String(20))  # sign_out, reuse, ...
+
+    __table_args__ = (
+        # The minute sync re-publishes the families revoked within an access token's life.
+        Index(
+            "ix_token_families_revoked_at",
+            "revoked_at",
+            postgresql_where=text("revoked_at IS NOT NULL"),
+        ),
+    )
+
+
 class RefreshToken(Base):
+    """``revoked_at`` is when it was spent: rotated, or revoked with its family. A spent one
+    is kept until it expires, so that its reuse is recognised as long as it would work."""
+
     __tablename__ = "refresh_tokens"
 
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    family_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("token_families.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

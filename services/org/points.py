@@ -16,7 +16,7 @@ from sqlalchemy import Select, Sequence, and_, any_, func, select, true
 from sqlalchemy.orm import Session
 
 from services.org import audit
-from services.org.accounts import check_password, digest, normalise_username
+from services.org.accounts import canonical_username, check_password, digest, normalise_username
 from services.org.context import OrgContext
 from services.org.models import ActivationCode, Base, Level, Outbox, PointState, Role, Staff, Unit
 from services.org.tree import get_visible, under
@@ -260,7 +260,7 @@ def activate(session: Session, ctx: OrgContext, username: str, code: str, passwo
         .with_for_update()
     )
     admin = session.get(Staff, row.staff_id) if row else None
-    if row is None or admin is None or admin.username != username.strip().lower():
+    if row is None or admin is None or admin.username != canonical_username(username):
         raise bad
     if row.used_at is not None:
         raise bad

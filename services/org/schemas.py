@@ -36,7 +36,10 @@ class MeSchema(Schema):
     unit_code = fields.String()
     unit_path = fields.String()
     unit_level = fields.String()
-    unit_state = fields.String(allow_none=True, metadata={"description": "as when signed in"})
+    unit_state = fields.String(
+        allow_none=True,
+        metadata={"description": "the point's state now (as when signed in if Redis is down)"},
+    )
     roles = fields.List(fields.String())
 
 

@@ -16,7 +16,7 @@ from services.org.app import create_app
 from services.org.extensions import db
 from services.org.models import Staff, Unit
 
-TABLES = "audit_records, refresh_tokens, activation_codes, staff, units, outbox"
+TABLES = "audit_records, refresh_tokens, token_families, activation_codes, staff, units, outbox"
 PASSWORD = "pass-word-123"
 
 

@@ -25,12 +25,13 @@ def test_token_carries_scope_and_verifies_with_public_key(world: World, var_dir)
     assert principal.unit_state is None
 
 
-def test_token_of_point_staff_carries_the_points_state(world: World) -> None:
-    _code, admin = world.operating_point("S001")
+def test_point_staff_are_seen_with_the_points_live_state(world: World, var_dir) -> None:
+    _code, admin = world.operating_point("S001")  # the admin signed in while it was ACTIVE
+    public = (var_dir / "keys" / "jwt_public.pem").read_bytes()
+    verifier = TokenVerifier(public, "creditbank-org", "creditbank")
+    assert verifier.verify(admin.headers["Authorization"][7:]).unit_state == "ACTIVE"
     me = world.client.get("/api/v1/me", headers=admin.headers).json
-    assert me["unit_state"] == "ACTIVE"  # signed in before the point started business
-    fresh = world.login(admin.username)
-    assert world.client.get("/api/v1/me", headers=fresh.headers).json["unit_state"] == "OPERATING"
+    assert me["unit_state"] == "OPERATING"
 
 
 def test_wrong_password_and_unknown_user_look_the_same(world: World) -> None:
@@ -61,6 +62,17 @@ def test_five_failures_a_minute_throttle_the_account(world: World) -> None:
     )
 
 
+def test_spellings_of_one_username_share_its_failures(world: World) -> None:
+    world.staff("S001", ["reviewer"], "cathy")
+    for spelling in (" cathy", "cathy ", "\tcathy", "CATHY", "Cathy\n"):
+        r = world.client.post(
+            "/api/v1/auth/token", json={"username": spelling, "password": "bad-1234567"}
+        )
+        assert r.status_code == 401
+    r = world.client.post("/api/v1/auth/token", json={"username": "cathy", "password": PASSWORD})
+    assert r.status_code == 429
+
+
 def test_refresh_rotates_and_spent_token_is_refused(world: World) -> None:
     world.staff("S001", ["reviewer"], "erin")
     first = world.client.post("/api/v1/auth/token", json={"username": "erin", "password": PASSWORD})
@@ -71,6 +83,20 @@ def test_refresh_rotates_and_spent_token_is_refused(world: World) -> None:
     new = r.json["refresh_token"]
     assert world.client.post("/api/v1/auth/revoke", json={"refresh_token": new}).status_code == 204
     assert world.client.post("/api/v1/auth/refresh", json={"refresh_token": new}).status_code == 401
+
+
+def test_token_answers_are_never_stored(world: World) -> None:
+    world.staff("S001", ["reviewer"], "ella")
+    signed_in = world.client.post(
+        "/api/v1/auth/token", json={"username": "ella", "password": PASSWORD}
+    )
+    refreshed = world.client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": signed_in.json["refresh_token"]}
+    )
+    for r in (signed_in, refreshed):
+        assert r.status_code == 200
+        assert r.headers["Cache-Control"] == "no-store" and r.headers["Pragma"] == "no-cache"
+    assert "no-store" not in world.client.get("/healthz").headers.get("Cache-Control", "")
 
 
 def test_deactivated_account_cannot_sign_in_refresh_or_act(world: World) -> None:
@@ -91,18 +117,27 @@ def test_deactivated_account_cannot_sign_in_refresh_or_act(world: World) -> None
         ).status_code
         == 401
     )
-    assert world.client.get("/api/v1/me", headers=frank.headers).status_code == 403
+    r = world.client.get("/api/v1/me", headers=frank.headers)
+    assert r.status_code == 401 and r.json["detail"] == "this account is deactivated"
+    assert r.headers["WWW-Authenticate"] == (
+        'Bearer realm="creditbank", error="invalid_token", '
+        'error_description="this account is deactivated"'
+    )
     r = world.client.post(f"/api/v1/staff/{frank.staff_id}/deactivate", headers=admin.headers)
     assert r.status_code == 409
     r = world.client.post(f"/api/v1/staff/{admin.staff_id}/deactivate", headers=admin.headers)
     assert r.status_code == 409
     r = world.client.post(f"/api/v1/staff/{frank.staff_id}/reactivate", headers=admin.headers)
     assert r.status_code == 200
-    assert world.client.get("/api/v1/me", headers=frank.headers).status_code == 200
+    r = world.client.get("/api/v1/me", headers=frank.headers)  # a sign-in of before stays dead
+    assert r.status_code == 401 and "revoked" in r.json["detail"]
+    assert world.client.get("/api/v1/me", headers=world.login("frank").headers).status_code == 200
 
 
 def test_expired_forged_and_missing_tokens_are_401(world: World, tmp_path) -> None:
-    assert world.client.get("/api/v1/units").status_code == 401
+    r = world.client.get("/api/v1/units")
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"] == 'Bearer realm="creditbank"'  # no token, no error
     principal = Principal(1, "x", "ZJ", "/ZJ/", "province", frozenset({"admin"}))
     generate_keypair(tmp_path / "k", tmp_path / "k.pub")
     forged = TokenIssuer((tmp_path / "k").read_bytes(), "creditbank-org", "creditbank", 60)
@@ -117,6 +152,7 @@ def test_expired_forged_and_missing_tokens_are_401(world: World, tmp_path) -> No
         "/api/v1/units", headers={"Authorization": f"Bearer {expired.issue(principal)}"}
     )
     assert r.status_code == 401 and "expired" in r.json["detail"]
+    assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
     none_alg = jwt.encode({"sub": "1", "exp": time.time() + 60}, key=None, algorithm="none")
     r = world.client.get("/api/v1/units", headers={"Authorization": f"Bearer {none_alg}"})
     assert r.status_code == 401

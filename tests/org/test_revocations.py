@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
 from flask_smorest import Blueprint
+from sqlalchemy import text
 
 from services.intake import config as intake_config
 from services.intake.app import db as intake_db
 from services.org import tasks
 from shared.auth import current_principal
 from shared.web import create_service_app
-from tests.org.conftest import World
+from tests.intake.conftest import Window
+from tests.org.conftest import PASSWORD, World
 
 
 def other_service():
@@ -36,7 +39,7 @@ def test_suspension_reaches_another_service_at_once(world: World) -> None:
         json={"reason": "检查"},
     )
     r = intake.get("/api/v1/whoami", headers=admin.headers)
-    assert r.status_code == 403 and "suspended" in r.json["detail"]
+    assert r.status_code == 403 and "suspended" in r.json["detail"]  # alive, but may not act
     world.client.post(f"/api/v1/acceptance-points/{code}/reinstate", headers=superior.headers)
     assert intake.get("/api/v1/whoami", headers=admin.headers).status_code == 200
 
@@ -47,9 +50,26 @@ def test_deactivation_reaches_another_service_at_once(world: World) -> None:
     intake = other_service()
     assert intake.get("/api/v1/whoami", headers=clerk.headers).status_code == 200
     world.client.post(f"/api/v1/staff/{clerk.staff_id}/deactivate", headers=admin.headers)
-    assert intake.get("/api/v1/whoami", headers=clerk.headers).status_code == 403
+    r = intake.get("/api/v1/whoami", headers=clerk.headers)
+    assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
     world.client.post(f"/api/v1/staff/{clerk.staff_id}/reactivate", headers=admin.headers)
-    assert intake.get("/api/v1/whoami", headers=clerk.headers).status_code == 200
+    assert intake.get("/api/v1/whoami", headers=clerk.headers).status_code == 401
+    assert intake.get("/api/v1/whoami", headers=world.login("clerk").headers).status_code == 200
+
+
+def test_a_deactivated_accounts_token_is_dead_to_org_writes_without_redis(
+    world: World, redis_client
+) -> None:
+    admin = world.staff("S001", ["admin"], "s001-admin")
+    bureau = world.staff("S001", ["bureau"], "s001-bureau")
+    world.client.post(f"/api/v1/staff/{bureau.staff_id}/deactivate", headers=admin.headers)
+    redis_client.flushdb()
+    r = world.client.post(
+        "/api/v1/acceptance-points",
+        headers=bureau.headers,
+        json={"name": "新点", "parent_code": "S001", "point_kind": "other", "point_tier": "city"},
+    )
+    assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
 
 
 def test_redis_loss_is_mended_by_the_sync_and_org_writes_stay_guarded(
@@ -73,9 +93,10 @@ def test_redis_loss_is_mended_by_the_sync_and_org_writes_stay_guarded(
     assert tasks.sync_revocations() == 1
     assert world.client.get("/api/v1/me", headers=admin.headers).status_code == 403
     world.client.post(f"/api/v1/acceptance-points/{code}/reinstate", headers=superior.headers)
-    redis_client.set("cb:auth:suspended-unit:AP999999", 1)  # stale entry: no such suspension
+    redis_client.set("cb:auth:unit-state:AP999999", "SUSPENDED")  # stale: no such point
     tasks.sync_revocations()
-    assert redis_client.get("cb:auth:suspended-unit:AP999999") is None
+    assert redis_client.get("cb:auth:unit-state:AP999999") is None
+    assert redis_client.get(f"cb:auth:unit-state:{code}") == b"OPERATING"
     assert world.client.get("/api/v1/me", headers=admin.headers).status_code == 200
 
 
@@ -93,8 +114,99 @@ def test_the_cache_delays_a_revocation_by_at_most_its_seconds(redis_client) -> N
     )
     revocations = Revocations(redis_client, 900, cache_seconds=0.3)
     revocations.check(principal)
-    revocations.unit_suspended("AP000009")
+    revocations.point_state("AP000009", "SUSPENDED")
     revocations.check(principal)  # still remembered as allowed
     time.sleep(0.35)
     with pytest.raises(Forbidden):
         revocations.check(principal)
+
+
+def test_every_step_of_a_points_life_is_published_live(world: World, redis_client) -> None:
+    def live(code: str) -> bytes | None:
+        return redis_client.get(f"cb:auth:unit-state:{code}")
+
+    assert live(world.listed_point("S001")) == b"LISTED"
+    assert live(world.allocated_point("S001")[0]) == b"ALLOCATED"
+    assert live(world.active_point("S001")[0]) == b"ACTIVE"
+    code, _admin = world.operating_point("S001")
+    assert live(code) == b"OPERATING"
+    superior = world.staff("S001", ["admin"], "s001-admin")
+    path = f"/api/v1/acceptance-points/{code}"
+    world.client.post(f"{path}/suspend", headers=superior.headers, json={"reason": "检查"})
+    assert live(code) == b"SUSPENDED"
+    world.client.post(f"{path}/reinstate", headers=superior.headers)
+    assert live(code) == b"OPERATING"
+    bureau = world.staff("S002", ["bureau"], "s002-bureau")
+    r = world.client.post(
+        "/api/v1/acceptance-points/batch",
+        headers=bureau.headers,
+        data="name,parent_code,point_kind,point_tier\n批量学校,S002,other,city\n".encode(),
+        content_type="text/csv",
+    )
+    assert live(r.json["created"][0]["code"]) == b"LISTED"
+
+
+def test_the_live_state_stands_for_the_tokens_claim_when_redis_holds_one(redis_client) -> None:
+    import redis
+
+    from shared.auth import Principal
+    from shared.revocations import Revocations
+
+    claim = Principal(
+        7, "x", "AP000009", "/ZJ/B01/S001/AP000009/", "acceptance_point", frozenset(), "ACTIVE"
+    )
+    revocations = Revocations(redis_client, 900, cache_seconds=0)
+    assert revocations.check(claim) == (claim, True)  # nothing held for the point: the claim
+    revocations.point_state("AP000009", "OPERATING")
+    seen, answered = revocations.check(claim)
+    assert seen.unit_state == "OPERATING" and answered
+    away = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
+    assert Revocations(away, 900, cache_seconds=0).check(claim) == (claim, False)
+
+
+@pytest.fixture
+def intake_window(var_dir) -> Window:
+    """Intake's own app, from empty tables, to act at a point's window."""
+    from services.intake.app import create_app
+    from services.intake.extensions import db as intake_db
+    from tests.intake.conftest import TABLES
+
+    with intake_db.transaction() as session:
+        session.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    return Window(create_app().test_client(), var_dir)
+
+
+def test_a_clerk_takes_applications_as_soon_as_her_point_starts(
+    world: World, intake_window: Window
+) -> None:
+    code, admin = world.active_point("S001")
+    for role in ("management", "technical", "service"):
+        r = world.client.post(
+            "/api/v1/staff",
+            headers=admin.headers,
+            json={
+                "username": f"{code.lower()}-{role}",
+                "display_name": role,
+                "unit_code": code,
+                "roles": [role],
+                "password": PASSWORD,
+            },
+        )
+        assert r.status_code == 201, r.json
+    world.client.put(
+        f"/api/v1/acceptance-points/{code}/window",
+        headers=admin.headers,
+        json={"address": "杭州市上城区解放路1号", "opening_hours": "周一至周五 9:00-17:00"},
+    )
+    clerk = world.login(f"{code.lower()}-service").headers  # her token says ACTIVE
+    r = intake_window.open(clerk)
+    assert r.status_code == 403
+    assert r.json["detail"] == (
+        f"acceptance point {code} is ACTIVE, not OPERATING: it takes applications once it has "
+        "started business"
+    )
+    r = world.client.post(f"/api/v1/acceptance-points/{code}/start", headers=admin.headers)
+    assert r.status_code == 200
+    r = intake_window.open(clerk)  # the same token, no new sign-in
+    assert r.status_code == 201, r.json
+    assert intake_window.upload(clerk)

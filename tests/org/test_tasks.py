@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from services.org import tasks
 from services.org.extensions import db
-from services.org.models import RefreshToken
+from services.org.models import RefreshToken, TokenFamily
 from shared.db import utcnow
 from tests.helpers import running_worker, wait_for
 from tests.org.conftest import World
@@ -22,18 +22,23 @@ def make_tokens(world: World) -> None:
     with db.transaction() as session:
         rows = session.scalars(select(RefreshToken).order_by(RefreshToken.id)).all()
         rows[0].expires_at = utcnow() - timedelta(days=2)
-        rows[1].revoked_at = utcnow() - timedelta(days=3)
+        signed_out = session.get(TokenFamily, rows[1].family_id)
+        assert signed_out is not None
+        signed_out.revoked_at = rows[1].revoked_at = utcnow() - timedelta(days=3)
+        # Spent long ago by a rotation, its sign-in alive: kept, so its reuse is recognised.
+        rows[2].revoked_at = utcnow() - timedelta(days=3)
 
 
-def remaining() -> int:
+def remaining(model: type = RefreshToken) -> int:
     with db.transaction() as session:
-        return len(session.scalars(select(RefreshToken.id)).all())
+        return len(session.scalars(select(model.id)).all())
 
 
 def test_purge_called_directly(world: World) -> None:
     make_tokens(world)
     assert tasks.purge_refresh_tokens() == 2
     assert remaining() == 2  # staff() signed in once more
+    assert remaining(TokenFamily) == 2  # the sign-ins left without tokens go with them
 
 
 @pytest.mark.integration
