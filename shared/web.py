@@ -54,6 +54,13 @@ class ServiceApi(Api):  # type: ignore[misc]
     def _register_error_handlers(self) -> None:
         errors.init_app(self._app)
 
+    def _register_responses(self) -> None:
+        from shared import apidoc
+
+        apidoc.register_problem_responses(
+            self.spec, self.ERROR_SCHEMA, self.DEFAULT_ERROR_RESPONSE_NAME
+        )
+
 
 def flask_config(settings: Settings, title: str, description: str) -> dict[str, Any]:
     return {
