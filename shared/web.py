@@ -54,6 +54,12 @@ class ServiceApi(Api):  # type: ignore[misc]
     def _register_error_handlers(self) -> None:
         errors.init_app(self._app)
 
+    def _init_spec(self, **kwargs: Any) -> None:
+        from shared import apidoc
+
+        super()._init_spec(**kwargs)
+        self.ma_plugin.converter.add_attribute_function(apidoc.decimal_as_string)
+
     def _register_responses(self) -> None:
         from shared import apidoc
 
