@@ -57,7 +57,8 @@ class ServiceApi(Api):  # type: ignore[misc]
     def _init_spec(self, **kwargs: Any) -> None:
         from shared import apidoc
 
-        super()._init_spec(**kwargs)
+        plugins = [*(kwargs.pop("extra_plugins", None) or ()), apidoc.SharedResponses()]
+        super()._init_spec(extra_plugins=plugins, **kwargs)
         self.ma_plugin.converter.add_attribute_function(apidoc.decimal_as_string)
 
     def _register_responses(self) -> None:
