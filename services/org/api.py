@@ -55,6 +55,7 @@ def login(body: dict[str, str]) -> Any:
 @blp.post("/auth/refresh")
 @blp.arguments(s.RefreshSchema)
 @blp.response(200, s.TokenSchema)
+@blp.alt_response(401, description="the refresh token is not valid: unknown, spent or expired")
 def refresh(body: dict[str, str]) -> Any:
     """Exchange a refresh token for a new pair; the old refresh token is spent."""
     return committed(accounts.refresh(db.session, context(), body["refresh_token"]))
@@ -127,6 +128,8 @@ def compliance(args: dict[str, int], code: str) -> Any:
 @blp.post("/acceptance-points")
 @blp.arguments(s.PointListingSchema)
 @blp.response(201, s.UnitSchema)
+@blp.alt_response(404, description="no such parent unit in the caller's area")
+@blp.alt_response(409, description="a point of that name is already listed there")
 @blp.doc(security=BEARER)
 def list_point(body: dict[str, Any]) -> Unit:
     """Step 1 (education bureau): list an acceptance point under a unit of its area."""
@@ -181,6 +184,7 @@ def allocate(body: dict[str, str], code: str) -> Any:
 @blp.post("/activation")
 @blp.arguments(s.ActivationSchema)
 @blp.response(200, s.UnitSchema)
+@blp.alt_response(409, description="the point is not ALLOCATED")
 def activate(body: dict[str, str]) -> Unit:
     """Step 3 (the point's admin, no token yet): activate with the code and set a password."""
     return committed(
@@ -193,6 +197,7 @@ def activate(body: dict[str, str]) -> Unit:
 @blp.put("/acceptance-points/<code>/window")
 @blp.arguments(s.WindowSchema)
 @blp.response(200, s.UnitSchema)
+@blp.alt_response(409, description="the point is not ACTIVE or OPERATING")
 @blp.doc(security=BEARER)
 def set_window(body: dict[str, str], code: str) -> Unit:
     """Register the point's service window (address, opening hours)."""
@@ -213,6 +218,7 @@ def start(code: str) -> Unit:
 @blp.post("/acceptance-points/<code>/suspend")
 @blp.arguments(s.SuspendSchema)
 @blp.response(200, s.UnitSchema)
+@blp.alt_response(409, description="the point cannot be suspended in its state")
 @blp.doc(security=BEARER)
 def suspend(body: dict[str, str], code: str) -> Unit:
     """A superior suspends the point: its staff cannot act until it is reinstated."""
@@ -223,6 +229,7 @@ def suspend(body: dict[str, str], code: str) -> Unit:
 
 @blp.post("/acceptance-points/<code>/reinstate")
 @blp.response(200, s.UnitSchema)
+@blp.alt_response(409, description="the point is not SUSPENDED")
 @blp.doc(security=BEARER)
 def reinstate(code: str) -> Unit:
     """A superior reinstates a suspended point to the state it was suspended from."""
@@ -237,6 +244,8 @@ def reinstate(code: str) -> Unit:
 @blp.post("/staff")
 @blp.arguments(s.StaffCreateSchema)
 @blp.response(201, s.StaffSchema)
+@blp.alt_response(404, description="no such unit in the caller's area")
+@blp.alt_response(409, description="the username is taken")
 @blp.doc(security=BEARER)
 def create_staff(body: dict[str, Any]) -> Staff:
     """Create a staff account in a unit of the caller's subtree (a point's own admin for
@@ -266,6 +275,7 @@ def list_staff(args: dict[str, Any]) -> Any:
 
 @blp.post("/staff/<int:staff_id>/deactivate")
 @blp.response(200, s.StaffSchema)
+@blp.alt_response(409, description="one's own account, or an account already so")
 @blp.doc(security=BEARER)
 def deactivate(staff_id: int) -> Staff:
     """Deactivate an account: at once it can no longer act, sign in or refresh its tokens."""
@@ -276,6 +286,7 @@ def deactivate(staff_id: int) -> Staff:
 
 @blp.post("/staff/<int:staff_id>/reactivate")
 @blp.response(200, s.StaffSchema)
+@blp.alt_response(409, description="one's own account, or an account already so")
 @blp.doc(security=BEARER)
 def reactivate(staff_id: int) -> Staff:
     """Reactivate a deactivated account."""
