@@ -55,6 +55,20 @@ class ServiceApi(Api):  # type: ignore[misc]
     def _register_error_handlers(self) -> None:
         errors.init_app(self._app)
 
+    def _init_spec(self, **kwargs: Any) -> None:
+        from shared import apidoc
+
+        plugins = [*(kwargs.pop("extra_plugins", None) or ()), apidoc.SharedResponses()]
+        super()._init_spec(extra_plugins=plugins, **kwargs)
+        self.ma_plugin.converter.add_attribute_function(apidoc.decimal_as_string)
+
+    def _register_responses(self) -> None:
+        from shared import apidoc
+
+        apidoc.register_problem_responses(
+            self.spec, self.ERROR_SCHEMA, self.DEFAULT_ERROR_RESPONSE_NAME
+        )
+
 
 def flask_config(settings: Settings, title: str, description: str) -> dict[str, Any]:
     return {

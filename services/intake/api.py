@@ -130,6 +130,8 @@ def open_account(body: dict[str, Any]) -> Response:
 @blp.post("/applications")
 @blp.arguments(s.DepositInSchema)
 @blp.response(201, s.ApplicationSchema)
+@blp.alt_response(404, description="no such learning account in the caller's area")
+@blp.alt_response(409, description="the learning account is not open")
 @blp.doc(security=BEARER, parameters=[IDEMPOTENCY])
 def take_application(body: dict[str, Any]) -> Response:
     """Take an application: now a deposit of a learning outcome into an open account."""

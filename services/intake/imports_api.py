@@ -47,6 +47,7 @@ def get_template(args: dict[str, str]) -> Response:
 @blp.post("/imports")
 @blp.response(202, s.ImportSchema, description="a new import, queued")
 @blp.alt_response(200, schema=s.ImportSchema, description="this file was sent before: its import")
+@blp.alt_response(415, description="not CSV or XLSX, or neither UTF-8 nor GBK")
 @blp.doc(security=BEARER, requestBody=FILE_BODY)
 def post_import() -> Any:
     """Send a CSV or XLSX file of social-training records (multipart field ``file``; at

@@ -159,6 +159,8 @@ def compliance(args: dict[str, int], code: str) -> Any:
 @blp.post("/acceptance-points")
 @blp.arguments(s.PointListingSchema)
 @blp.response(201, s.UnitSchema)
+@blp.alt_response(404, description="no such parent unit in the caller's area")
+@blp.alt_response(409, description="a point of that name is already listed there")
 @blp.doc(security=BEARER)
 def list_point(body: dict[str, Any]) -> Unit:
     """Step 1 (education bureau): list an acceptance point under a unit of its area."""
@@ -217,6 +219,7 @@ def allocate(body: dict[str, str], code: str) -> Any:
 @blp.post("/activation")
 @blp.arguments(s.ActivationSchema)
 @blp.response(200, s.UnitSchema)
+@blp.alt_response(409, description="the point is not ALLOCATED")
 def activate(body: dict[str, str]) -> Unit:
     """Step 3 (the point's admin, no token yet): activate with the code and set a password."""
     return published(
@@ -231,6 +234,7 @@ def activate(body: dict[str, str]) -> Unit:
 @blp.put("/acceptance-points/<code>/window")
 @blp.arguments(s.WindowSchema)
 @blp.response(200, s.UnitSchema)
+@blp.alt_response(409, description="the point is not ACTIVE or OPERATING")
 @blp.doc(security=BEARER)
 def set_window(body: dict[str, str], code: str) -> Unit:
     """Register the point's service window (address, opening hours)."""
@@ -251,6 +255,7 @@ def start(code: str) -> Unit:
 @blp.post("/acceptance-points/<code>/suspend")
 @blp.arguments(s.SuspendSchema)
 @blp.response(200, s.UnitSchema)
+@blp.alt_response(409, description="the point cannot be suspended in its state")
 @blp.doc(security=BEARER)
 def suspend(body: dict[str, str], code: str) -> Unit:
     """A superior suspends the point: its staff cannot act until it is reinstated."""
@@ -259,6 +264,7 @@ def suspend(body: dict[str, str], code: str) -> Unit:
 
 @blp.post("/acceptance-points/<code>/reinstate")
 @blp.response(200, s.UnitSchema)
+@blp.alt_response(409, description="the point is not SUSPENDED")
 @blp.doc(security=BEARER)
 def reinstate(code: str) -> Unit:
     """A superior reinstates a suspended point to the state it was suspended from."""
@@ -271,6 +277,8 @@ def reinstate(code: str) -> Unit:
 @blp.post("/staff")
 @blp.arguments(s.StaffCreateSchema)
 @blp.response(201, s.StaffSchema)
+@blp.alt_response(404, description="no such unit in the caller's area")
+@blp.alt_response(409, description="the username is taken")
 @blp.doc(security=BEARER)
 def create_staff(body: dict[str, Any]) -> Staff:
     """Create a staff account in a unit of the caller's subtree (a point's own admin for
@@ -301,6 +309,7 @@ def list_staff(args: dict[str, Any]) -> Any:
 
 @blp.post("/staff/<int:staff_id>/deactivate")
 @blp.response(200, s.StaffSchema)
+@blp.alt_response(409, description="one's own account, or an account already so")
 @blp.doc(security=BEARER)
 def deactivate(staff_id: int) -> Staff:
     """Deactivate an account: at once it can no longer act, sign in or refresh its tokens;
@@ -312,6 +321,7 @@ def deactivate(staff_id: int) -> Staff:
 
 @blp.post("/staff/<int:staff_id>/reactivate")
 @blp.response(200, s.StaffSchema)
+@blp.alt_response(409, description="one's own account, or an account already so")
 @blp.doc(security=BEARER)
 def reactivate(staff_id: int) -> Staff:
     """Reactivate a deactivated account."""

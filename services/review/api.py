@@ -152,6 +152,7 @@ def backlog(args: dict[str, Any]) -> dict[str, Any]:
 @blp.get("/routes")
 @blp.arguments(s.RouteTableArgs, location="query")
 @blp.response(200, s.RouteTableSchema)
+@blp.alt_response(404, description="no route table of that version")
 @blp.doc(security=BEARER)
 def get_routes(args: dict[str, Any]) -> dict[str, Any]:
     """The route table (the current version, or ``?version=N``): how far each kind climbs."""
