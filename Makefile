@@ -57,6 +57,6 @@ compose-check: install ## validate docker-compose.yml with `docker compose confi
 	docker compose config -q
 
 lock: ## re-pin constraints.txt from what is installed in .venv
-	$(BIN)/pip freeze --exclude-editable | grep -v '^creditbank' > constraints.txt
+	$(BIN)/pip freeze --exclude-editable | grep -v '^creditbank' | LC_ALL=C sort -f > constraints.txt
 
 .PHONY: help install servers run test lint bench migration openapi compose-check lock

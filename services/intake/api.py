@@ -163,6 +163,7 @@ def get_application(application_id: uuid.UUID) -> dict[str, Any]:
 @blp.get("/applications")
 @blp.arguments(s.ApplicationListArgs, location="query")
 @blp.response(200, s.ApplicationPageSchema)
+@blp.alt_response(404, description="the unit named lies outside your subtree")
 @blp.doc(security=BEARER)
 def list_applications(args: dict[str, Any]) -> Any:
     """Applications taken in the caller's subtree, newest first; filtered, paginated."""
@@ -229,6 +230,8 @@ def upload_attachment() -> Any:
 ACCOUNT_PARAM = {
     "name": "account",
     "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1},
     "description": "the account's number (within the caller's subtree), or the account_ref "
     "that finding the learner by their document gave this window",
 }

@@ -114,6 +114,7 @@ def me() -> Any:
 @blp.get("/units")
 @blp.arguments(s.UnitListArgs, location="query")
 @blp.response(200, s.UnitPageSchema)
+@blp.alt_response(404, description="the parent named lies outside your subtree")
 @blp.doc(security=BEARER)
 def list_units(args: dict[str, Any]) -> Any:
     """Units in the caller's subtree, by level, parent, name or state; paginated."""
@@ -289,6 +290,7 @@ def create_staff(body: dict[str, Any]) -> Staff:
 @blp.get("/staff")
 @blp.arguments(s.StaffListArgs, location="query")
 @blp.response(200, s.StaffPageSchema)
+@blp.alt_response(404, description="the unit named lies outside your subtree")
 @blp.doc(security=BEARER)
 def list_staff(args: dict[str, Any]) -> Any:
     """Staff accounts of the caller's subtree."""
@@ -333,6 +335,7 @@ def reactivate(staff_id: int) -> Staff:
 @blp.get("/audit")
 @blp.arguments(s.AuditListArgs, location="query")
 @blp.response(200, s.AuditPageSchema)
+@blp.alt_response(404, description="the unit named lies outside your subtree")
 @blp.doc(security=BEARER)
 def list_audit(args: dict[str, Any]) -> Any:
     """The audit record of the caller's subtree, newest first."""
