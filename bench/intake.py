@@ -51,8 +51,7 @@ def prepare_learners(count: int) -> tuple[dict[str, str], list[str], str]:
     """Open ``count`` accounts (approved directly) and upload one piece of evidence."""
     from services.intake import decisions
     from services.intake.app import create_app
-    from services.intake.context import worker_context
-    from services.intake.extensions import db
+    from services.intake.context import db, worker_context
     from shared.auth import Principal, TokenIssuer
     from shared.identity import check_character
     from shared.settings import load_settings

@@ -136,7 +136,7 @@ def wsgi_call(app: Any, url: str, headers: dict[str, str]) -> Callable[[], bytes
 
 def run(name: str, rounds: int, points: int) -> None:
     from services.org.app import create_app
-    from services.org.extensions import context, db
+    from services.org.context import context, db
     from services.org.models import Staff
 
     app = create_app()

@@ -71,13 +71,13 @@ def drained(app: Any) -> bool:
 
 def test_every_message_twice_changes_nothing(intake_app, relays_twice, task_runs, var_dir) -> None:  # noqa: F811
     import services.intake.tasks  # noqa: F401 - registers intake's tasks on the worker's app
+    from services.intake.context import worker_db as intake_db
     from services.intake.models import Application, ApplicationEvent, LedgerEntry
-    from services.intake.worker_db import worker_db as intake_db
     from services.review.app import create_app as review_app
+    from services.review.context import worker_db as review_db
     from services.review.models import Case
     from services.review.routing import seed_routes
     from services.review.worker import celery
-    from services.review.worker_db import worker_db as review_db
     from tests.review.conftest import TokenFactory
 
     with review_db().transaction() as session:

@@ -34,12 +34,12 @@ def system(org_app) -> Iterator[dict[str, Any]]:  # noqa: F811 - the fixture, by
     import services.intake.tasks
     import services.notify.tasks  # noqa: F401
     from services.intake.app import create_app as intake_app
-    from services.intake.extensions import db as intake_db
+    from services.intake.context import db as intake_db
     from services.notify.app import create_app as notify_app
     from services.review.app import create_app as review_app
+    from services.review.context import worker_db
     from services.review.routing import seed_routes
     from services.review.worker import celery
-    from services.review.worker_db import worker_db
     from tests.intake.conftest import TABLES as INTAKE_TABLES
 
     with worker_db().transaction() as session:  # as make run's bootstrap does

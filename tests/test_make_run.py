@@ -41,7 +41,7 @@ def system(run_env, var_dir):
         pytest.skip("a service port is taken (is `make run` already running here?)")
     from sqlalchemy import text
 
-    from services.org.worker_db import worker_db
+    from services.org.context import worker_db
 
     with worker_db().transaction() as session:  # a fresh system: what make run meets first
         session.execute(

@@ -13,7 +13,7 @@ from werkzeug.datastructures import FileStorage
 
 from services.intake import applications, attachments, idempotency, learners, ledger, serving
 from services.intake import schemas as s
-from services.intake.extensions import context, db
+from services.intake.context import context, db
 from services.intake.models import (
     Application,
 )

@@ -1,4 +1,4 @@
-"""The intake service's app factory: ``create_app(config=None)`` (served by gunicorn)."""
+"""The intake service's app factory: ``create_app(overrides=None)`` (served by gunicorn)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from flask import Flask
 
 from services.intake import assessment_api, config, imports_api
 from services.intake.api import blp
-from services.intake.context import build_context
-from services.intake.extensions import db
+from services.intake.context import build_context, db
 from services.intake.outcomes import OUTCOME_SCHEMAS, component_name
 from shared.web import create_service_app
 
@@ -31,6 +30,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
     for kind, schema in OUTCOME_SCHEMAS.items():  # what DepositIn.outcome documents
         app.extensions["cb_api"].spec.components.schema(component_name(kind), schema=schema)
-    app.extensions["intake_ctx"] = build_context(settings)
+    app.extensions["cb_context"] = build_context(settings)
     assessment_api.init_app(app, settings)
     return app

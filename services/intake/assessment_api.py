@@ -16,7 +16,7 @@ from openpyxl.utils import get_column_letter
 from services.intake import assessment
 from services.intake.api import BEARER
 from services.intake.assessment_schemas import AssessmentArgs, AssessmentSchema
-from services.intake.extensions import db
+from services.intake.context import db
 from shared.auth import current_principal
 from shared.settings import Settings
 from shared.web import SPREADSHEET_TYPES, download

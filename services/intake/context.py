@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from flask import current_app
+
 from services.intake import config
 from shared import evidence
+from shared.db import Database
 from shared.pii import PiiCipher, load_cipher
 from shared.settings import Settings
 
@@ -32,3 +35,19 @@ def build_context(settings: Settings) -> IntakeContext:
     attachments = evidence.root(settings)
     notify_public = settings.key_file(settings.notify_public_key_file, "notify_seal_public.pem")
     return IntakeContext(settings, load_cipher(key_file), attachments, notify_public.read_bytes())
+
+
+# --- the database and the context, for the web app and for a worker process -------------
+
+db = Database()  # the web app's: bound by create_app, one session per request
+
+
+@cache
+def worker_db() -> Database:
+    """The database of a worker process: one session per task (``transaction()``)."""
+    return Database(config.settings().database_url)
+
+
+def context() -> IntakeContext:
+    """The web app's context (built once by ``create_app``)."""
+    return current_app.extensions["cb_context"]  # type: ignore[no-any-return]

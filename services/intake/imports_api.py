@@ -15,7 +15,7 @@ from sqlalchemy import select
 from services.intake import batches, import_files, imports, serving
 from services.intake import import_schemas as s
 from services.intake.api import BEARER, FILE_BODY, uploaded_file
-from services.intake.extensions import context, db
+from services.intake.context import context, db
 from services.intake.models import Account, Import, ImportRecord, Learner
 from shared.auth import current_principal
 from shared.paging import paginate

@@ -9,8 +9,7 @@ from typing import Any
 from celery import shared_task
 
 from services.intake import config, decisions, import_chunks, imports, reconcile
-from services.intake.context import worker_context
-from services.intake.worker_db import worker_db
+from services.intake.context import worker_context, worker_db
 from shared import contracts
 from shared.db import again_on_conflict
 

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.notify import delivery as delivery_rules
 from services.notify import schemas as s
-from services.notify.extensions import db
+from services.notify.context import db
 from services.notify.models import (
     Delivery,
     DeliveryStatus,

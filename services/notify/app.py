@@ -1,4 +1,4 @@
-"""The notify service's app factory: ``create_app(config=None)`` (served by gunicorn)."""
+"""The notify service's app factory: ``create_app(overrides=None)`` (served by gunicorn)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from flask import Flask
 
 from services.notify import config
 from services.notify.api import blp
-from services.notify.extensions import db
+from services.notify.context import db
 from shared.web import create_service_app
 
 __all__ = ["create_app", "db"]

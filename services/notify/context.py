@@ -11,6 +11,7 @@ import redis
 from services.notify import config
 from services.notify.channels import email, sms
 from services.notify.ratelimit import RateLimiter, parse_limits
+from shared.db import Database
 from shared.settings import Settings
 
 
@@ -37,3 +38,14 @@ def build_context(settings: Settings) -> NotifyContext:
 @cache
 def worker_context() -> NotifyContext:
     return build_context(config.settings())
+
+
+# --- the database and the context, for the web app and for a worker process -------------
+
+db = Database()  # the web app's: bound by create_app, one session per request
+
+
+@cache
+def worker_db() -> Database:
+    """The database of a worker process: one session per task (``transaction()``)."""
+    return Database(config.settings().database_url)

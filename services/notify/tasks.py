@@ -8,9 +8,8 @@ from typing import Any
 from celery import shared_task
 
 from services.notify import delivery
-from services.notify.context import worker_context
+from services.notify.context import worker_context, worker_db
 from services.notify.models import RefusedEvent
-from services.notify.worker_db import worker_db
 from shared import contracts
 
 log = logging.getLogger(__name__)

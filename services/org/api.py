@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 
 from services.org import accounts, audit, listing, points, tree
 from services.org import schemas as s
-from services.org.extensions import context, db
+from services.org.context import context, db
 from services.org.models import Staff, Unit
 from shared.auth import Principal, current_principal
 from shared.db import SAFE_METHODS

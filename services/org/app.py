@@ -1,4 +1,4 @@
-"""The org service's app factory: ``create_app(config=None)`` (served by gunicorn)."""
+"""The org service's app factory: ``create_app(overrides=None)`` (served by gunicorn)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ from flask import Flask
 
 from services.org import cli, config
 from services.org.api import blp
-from services.org.context import build_context
-from services.org.extensions import db
+from services.org.context import build_context, db
 from shared.web import create_service_app
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     settings = config.settings(overrides)
     app = create_service_app(config.SERVICE, settings, db, [blp], config.TITLE, config.DESCRIPTION)
-    app.extensions["org_ctx"] = build_context(settings)
+    app.extensions["cb_context"] = build_context(settings)
     app.cli.add_command(cli.org_cli)
     return app

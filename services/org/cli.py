@@ -8,7 +8,7 @@ import click
 from flask.cli import AppGroup
 
 from services.org import accounts, tree
-from services.org.extensions import context, db
+from services.org.context import context, db
 
 org_cli = AppGroup("org", help="Org tree and first administrator.")
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from functools import cache
 
 import redis
 from argon2 import PasswordHasher
+from flask import current_app
 
+from services.org import config
 from shared.auth import TokenIssuer
+from shared.db import Database
 from shared.settings import Settings
 
 
@@ -44,3 +48,19 @@ def build_context(settings: Settings) -> OrgContext:
         notify_public_pem=notify_pub.read_bytes(),
         address_key=hmac.new(private, b"cb:org:login-address", hashlib.sha256).digest(),
     )
+
+
+# --- the database and the context, for the web app and for a worker process -------------
+
+db = Database()  # the web app's: bound by create_app, one session per request
+
+
+@cache
+def worker_db() -> Database:
+    """The database of a worker process: one session per task (``transaction()``)."""
+    return Database(config.settings().database_url)
+
+
+def context() -> OrgContext:
+    """The web app's context (built once by ``create_app``)."""
+    return current_app.extensions["cb_context"]  # type: ignore[no-any-return]

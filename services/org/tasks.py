@@ -9,8 +9,8 @@ from celery import shared_task
 from sqlalchemy import delete, select
 
 from services.org import accounts, config
+from services.org.context import worker_db
 from services.org.models import RefreshToken, TokenFamily
-from services.org.worker_db import worker_db
 from shared.db import utcnow
 from shared.revocations import Revocations
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from services.review import backlog as backlog_module
 from services.review import decisions, routing
 from services.review import schemas as s
-from services.review.extensions import db
+from services.review.context import db
 from services.review.models import OPEN_STATUSES, Case, Level
 from shared.auth import current_principal
 from shared.db import utcnow

@@ -1,4 +1,4 @@
-"""The review service's app factory: ``create_app(config=None)`` (served by gunicorn)."""
+"""The review service's app factory: ``create_app(overrides=None)`` (served by gunicorn)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from flask import Flask
 
 from services.review import config
 from services.review.api import blp
-from services.review.extensions import db
+from services.review.context import db
 from shared.web import create_service_app
 
 __all__ = ["create_app", "db"]

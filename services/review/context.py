@@ -11,6 +11,7 @@ from services.review import config
 from services.review.deadlines import parse_deadlines
 from services.review.models import Level
 from shared import evidence
+from shared.db import Database
 from shared.settings import Settings
 
 
@@ -33,3 +34,14 @@ def build_context(settings: Settings) -> ReviewContext:
 def worker_context() -> ReviewContext:
     """The context of a worker process, built once from its settings."""
     return build_context(config.settings())
+
+
+# --- the database and the context, for the web app and for a worker process -------------
+
+db = Database()  # the web app's: bound by create_app, one session per request
+
+
+@cache
+def worker_db() -> Database:
+    """The database of a worker process: one session per task (``transaction()``)."""
+    return Database(config.settings().database_url)

@@ -9,8 +9,7 @@ from celery import shared_task
 
 from services.review import cases, deadlines
 from services.review import reconcile as reconcile_module
-from services.review.context import worker_context
-from services.review.worker_db import worker_db
+from services.review.context import worker_context, worker_db
 from shared import contracts
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,7 @@ from sqlalchemy import func, select, text
 
 from services.intake import decisions
 from services.intake.app import create_app
-from services.intake.context import worker_context
-from services.intake.extensions import db
+from services.intake.context import db, worker_context
 from shared.auth import Principal, TokenIssuer
 from shared.identity import check_character
 

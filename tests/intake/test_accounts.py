@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from services.intake.extensions import db
+from services.intake.context import db
 from services.intake.models import Application, Learner, Outbox
 from tests.intake.conftest import Window, count, decide, resident_id
 

@@ -23,7 +23,7 @@ from sqlalchemy import func, insert
 
 from services.intake import assessment
 from services.intake.app import create_app
-from services.intake.extensions import db
+from services.intake.context import db
 from services.intake.models import (
     Account,
     Application,

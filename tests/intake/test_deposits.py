@@ -6,7 +6,7 @@ import io
 
 from sqlalchemy import select
 
-from services.intake.extensions import db
+from services.intake.context import db
 from services.intake.models import Application, ApplicationVersion, LedgerEntry, Outbox
 from tests.intake.conftest import PDF, Window, count, decide
 

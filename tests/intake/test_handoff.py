@@ -13,7 +13,7 @@ import redis
 from flask import Flask
 
 from services.intake.app import create_app
-from services.intake.extensions import db
+from services.intake.context import db
 from services.intake.models import LedgerEntry
 from tests.helpers import PrivateRedis, Relay, running_worker, wait_for
 from tests.intake.conftest import Window, count

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from services.intake import imports
 from services.intake.app import create_app
-from services.intake.extensions import db
+from services.intake.context import db
 from services.intake.models import ImportChunk, ImportRecord, Learner, Outbox
 from tests.helpers import PrivateRedis, Relay, WorkerProcess, running_worker, wait_for
 from tests.intake.conftest import Window

@@ -17,8 +17,7 @@ from sqlalchemy import func, select
 
 from services.intake import decisions, import_chunks, imports
 from services.intake.app import create_app
-from services.intake.context import worker_context
-from services.intake.extensions import db
+from services.intake.context import db, worker_context
 from services.intake.models import (
     Account,
     Application,

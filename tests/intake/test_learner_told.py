@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import select, text
 
-from services.intake.extensions import db
+from services.intake.context import db
 from services.intake.models import Outbox
 from shared import sealing
 from tests.intake.conftest import decide

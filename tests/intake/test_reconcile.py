@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from services.intake import reconcile
-from services.intake.extensions import db
+from services.intake.context import db
 from services.intake.models import Application, Outbox
 from tests.intake.conftest import decide
 

@@ -118,7 +118,7 @@ def test_a_reference_serves_only_the_window_it_was_given_to_and_only_for_a_while
 def found_account_id(number: str) -> int:
     from sqlalchemy import select
 
-    from services.intake.extensions import db
+    from services.intake.context import db
     from services.intake.models import Account
 
     with db.transaction() as session:

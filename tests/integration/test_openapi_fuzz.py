@@ -169,7 +169,7 @@ def _bearer(issuer: TokenIssuer, unit: tuple[str, str, str], roles: tuple[str, .
 def org_admin() -> Iterator[dict[str, str]]:
     """A provincial-centre administrator in org's own tables, signed in over HTTP."""
     from services.org import tree
-    from services.org.extensions import context, db
+    from services.org.context import context, db
     from services.org.models import Staff
 
     def fresh(session: Any) -> None:
@@ -199,7 +199,7 @@ def org_admin() -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def intake_tokens(var_dir: Path) -> Iterator[dict[str, dict[str, str]]]:
-    from services.intake.extensions import db
+    from services.intake.context import db
 
     _truncate(db, INTAKE_TABLES)
     issuer = _issuer(var_dir)
@@ -213,8 +213,8 @@ def intake_tokens(var_dir: Path) -> Iterator[dict[str, dict[str, str]]]:
 
 @pytest.fixture(scope="module")
 def review_token(var_dir: Path) -> Iterator[dict[str, str]]:
+    from services.review.context import worker_db
     from services.review.routing import seed_routes
-    from services.review.worker_db import worker_db
 
     _truncate(worker_db(), REVIEW_TABLES, seed_routes)
     yield _bearer(_issuer(var_dir), PROVINCE, ("admin", "reviewer"))
@@ -223,7 +223,7 @@ def review_token(var_dir: Path) -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def notify_token(var_dir: Path) -> Iterator[dict[str, str]]:
-    from services.notify.worker_db import worker_db
+    from services.notify.context import worker_db
 
     _truncate(worker_db(), NOTIFY_TABLES)
     yield _bearer(_issuer(var_dir), PROVINCE, ("admin",))

@@ -16,8 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from services.notify import config
-from services.notify.context import NotifyContext, build_context
-from services.notify.worker_db import worker_db
+from services.notify.context import NotifyContext, build_context, worker_db
 from shared import sealing
 from tests.helpers import QuietHandler
 

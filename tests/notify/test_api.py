@@ -9,8 +9,8 @@ from sqlalchemy import update
 
 from services.notify import delivery
 from services.notify.app import create_app
+from services.notify.context import worker_db
 from services.notify.models import Delivery, DeliveryStatus
-from services.notify.worker_db import worker_db
 from tests.notify.conftest import event
 from tests.review.conftest import TokenFactory
 

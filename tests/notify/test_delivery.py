@@ -9,8 +9,8 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 
 from services.notify import delivery
+from services.notify.context import worker_db
 from services.notify.models import Delivery, DeliveryStatus, InboxItem
-from services.notify.worker_db import worker_db
 from shared import sealing
 from shared.db import utcnow
 from tests.helpers import free_port

@@ -12,8 +12,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
 from services.notify import delivery
+from services.notify.context import worker_db
 from services.notify.models import Channel, Delivery
-from services.notify.worker_db import worker_db
 from shared import sealing
 from tests.helpers import free_port
 from tests.notify.conftest import context, event, sealed_phone

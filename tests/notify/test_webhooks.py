@@ -19,9 +19,9 @@ from sqlalchemy import select
 from services.notify import delivery
 from services.notify.app import create_app
 from services.notify.channels import webhook
+from services.notify.context import worker_db
 from services.notify.models import Delivery
 from services.notify.ratelimit import RateLimiter, parse_limits
-from services.notify.worker_db import worker_db
 from tests.helpers import QuietHandler
 from tests.notify.conftest import context, event
 from tests.review.conftest import TokenFactory

@@ -9,8 +9,8 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from services.notify.context import worker_db
 from services.notify.models import Delivery, DeliveryStatus, RefusedEvent
-from services.notify.worker_db import worker_db
 from tests.helpers import running_worker, wait_for
 from tests.notify.conftest import sealed_phone
 

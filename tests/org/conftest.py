@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from services.org import tree
 from services.org.app import create_app
-from services.org.extensions import db
+from services.org.context import db
 from services.org.models import Staff, Unit
 
 TABLES = "audit_records, refresh_tokens, token_families, activation_codes, staff, units, outbox"
@@ -152,7 +152,7 @@ def _n() -> int:
 
 
 def _hash(password: str) -> str:
-    from services.org.extensions import context
+    from services.org.context import context
 
     return context().passwords.hash(password)
 

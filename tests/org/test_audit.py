@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from services.org.extensions import db
+from services.org.context import db
 from tests.org.conftest import World
 
 

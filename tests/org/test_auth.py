@@ -7,7 +7,7 @@ import time
 import jwt
 import pytest
 
-from services.org.extensions import context
+from services.org.context import context
 from shared.auth import Principal, TokenIssuer, TokenVerifier, generate_keypair
 from shared.errors import Unauthorized
 from tests.org.conftest import PASSWORD, World

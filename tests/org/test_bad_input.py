@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from services.org.extensions import db
+from services.org.context import db
 from services.org.models import AuditRecord, Outbox, Staff, Unit
 from tests.org.conftest import PASSWORD, World
 

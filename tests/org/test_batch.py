@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from services.org.extensions import db
+from services.org.context import db
 from services.org.models import Level, Unit
 from tests.org.conftest import World
 

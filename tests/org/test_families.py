@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, text
 
 from services.org import tasks
-from services.org.extensions import db
+from services.org.context import db
 from services.org.models import TokenFamily
 from shared.auth import TokenVerifier
 from tests.helpers import wait_for

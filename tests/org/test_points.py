@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, text, update
 
-from services.org.extensions import db
+from services.org.context import db
 from services.org.models import ActivationCode, AuditRecord, Outbox, Staff, Unit
 from shared import sealing
 from shared.db import utcnow

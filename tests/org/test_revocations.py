@@ -168,7 +168,7 @@ def test_the_live_state_stands_for_the_tokens_claim_when_redis_holds_one(redis_c
 def intake_window(var_dir) -> Window:
     """Intake's own app, from empty tables, to act at a point's window."""
     from services.intake.app import create_app
-    from services.intake.extensions import db as intake_db
+    from services.intake.context import db as intake_db
     from tests.intake.conftest import TABLES
 
     with intake_db.transaction() as session:

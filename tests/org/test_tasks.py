@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from services.org import tasks
-from services.org.extensions import db
+from services.org.context import db
 from services.org.models import RefreshToken, TokenFamily
 from shared.db import utcnow
 from tests.helpers import running_worker, wait_for

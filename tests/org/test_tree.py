@@ -7,7 +7,7 @@ import csv
 from sqlalchemy import func, select, text
 
 from services.org import tree
-from services.org.extensions import db
+from services.org.context import db
 from services.org.models import AuditRecord, Level, Unit
 from tests.org.conftest import World
 

@@ -16,10 +16,9 @@ from sqlalchemy import text
 
 from services.review import cases
 from services.review.app import create_app
-from services.review.context import worker_context
+from services.review.context import worker_context, worker_db
 from services.review.models import Case
 from services.review.routing import seed_routes
-from services.review.worker_db import worker_db
 from shared import contracts, evidence
 from shared.auth import Principal, TokenIssuer
 

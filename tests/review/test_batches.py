@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from services.review.context import worker_db
 from services.review.models import Case, Outbox
-from services.review.worker_db import worker_db
 from shared import contracts
 from tests.review.conftest import opened
 

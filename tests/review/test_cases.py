@@ -8,9 +8,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from services.review import cases, routing
-from services.review.context import worker_context
+from services.review.context import worker_context, worker_db
 from services.review.models import Case, CaseStatus, Level
-from services.review.worker_db import worker_db
 from shared import contracts, evidence
 from tests.helpers import running_worker, wait_for
 from tests.review.conftest import open_case_message, stored_evidence

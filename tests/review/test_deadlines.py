@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select, update
 
 from services.review import deadlines
+from services.review.context import worker_db
 from services.review.models import Case, CaseStatus, Level, Outbox
-from services.review.worker_db import worker_db
 from shared.db import utcnow
 from tests.helpers import running_worker, wait_for
 from tests.review.conftest import opened

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
+from services.review.context import worker_db
 from services.review.models import Outbox
-from services.review.worker_db import worker_db
 from tests.review.conftest import open_case_message, opened  # noqa: F401
 
 

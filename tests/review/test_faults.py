@@ -12,8 +12,8 @@ from celery import Celery
 from sqlalchemy import func, select
 
 from services.review import config, decisions
+from services.review.context import worker_db
 from services.review.models import Case, CaseStatus
-from services.review.worker_db import worker_db
 from shared import contracts
 from shared.celery_app import make_celery
 from tests.helpers import PrivateRedis, Relay, WorkerProcess, wait_for

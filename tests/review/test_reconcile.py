@@ -8,9 +8,8 @@ from collections import Counter
 from sqlalchemy import func, select
 
 from services.review import decisions, reconcile
-from services.review.context import worker_context
+from services.review.context import worker_context, worker_db
 from services.review.models import Case, Outbox
-from services.review.worker_db import worker_db
 from shared import contracts
 from tests.review.conftest import POINT_REVIEWER, open_case_message, opened
 

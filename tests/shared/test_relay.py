@@ -10,8 +10,8 @@ import pytest
 import redis
 from sqlalchemy import func, select, text
 
+from services.org.context import worker_db
 from services.org.models import Outbox
-from services.org.worker_db import worker_db
 from shared import outbox
 from shared.db import utcnow
 from tests.helpers import PrivateRedis, Relay, running_worker, wait_for
@@ -151,7 +151,7 @@ def test_org_event_through_relay_and_worker(worker, redis_client, var_dir) -> No
     try:
         with app.app_context():
             from services.org import tree
-            from services.org.extensions import db
+            from services.org.context import db
 
             with db.transaction() as session:
                 session.execute(
