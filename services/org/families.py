@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from services.org.models import RefreshToken, TokenFamily
@@ -76,3 +76,19 @@ def revoke_all_of(session: Session, staff_id: int, because: str) -> list[str]:
 def revoked_since(session: Session, since: datetime) -> list[str]:
     ids = session.scalars(select(TokenFamily.id).where(TokenFamily.revoked_at >= since))
     return [str(i) for i in ids]
+
+
+def purge(session: Session, older_than: timedelta = timedelta(days=1)) -> int:
+    """Delete refresh tokens that expired, or whose sign-in was revoked, ``older_than`` ago,
+    then the sign-ins left without any; return how many tokens went. A token merely spent is
+    kept until it expires: its reuse must be recognised as long as it would have worked."""
+    cutoff = utcnow() - older_than
+    dead = select(TokenFamily.id).where(TokenFamily.revoked_at < cutoff)
+    result = session.execute(
+        delete(RefreshToken).where(
+            (RefreshToken.expires_at < cutoff) | RefreshToken.family_id.in_(dead)
+        )
+    )
+    held = select(RefreshToken.id).where(RefreshToken.family_id == TokenFamily.id)
+    session.execute(delete(TokenFamily).where(~held.exists()))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
