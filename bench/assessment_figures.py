@@ -7,7 +7,7 @@ side (generate_series): ``count`` social-training ledger records, each with the 
 application that posted it, 5 % more applications that were rejected, and ``count / 4``
 learning accounts, spread over 10,000 acceptance points under the 92 sub-centres (one point
 in a hundred directly under a city branch), dated over 2025 and a few days either side.
-Then it times ``assessment.figures`` for the provincial centre, grouped by county, for
+Then it times ``figures.figures`` for the provincial centre, grouped by county, for
 2025-01-01..2025-12-31 (what GET /api/v1/assessment?by=county runs, without the HTTP
 wrapping), ``repeats`` times after one warm-up, and prints p50/p90 and the row count.
 
@@ -145,19 +145,19 @@ def teardown(url: str) -> None:
 
 def measure(url: str, repeats: int) -> dict[str, Any]:
     """Time the provincial centre's figures by county for 2025, ``repeats`` times."""
-    from services.intake import assessment
+    from services.intake.assessment import figures
     from shared.auth import Principal
     from shared.db import Database
 
     db = Database(url)
     province = Principal(1, "bench", "ZJ", "/ZJ/", "province", frozenset({"admin"}))
-    weights = assessment.parse_weights(assessment.DEFAULT_WEIGHTS)
+    weights = figures.parse_weights(figures.DEFAULT_WEIGHTS)
     seconds: list[float] = []
     rows: list[Any] = []
     for _ in range(repeats + 1):  # the first one warms the caches and is not counted
         with db.transaction() as session:
             start = time.perf_counter()
-            report = assessment.figures(
+            report = figures.figures(
                 session, province, None, FIRST_DAY, LAST_DAY, "county", weights
             )
             seconds.append(time.perf_counter() - start)

@@ -12,9 +12,10 @@ from marshmallow import ValidationError
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from services.intake import batches, learners, serving, timeline
+from services.intake import learners, serving, timeline
 from services.intake.attachments import require_attachments
 from services.intake.context import IntakeContext
+from services.intake.imports import batches
 from services.intake.models import (
     Account,
     AccountStatus,

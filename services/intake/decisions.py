@@ -16,8 +16,9 @@ from sqlalchemy import Sequence, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from services.intake import batches, timeline
+from services.intake import timeline
 from services.intake.context import IntakeContext
+from services.intake.imports import batches
 from services.intake.models import (
     Account,
     AccountStatus,

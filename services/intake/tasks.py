@@ -8,8 +8,9 @@ from typing import Any
 
 from celery import shared_task
 
-from services.intake import config, decisions, import_chunks, imports, reconcile
+from services.intake import config, decisions, reconcile
 from services.intake.context import worker_context, worker_db
+from services.intake.imports import chunks, lifecycle
 from shared import contracts
 from shared.db import again_on_conflict
 
@@ -43,7 +44,7 @@ def prepare_import(**payload: Any) -> str:
     message = contracts.load("intake.prepare_import", payload)
     done = again_on_conflict(
         worker_db(),
-        lambda session: imports.prepare(session, worker_context(), message["import_id"]),
+        lambda session: lifecycle.prepare(session, worker_context(), message["import_id"]),
     )
     log.info("import prepared", extra={"import_id": str(message["import_id"]), "result": done})
     return done
@@ -55,7 +56,7 @@ def read_import_chunk(**payload: Any) -> str:
     message = contracts.load("intake.read_import_chunk", payload)
     done = again_on_conflict(
         worker_db(),
-        lambda session: import_chunks.read_chunk(
+        lambda session: chunks.read_chunk(
             session, worker_context(), message["import_id"], message["chunk"]
         ),
     )
@@ -71,4 +72,4 @@ def resume_imports() -> int:
     """Re-send the next step of imports that a lost message or a dead worker left stalled."""
     stalled = timedelta(seconds=config.settings().import_resume_seconds)
     with worker_db().transaction() as session:
-        return imports.resume(session, stalled)
+        return lifecycle.resume(session, stalled)

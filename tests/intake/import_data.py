@@ -9,7 +9,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.intake.import_files import HEADERS
+from services.intake.imports.files import HEADERS
 from shared.identity import check_character
 
 GOOD_TRAINING = {

@@ -21,8 +21,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, insert
 
-from services.intake import assessment
 from services.intake.app import create_app
+from services.intake.assessment import figures
 from services.intake.context import db
 from services.intake.models import (
     Account,
@@ -496,7 +496,7 @@ def test_the_same_past_range_gives_the_same_figures_later(window: Window, world:
         again = get(window.client, headers, by=by)
         assert again.json == first.json
     assert get(window.client, headers, by="county", format="csv").data == csv_before
-    today = datetime.now(UTC).astimezone(assessment.CHINA).date()
+    today = datetime.now(UTC).astimezone(figures.CHINA).date()
     current = get(
         window.client,
         headers,
@@ -554,9 +554,9 @@ def test_the_score_with_the_default_and_with_other_weights(world: World, var_dir
     centre = Principal(1, "centre", "ZJ", "/ZJ/", "province", frozenset({"admin"}))
     other = dict(part.strip().split("=") for part in OTHER_WEIGHTS.split(","))
     for weights, spec in ((DEFAULT, None), (other, OTHER_WEIGHTS)):
-        parsed = assessment.parse_weights(spec) if spec else None
+        parsed = figures.parse_weights(spec) if spec else None
         with db.transaction() as session:
-            report = assessment.figures(session, centre, None, FIRST, LAST, "county", parsed)
+            report = figures.figures(session, centre, None, FIRST, LAST, "county", parsed)
         want = expected(world, "county", weights=weights)
         assert {r.path: str(r.score) for r in report.rows} == {
             path: row["score"] for path, row in want.items()
@@ -576,10 +576,10 @@ def test_the_score_with_the_default_and_with_other_weights(world: World, var_dir
 
 def test_the_weights_come_from_the_environment() -> None:
     settings = load_settings("intake", environ={"CB_ASSESSMENT_WEIGHTS": OTHER_WEIGHTS})
-    assert assessment.parse_weights(settings.assessment_weights)["decided"] == Decimal("0.3")
-    assert load_settings("intake", environ={}).assessment_weights == assessment.DEFAULT_WEIGHTS
-    assert assessment.parse_weights(assessment.DEFAULT_WEIGHTS) == {
-        name: Decimal(DEFAULT.get(name, "0")) for name in assessment.INDICATORS
+    assert figures.parse_weights(settings.assessment_weights)["decided"] == Decimal("0.3")
+    assert load_settings("intake", environ={}).assessment_weights == figures.DEFAULT_WEIGHTS
+    assert figures.parse_weights(figures.DEFAULT_WEIGHTS) == {
+        name: Decimal(DEFAULT.get(name, "0")) for name in figures.INDICATORS
     }
 
 

@@ -14,9 +14,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from services.intake import imports
 from services.intake.app import create_app
 from services.intake.context import db
+from services.intake.imports import lifecycle
 from services.intake.models import ImportChunk, ImportRecord, Learner, Outbox
 from tests.helpers import PrivateRedis, Relay, WorkerProcess, running_worker, wait_for
 from tests.intake.conftest import Window
@@ -63,7 +63,7 @@ def chunks_done(import_id: str) -> tuple[int, int]:
 def resume_now() -> int:
     """What beat's ``intake.resume_imports`` does, without waiting for its grace period."""
     with db.transaction() as session:
-        return imports.resume(session, timedelta(0))
+        return lifecycle.resume(session, timedelta(0))
 
 
 def ready_resuming(window: Window, import_id: str, every: float = 5.0) -> bool:

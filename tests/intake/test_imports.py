@@ -15,9 +15,10 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from services.intake import decisions, import_chunks, imports
+from services.intake import decisions
 from services.intake.app import create_app
 from services.intake.context import db, worker_context
+from services.intake.imports import chunks, lifecycle
 from services.intake.models import (
     Account,
     Application,
@@ -46,14 +47,14 @@ def process(import_id: str) -> None:
     """What the import worker does: prepare, then every chunk (each its own transaction)."""
     ctx = worker_context()
     with db.transaction() as session:
-        imports.prepare(session, ctx, uuid.UUID(import_id))
+        lifecycle.prepare(session, ctx, uuid.UUID(import_id))
     with db.transaction() as session:
-        chunks = session.scalars(
+        numbers = session.scalars(
             select(ImportChunk.number).where(ImportChunk.import_id == uuid.UUID(import_id))
         ).all()
-    for number in chunks:
+    for number in numbers:
         with db.transaction() as session:
-            import_chunks.read_chunk(session, ctx, uuid.UUID(import_id), number)
+            chunks.read_chunk(session, ctx, uuid.UUID(import_id), number)
 
 
 def all_issues(window: Window, headers: dict[str, str], import_id: str) -> list[dict[str, Any]]:
@@ -316,10 +317,10 @@ def test_a_chunk_done_again_changes_nothing(window: Window) -> None:
     before = window.client.get(f"/api/v1/imports/{r.json['id']}", headers=headers).json
     with db.transaction() as session:
         assert (
-            import_chunks.read_chunk(session, worker_context(), uuid.UUID(r.json["id"]), 0)
+            chunks.read_chunk(session, worker_context(), uuid.UUID(r.json["id"]), 0)
             == "done already"
         )
-        assert imports.prepare(session, worker_context(), uuid.UUID(r.json["id"])) == (
+        assert lifecycle.prepare(session, worker_context(), uuid.UUID(r.json["id"])) == (
             "prepared already"
         )
     after = window.client.get(f"/api/v1/imports/{r.json['id']}", headers=headers).json
@@ -448,7 +449,7 @@ def test_no_name_id_or_phone_number_is_kept_in_clear(window: Window, caplog: Any
 
     from sqlalchemy.engine import make_url
 
-    from services.intake.imports import store_root
+    from services.intake.imports.lifecycle import store_root
 
     caplog.set_level(logging.DEBUG)
     headers = window.token()
@@ -498,7 +499,7 @@ def test_a_workbook_holding_more_rows_than_it_declares_is_refused_when_read(
     assert r.status_code == 202 and r.json["rows_total"] == 9, r.json
     small = build_context(config.settings({"max_import_rows": 50}))
     with db.transaction() as session:
-        assert imports.prepare(session, small, uuid.UUID(r.json["id"])) == "refused"
+        assert lifecycle.prepare(session, small, uuid.UUID(r.json["id"])) == "refused"
     got = window.client.get(f"/api/v1/imports/{r.json['id']}", headers=headers).json
     assert got["status"] == "refused" and got["rows_read"] == 0
     (issue,) = all_issues(window, headers, r.json["id"])
@@ -609,14 +610,14 @@ def test_the_sweep_resends_what_a_stalled_import_waits_for_once_per_grace(
 
     def resend(grace: float) -> int:
         with db.transaction() as session:
-            return imports.resume(session, timedelta(seconds=grace))
+            return lifecycle.resume(session, timedelta(seconds=grace))
 
     assert resend(3600) == 0  # not stalled yet
     assert resend(0) == 1  # its preparation again
     assert resend(60) == 0  # sent a moment ago: not again within the grace
     with db.transaction() as session:
-        imports.prepare(session, worker_context(), import_id)
+        lifecycle.prepare(session, worker_context(), import_id)
         chunk = session.scalar(select(ImportChunk).where(ImportChunk.import_id == import_id))
         assert chunk is not None
-        import_chunks.read_chunk(session, worker_context(), import_id, chunk.number)
+        chunks.read_chunk(session, worker_context(), import_id, chunk.number)
     assert resend(0) == 0  # every chunk done: nothing to send

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from services.intake.import_files import FIELDS, HEADER_OF
+from services.intake.imports.files import FIELDS, HEADER_OF
 from shared.identity import (
     DocumentType,
     IdentityError,

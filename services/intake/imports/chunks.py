@@ -20,10 +20,10 @@ from typing import Any
 from sqlalchemy import any_, func, select, text
 from sqlalchemy.orm import Session
 
-from services.intake import batches, import_files, imports
 from services.intake.context import IntakeContext
-from services.intake.import_accounts import Holder, accounts_for, strings
-from services.intake.import_rows import Issue, RowRecord, check_row
+from services.intake.imports import batches, files, lifecycle
+from services.intake.imports.accounts import Holder, accounts_for, strings
+from services.intake.imports.rows import Issue, RowRecord, check_row
 from services.intake.learners import name_hash
 from services.intake.models import (
     AccountStatus,
@@ -51,12 +51,14 @@ class Tally:
         self.invalid += 1
         for issue in issues:
             self.issues.append(
-                (imported.id, row, issue.column, imports.INVALID, issue.value, issue.reason)
+                (imported.id, row, issue.column, lifecycle.INVALID, issue.value, issue.reason)
             )
 
     def repeat(self, imported: Import, row: int, reason: str) -> None:
         self.duplicate += 1
-        self.issues.append((imported.id, row, imports.WHOLE_ROW, imports.DUPLICATE, None, reason))
+        self.issues.append(
+            (imported.id, row, lifecycle.WHOLE_ROW, lifecycle.DUPLICATE, None, reason)
+        )
 
 
 def read_chunk(session: Session, ctx: IntakeContext, import_id: uuid.UUID, number: int) -> str:
@@ -68,12 +70,12 @@ def read_chunk(session: Session, ctx: IntakeContext, import_id: uuid.UUID, numbe
         return "done already"
     imported = session.get(Import, import_id)
     assert imported is not None
-    rows = import_files.read_rows(imports.read_stored(ctx, chunk.rows_sha256))
+    rows = files.read_rows(lifecycle.read_stored(ctx, chunk.rows_sha256))
     repeats = set(
         session.scalars(
             select(ImportIssue.row).where(
                 ImportIssue.import_id == import_id,
-                ImportIssue.kind == imports.DUPLICATE,
+                ImportIssue.kind == lifecycle.DUPLICATE,
                 ImportIssue.row.between(chunk.first_row, chunk.last_row),
             )
         )

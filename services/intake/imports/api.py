@@ -12,10 +12,11 @@ from flask import Response
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from services.intake import batches, import_files, imports, serving
-from services.intake import import_schemas as s
+from services.intake import serving
 from services.intake.api import BEARER, FILE_BODY, uploaded_file
 from services.intake.context import context, db
+from services.intake.imports import batches, files, lifecycle
+from services.intake.imports import schemas as s
 from services.intake.models import Account, Import, ImportRecord, Learner
 from shared.auth import current_principal
 from shared.paging import paginate
@@ -41,7 +42,7 @@ def get_template(args: dict[str, str]) -> Response:
     """The file to fill in: the Chinese column headers, with a note on each (XLSX)."""
     current_principal()
     kind = args["format"]
-    return download(import_files.template(kind), kind, f"social-training.{kind}")
+    return download(files.template(kind), kind, f"social-training.{kind}")
 
 
 @blp.post("/imports")
@@ -56,7 +57,7 @@ def post_import() -> Any:
     principal = current_principal()
     upload = uploaded_file()
     data = upload.stream.read(context().settings.max_import_bytes + 1)
-    imported, created = imports.receive(
+    imported, created = lifecycle.receive(
         db.session, context(), principal, upload.filename or "", data
     )
     db.session.commit()
@@ -82,7 +83,7 @@ def list_imports(args: dict[str, Any]) -> Any:
 @blp.doc(security=BEARER)
 def get_import(import_id: uuid.UUID) -> Any:
     """An import and its progress: rows read, valid, invalid, duplicate."""
-    return imports.visible(db.session, current_principal(), import_id)
+    return lifecycle.visible(db.session, current_principal(), import_id)
 
 
 @blp.get("/imports/<uuid:import_id>/errors")
@@ -92,8 +93,8 @@ def get_import(import_id: uuid.UUID) -> Any:
 def get_issues(args: dict[str, Any], import_id: uuid.UUID) -> Any:
     """Rows not taken, by row and column: invalid (one line per column at fault) and
     duplicate (``kind``); ID and phone numbers shown masked."""
-    imported = imports.visible(db.session, current_principal(), import_id)
-    query = imports.issues_query(imported.id, args.get("kind"))
+    imported = lifecycle.visible(db.session, current_principal(), import_id)
+    query = lifecycle.issues_query(imported.id, args.get("kind"))
     return paginate(db.session, query, args["page"], args["per_page"])
 
 
@@ -102,11 +103,11 @@ def get_issues(args: dict[str, Any], import_id: uuid.UUID) -> Any:
 @blp.doc(security=BEARER)
 def get_issues_csv(import_id: uuid.UUID) -> Response:
     """Every refused row as CSV, to fix and send again."""
-    imported = imports.visible(db.session, current_principal(), import_id)
+    imported = lifecycle.visible(db.session, current_principal(), import_id)
     out = io.StringIO(newline="")
     writer = csv.writer(out)
     writer.writerow(["行号", "列", "类型", "值", "原因"])
-    for issue in db.session.scalars(imports.issues_query(imported.id, None)):
+    for issue in db.session.scalars(lifecycle.issues_query(imported.id, None)):
         writer.writerow([issue.row, issue.column, issue.kind, as_text(issue.value), issue.reason])
     body = "\ufeff" + out.getvalue()
     return download(body.encode("utf-8"), "csv", f"import-{imported.id}-errors.csv")
@@ -121,7 +122,7 @@ def get_records(args: dict[str, Any], import_id: uuid.UUID) -> Any:
     what became of each (the learner masked; the account number too, outside its home
     subtree)."""
     principal = current_principal()
-    imported = imports.visible(db.session, principal, import_id)
+    imported = lifecycle.visible(db.session, principal, import_id)
     # Select of columns: its row type is long to spell and nothing here needs it.
     query: Any = (
         select(
@@ -155,5 +156,5 @@ def get_records(args: dict[str, Any], import_id: uuid.UUID) -> Any:
 def get_samples(import_id: uuid.UUID) -> Any:
     """Twenty records spread evenly over the file, for a reviewer to check against the
     training organisation's list (the learner masked): what a batch's case shows."""
-    imported = imports.visible(db.session, current_principal(), import_id)
+    imported = lifecycle.visible(db.session, current_principal(), import_id)
     return batches.samples(db.session, imported)

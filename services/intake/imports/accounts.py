@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from services.intake.context import IntakeContext
-from services.intake.import_rows import RowRecord
+from services.intake.imports.rows import RowRecord
 from services.intake.learners import name_hash
 from services.intake.models import Account, AccountStatus, Import, Learner
 from shared.db import copy_rows, stage

@@ -13,9 +13,9 @@ from marshmallow import RAISE
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
-from services.intake import assessment
 from services.intake.api import BEARER
-from services.intake.assessment_schemas import AssessmentArgs, AssessmentSchema
+from services.intake.assessment import figures
+from services.intake.assessment.schemas import AssessmentArgs, AssessmentSchema
 from services.intake.context import db
 from shared.auth import current_principal
 from shared.settings import Settings
@@ -61,7 +61,7 @@ EXPORTS = {"csv": "text", "xlsx": "binary"}
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Read the weights once, at start-up: a bad ``CB_ASSESSMENT_WEIGHTS`` stops the app."""
-    app.extensions[WEIGHTS] = assessment.parse_weights(settings.assessment_weights)
+    app.extensions[WEIGHTS] = figures.parse_weights(settings.assessment_weights)
 
 
 @blp.get("/assessment")
@@ -84,7 +84,7 @@ def init_app(app: Flask, settings: Settings) -> None:
 def get_assessment(args: dict[str, Any]) -> Any:
     """The assessment figures of a unit (default: the caller's) for a range of days in
     China time, grouped at level ``by``, each group scored (see README: 考核)."""
-    report = assessment.figures(
+    report = figures.figures(
         db.session,
         current_principal(),
         args.get("unit"),

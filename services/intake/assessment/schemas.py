@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from services.intake.assessment import LEVELS, MAX_DAYS
+from services.intake.assessment.figures import LEVELS, MAX_DAYS
 from shared.schemas import UNIT_CODE, Strict
 
 FORMATS = ("json", "csv", "xlsx")

@@ -27,9 +27,9 @@ from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from services.intake import import_files
 from services.intake.context import IntakeContext
-from services.intake.import_rows import dedupe_key
+from services.intake.imports import files
+from services.intake.imports.rows import dedupe_key
 from services.intake.models import (
     Import,
     ImportChunk,
@@ -88,8 +88,8 @@ def receive(
     require_window_staff(principal)
     limit = ctx.settings.max_import_bytes
     if len(data) > limit:
-        raise import_files.refuse(
-            import_files.FileTooLarge,
+        raise files.refuse(
+            files.FileTooLarge,
             f"a file may be at most {limit // (1024 * 1024)} MB",
             f"{len(data):,} bytes; at most {limit:,}",
         )
@@ -97,9 +97,9 @@ def receive(
     same = _same_file(session, principal.unit_code, sha)
     if same is not None:
         return same, False
-    checked = import_files.check_file(data, ctx.settings.max_import_rows)
+    checked = files.check_file(data, ctx.settings.max_import_rows)
     _put(ctx, sha, data)  # hashed above already: 20 MB are not hashed twice
-    rows_sha = _store(ctx, import_files.rows_file(checked.rows)) if checked.rows else None
+    rows_sha = _store(ctx, files.rows_file(checked.rows)) if checked.rows else None
     inserted = session.execute(
         pg_insert(Import)
         .values(
@@ -148,16 +148,16 @@ def prepare(session: Session, ctx: IntakeContext, import_id: uuid.UUID) -> str:
         return "prepared already"
     if imported.rows_sha256 is None:
         try:
-            rows = import_files.xlsx_rows(
+            rows = files.xlsx_rows(
                 read_stored(ctx, imported.file_sha256), ctx.settings.max_import_rows
             )
         except Problem as problem:  # more rows than the workbook declared, and too many
             _refuse(session, imported, problem)
             return "refused"
-        imported.rows_sha256 = _store(ctx, import_files.rows_file(rows))
+        imported.rows_sha256 = _store(ctx, files.rows_file(rows))
         imported.rows_total = len(rows)
     else:
-        rows = import_files.read_rows(read_stored(ctx, imported.rows_sha256))
+        rows = files.read_rows(read_stored(ctx, imported.rows_sha256))
     _flag_repeats(session, imported, rows)
     size = imported.chunk_size
     for index, start in enumerate(range(0, len(rows), size)):
@@ -168,7 +168,7 @@ def prepare(session: Session, ctx: IntakeContext, import_id: uuid.UUID) -> str:
                 number=index,
                 first_row=int(part[0][0]),
                 last_row=int(part[-1][0]),
-                rows_sha256=_store(ctx, import_files.rows_file(part)),
+                rows_sha256=_store(ctx, files.rows_file(part)),
             )
         )
         send_chunk(session, imported.id, index)
