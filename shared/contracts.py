@@ -7,10 +7,13 @@ that must travel is sealed for its receiver (see ``shared.sealing``).
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from shared.levels import Level
 from shared.schemas import Strict
 
 
@@ -53,7 +56,7 @@ class NotifyEvent(Envelope):
     sealed = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
 
 
-REVIEW_LEVELS = ("acceptance_point", "subcentre", "branch", "province")
+REVIEW_LEVELS = tuple(level.value for level in Level)
 APPLICATION_KINDS = ("account_opening", "deposit", "conversion", "certificate", "import")
 OUTCOME_KINDS = (
     "academic_credit",
@@ -68,6 +71,50 @@ DECISION_OUTCOMES = ("passed_up", "approved", "rejected", "returned")
 
 def _amount() -> fields.Decimal:
     return fields.Decimal(places=2, as_string=True, allow_none=True, load_default=None)
+
+
+def amount(value: Any) -> str | None:
+    """An amount (credits, hours) as messages carry it: a string with two decimals."""
+    return None if value in (None, "") else f"{Decimal(str(value)):.2f}"
+
+
+def review_request(
+    *,
+    application_id: Any,
+    round: int,
+    level: str,
+    kind: str,
+    outcome_kind: str | None,
+    unit_code: str,
+    unit_path: str,
+    taken_by_id: int,
+    credits: Any,
+    hours: Any,
+    certificate_number: str | None,
+    attachments: list[str],
+    dates: dict[str, str],
+    submitted_at: datetime,
+    batch: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A ``ReviewRequest``, JSON-ready: what intake sends to the first level and each level
+    sends to the next (``OpenCase``), built in one place."""
+    return {
+        "application_id": str(application_id),
+        "round": round,
+        "level": Level(level).value,
+        "kind": kind,
+        "outcome_kind": outcome_kind,
+        "unit_code": unit_code,
+        "unit_path": unit_path,
+        "taken_by_id": taken_by_id,
+        "credits": amount(credits),
+        "hours": amount(hours),
+        "certificate_number": certificate_number,
+        "attachments": list(attachments),
+        "dates": dates,
+        "submitted_at": submitted_at.isoformat(),
+        **({"batch": batch} if batch else {}),
+    }
 
 
 class BatchSummary(Strict):

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-REVIEW_LEVEL_QUEUES = (
-    "review.acceptance_point",
-    "review.subcentre",
-    "review.branch",
-    "review.province",
-)
+from shared.levels import LEVEL_ORDER, review_queue
+
+REVIEW_LEVEL_QUEUES = tuple(review_queue(level) for level in LEVEL_ORDER)
 IMPORTS_QUEUE = "intake.imports"
 QUEUES = ("org", "intake", IMPORTS_QUEUE, *REVIEW_LEVEL_QUEUES, "notify")
 SERVICE_QUEUES = {"org": "org", "intake": "intake", "notify": "notify"}

@@ -12,7 +12,7 @@ from marshmallow import ValidationError
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from services.intake import learners, serving, timeline
+from services.intake import handoff, learners, serving, timeline
 from services.intake.attachments import require_attachments
 from services.intake.context import IntakeContext
 from services.intake.imports import batches
@@ -112,7 +112,7 @@ def take_deposit(
             [FieldError(field_name, "the account is not open")],
         )
     checked = check_deposit(session, deposit)
-    return timeline.take(
+    return handoff.take(
         session,
         principal,
         ApplicationKind.DEPOSIT,
@@ -175,7 +175,7 @@ def resubmit(
         data, attachments = checked.data, deposit.attachments
     timeline.add_version(session, application, data, attachments, principal)
     timeline.event(session, application, "resubmitted", principal.staff_id, principal.username)
-    timeline.hand_to_review(session, application)
+    handoff.hand_to_review(session, application)
     return application
 
 
@@ -202,7 +202,7 @@ def withdraw(
     timeline.event(
         session, application, "withdrawn", principal.staff_id, principal.username, reason=reason
     )
-    timeline.withdraw_from_review(session, application, principal)
+    handoff.withdraw_from_review(session, application, principal)
     return application
 
 

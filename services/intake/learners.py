@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.intake import serving, timeline
+from services.intake import handoff, serving
 from services.intake.attachments import require_attachments
 from services.intake.context import IntakeContext
 from services.intake.models import (
@@ -202,7 +202,7 @@ def open_account(
         assert found is not None
         _refuse_second_account(session, ctx, principal, *found)
         raise
-    return timeline.take(
+    return handoff.take(
         session,
         principal,
         ApplicationKind.ACCOUNT_OPENING,

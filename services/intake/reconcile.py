@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from services.intake import timeline
+from services.intake import handoff
 from services.intake.models import Application, ApplicationStatus, Outbox
 from shared import outbox
 from shared.db import utcnow
+from shared.levels import FIRST_LEVEL, review_queue
 
 BATCH = 500  # applications per review.reconcile message (the contract's limit)
 
@@ -58,10 +59,10 @@ def _send(session: Session, condition: Any, withdrawn: bool) -> int:
             "review.reconcile",
             {
                 "applications": [
-                    {**timeline.review_request(a), "withdrawn": withdrawn} for a in batch
+                    {**handoff.review_request(a), "withdrawn": withdrawn} for a in batch
                 ]
             },
-            queue=f"review.{timeline.FIRST_LEVEL}",
+            queue=review_queue(FIRST_LEVEL),
         )
         sent += len(batch)
         after = batch[-1].id

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.org import audit, families, throttle
 from services.org.context import OrgContext
-from services.org.models import Level, PointState, RefreshToken, Role, Staff, TokenFamily, Unit
+from services.org.models import PointState, RefreshToken, Role, Staff, TokenFamily, Unit
 from services.org.tree import get_visible
 from shared.auth import Principal
 from shared.db import utcnow
@@ -29,6 +29,7 @@ from shared.errors import (
     Unauthorized,
     ValidationProblem,
 )
+from shared.levels import Level
 
 log = logging.getLogger(__name__)
 

@@ -26,18 +26,12 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import naming_metadata, value_enum
+from shared.levels import Level
 from shared.outbox import OutboxMixin
 
 
 class Base(DeclarativeBase):
     metadata = naming_metadata()
-
-
-class Level(enum.StrEnum):
-    PROVINCE = "province"
-    BRANCH = "branch"
-    SUBCENTRE = "subcentre"
-    ACCEPTANCE_POINT = "acceptance_point"
 
 
 class PointState(enum.StrEnum):

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from services.org import audit
 from services.org.accounts import canonical_username, check_password, digest, normalise_username
 from services.org.context import OrgContext
-from services.org.models import ActivationCode, Base, Level, Outbox, PointState, Role, Staff, Unit
+from services.org.models import ActivationCode, Base, Outbox, PointState, Role, Staff, Unit
 from services.org.tree import get_visible, under
 from shared import outbox, sealing
 from shared.auth import Principal
@@ -32,6 +32,7 @@ from shared.errors import (
     ValidationProblem,
 )
 from shared.identity import IdentityError, validate_mobile
+from shared.levels import Level
 
 POINT_CODE_SEQ = Sequence("acceptance_point_code_seq", metadata=Base.metadata)
 REQUIRED_ROLES = (Role.MANAGEMENT, Role.TECHNICAL, Role.SERVICE)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from services.org.models import Level, PointState, Role
+from services.org.models import PointState, Role
 from services.org.points import POINT_KINDS, POINT_TIERS
+from shared.levels import Level
 from shared.paging import PageArgs, page_schema
 from shared.schemas import Strict, text, unit_code_field
 

@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from services.org.models import Level, Unit
+from services.org.models import Unit
 from shared.auth import Principal
 from shared.errors import NotFound
+from shared.levels import Level
 
 DATA_DIR = Path(__file__).parent / "data"
 PROVINCE_CODE = "ZJ"

@@ -14,10 +14,11 @@ from services.review import backlog as backlog_module
 from services.review import decisions, routing
 from services.review import schemas as s
 from services.review.context import db
-from services.review.models import OPEN_STATUSES, Case, Level
+from services.review.models import OPEN_STATUSES, Case
 from shared.auth import current_principal
 from shared.db import utcnow
 from shared.errors import Problem
+from shared.levels import Level
 from shared.paging import paginate
 
 blp = Blueprint(

@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
-from services.review.models import LEVEL_ORDER, OPEN_STATUSES, Case, CaseStatus, Level
+from services.review.models import OPEN_STATUSES, Case, CaseStatus
 from shared.auth import Principal
 from shared.db import utcnow
+from shared.levels import LEVEL_ORDER, Level
 
 COUNTS = ("pending", "claimed", "overdue")
 

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 from services.review import routing
 from services.review.checks import run_checks
 from services.review.context import ReviewContext
-from services.review.models import OPEN_STATUSES, Case, CaseStatus, Level
+from services.review.models import OPEN_STATUSES, Case, CaseStatus
 from shared.contracts import BatchSummary
 from shared.db import utcnow
+from shared.levels import Level
 
 BATCH = BatchSummary()
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from services.review import config
 from services.review.deadlines import parse_deadlines
-from services.review.models import Level
 from shared import evidence
 from shared.db import Database
+from shared.levels import Level
 from shared.settings import Settings
 
 

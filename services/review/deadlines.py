@@ -11,9 +11,10 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from services.review.backlog import open_counts
-from services.review.models import LEVEL_ORDER, OPEN_STATUSES, Case, CaseStatus, Level, Outbox
+from services.review.models import OPEN_STATUSES, Case, CaseStatus, Outbox
 from shared import outbox
 from shared.db import utcnow
+from shared.levels import LEVEL_ORDER, Level
 
 REMINDER_SAMPLE = 5  # case ids named in one reminder; the count says how many there are
 

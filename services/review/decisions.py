@@ -15,12 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.review import routing
-from services.review.models import OPEN_STATUSES, AuditRecord, Case, CaseStatus, Level, Outbox
-from shared import outbox
+from services.review.models import OPEN_STATUSES, AuditRecord, Case, CaseStatus, Outbox
+from shared import contracts, outbox
 from shared.auth import Principal
 from shared.clock import china_time
 from shared.db import utcnow
 from shared.errors import FieldError, Forbidden, InvalidState, NotFound, ValidationProblem
+from shared.levels import Level, review_queue
 
 DECISIONS = ("approve", "reject", "return")
 OUTCOME = {"reject": "rejected", "return": "returned"}
@@ -210,7 +211,7 @@ def _send_on(session: Session, case: Case) -> None:
 def send_up(session: Session, case: Case, level: Level) -> None:
     """Ask ``level``'s queue to open the case that follows an approved ``case``."""
     outbox.enqueue(
-        session, Outbox, "review.open_case", next_case(case, level), queue=f"review.{level.value}"
+        session, Outbox, "review.open_case", next_case(case, level), queue=review_queue(level)
     )
 
 
@@ -272,23 +273,21 @@ def send_outcome(session: Session, case: Case, passed_up: bool) -> None:
 
 
 def next_case(case: Case, level: Level) -> dict[str, Any]:
-    def amount(value: Any) -> str | None:
-        return None if value is None else f"{value:.2f}"
-
-    return {
-        "application_id": str(case.application_id),
-        "round": case.round,
-        "level": level.value,
-        "kind": case.kind,
-        "outcome_kind": case.outcome_kind,
-        "unit_code": case.point_code,
-        "unit_path": case.point_path,
-        "taken_by_id": case.taken_by_id,
-        "credits": amount(case.credits),
-        "hours": amount(case.hours),
-        "certificate_number": case.certificate_number,
-        "attachments": case.attachments,
-        "dates": case.dates,
-        "submitted_at": case.submitted_at.isoformat(),
-        **({"batch": case.batch} if case.batch else {}),
-    }
+    """The ``review.open_case`` of the level above, for an approved ``case``."""
+    return contracts.review_request(
+        application_id=case.application_id,
+        round=case.round,
+        level=level,
+        kind=case.kind,
+        outcome_kind=case.outcome_kind,
+        unit_code=case.point_code,
+        unit_path=case.point_path,
+        taken_by_id=case.taken_by_id,
+        credits=case.credits,
+        hours=case.hours,
+        certificate_number=case.certificate_number,
+        attachments=case.attachments,
+        dates=case.dates,
+        submitted_at=case.submitted_at,
+        batch=case.batch,
+    )

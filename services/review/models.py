@@ -25,21 +25,12 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import naming_metadata, value_enum
+from shared.levels import Level
 from shared.outbox import OutboxMixin
 
 
 class Base(DeclarativeBase):
     metadata = naming_metadata()
-
-
-class Level(enum.StrEnum):
-    ACCEPTANCE_POINT = "acceptance_point"
-    SUBCENTRE = "subcentre"
-    BRANCH = "branch"
-    PROVINCE = "province"
-
-
-LEVEL_ORDER = (Level.ACCEPTANCE_POINT, Level.SUBCENTRE, Level.BRANCH, Level.PROVINCE)
 
 
 class CaseStatus(enum.StrEnum):

@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from services.review import cases, routing
 from services.review.context import ReviewContext
 from services.review.decisions import send_outcome, send_up
-from services.review.models import LEVEL_ORDER, OPEN_STATUSES, Case, CaseStatus
+from services.review.models import OPEN_STATUSES, Case, CaseStatus
+from shared.levels import LEVEL_ORDER
 
 
 def reconcile(

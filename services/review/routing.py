@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from services.review.models import LEVEL_ORDER, Level, Route
+from services.review.models import Route
 from shared.auth import Principal
 from shared.errors import FieldError, Forbidden, NotFound, ValidationProblem
+from shared.levels import LEVEL_ORDER, Level
 
 # (kind, outcome kind) -> the last level; None as outcome kind applies to the whole kind.
 DEFAULT_ROUTES: tuple[tuple[str, str | None, Level, Decimal | None], ...] = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from services.review.decisions import DECISIONS
-from services.review.models import Level
 from shared.contracts import APPLICATION_KINDS, MAX_REJECTED_ROWS, OUTCOME_KINDS
+from shared.levels import Level
 from shared.paging import PageArgs
 from shared.schemas import Strict
 from shared.web import ProblemSchema

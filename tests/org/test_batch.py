@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from services.org.context import db
-from services.org.models import Level, Unit
+from services.org.models import Unit
+from shared.levels import Level
 from tests.org.conftest import World
 
 

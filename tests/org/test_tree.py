@@ -8,7 +8,8 @@ from sqlalchemy import func, select, text
 
 from services.org import tree
 from services.org.context import db
-from services.org.models import AuditRecord, Level, Unit
+from services.org.models import AuditRecord, Unit
+from shared.levels import Level
 from tests.org.conftest import World
 
 DOMAIN = tree.DATA_DIR

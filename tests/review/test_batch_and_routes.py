@@ -8,8 +8,9 @@ import uuid
 from sqlalchemy import func, select
 
 from services.review.context import worker_db
-from services.review.models import Case, Level, Route
+from services.review.models import Case, Route
 from services.review.routing import DEFAULT_ROUTES
+from shared.levels import Level
 from tests.review.conftest import opened
 
 POINT = ("AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point")

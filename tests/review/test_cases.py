@@ -9,8 +9,9 @@ from sqlalchemy import func, select, update
 
 from services.review import cases, routing
 from services.review.context import worker_context, worker_db
-from services.review.models import Case, CaseStatus, Level
+from services.review.models import Case, CaseStatus
 from shared import contracts, evidence
+from shared.levels import Level
 from tests.helpers import running_worker, wait_for
 from tests.review.conftest import open_case_message, stored_evidence
 

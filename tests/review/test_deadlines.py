@@ -10,8 +10,9 @@ from sqlalchemy import select, update
 
 from services.review import deadlines
 from services.review.context import worker_db
-from services.review.models import Case, CaseStatus, Level, Outbox
+from services.review.models import Case, CaseStatus, Outbox
 from shared.db import utcnow
+from shared.levels import Level
 from tests.helpers import running_worker, wait_for
 from tests.review.conftest import opened
 

@@ -11,7 +11,7 @@ from sqlalchemy import Integer, String, bindparam, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from services.intake import timeline
+from services.intake import handoff
 from services.intake.models import (
     Application,
     ApplicationKind,
@@ -140,7 +140,7 @@ def take(session: Session, imported: Import) -> None:
         unit_level="acceptance_point",
         roles=frozenset(),
     )
-    application = timeline.take(
+    application = handoff.take(
         session,
         uploader,
         ApplicationKind.IMPORT,
