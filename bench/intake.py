@@ -97,7 +97,6 @@ def prepare_learners(count: int) -> tuple[dict[str, str], list[str], str]:
                         "round": 1,
                         "level": "acceptance_point",
                         "outcome": "approved",
-                        "final": True,
                         "decided_by_id": 1,
                         "decided_by": "bench",
                         "decided_at": None,

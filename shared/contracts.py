@@ -194,13 +194,14 @@ class RejectedRow(Strict):
 
 
 class ApplyDecision(Envelope):
-    """``intake.apply_decision``: a review level decided; ``final`` when nothing follows."""
+    """``intake.apply_decision``: a review level decided. ``outcome`` says what follows:
+    ``passed_up`` (the level above decides next), ``returned`` (the round ends, the window
+    corrects), ``approved`` or ``rejected`` (the application's final decision)."""
 
     application_id = fields.UUID(required=True)
     round = fields.Integer(required=True, validate=validate.Range(min=1))
     level = fields.String(required=True, validate=validate.OneOf(REVIEW_LEVELS))
     outcome = fields.String(required=True, validate=validate.OneOf(DECISION_OUTCOMES))
-    final = fields.Boolean(required=True)
     decided_by_id = fields.Integer(required=True)
     decided_by = fields.String(required=True, validate=validate.Length(1, 64))
     decided_at = fields.AwareDateTime(required=True)

@@ -67,7 +67,6 @@ def apply_decision(session: Session, ctx: IntakeContext, message: dict[str, Any]
     if application.round != message["round"] or application.status != ApplicationStatus.IN_REVIEW:
         return "stale"
     outcome = message["outcome"]
-    final = outcome != "passed_up" and (message["final"] or outcome != "approved")
     timeline.event(
         session,
         application,
@@ -79,8 +78,8 @@ def apply_decision(session: Session, ctx: IntakeContext, message: dict[str, Any]
     )
     if message.get("rejected_rows") and application.kind == ApplicationKind.IMPORT:
         batches.reject_rows(session, application, message["level"], message["rejected_rows"])
-    if outcome == "passed_up" or (outcome == "approved" and not final):
-        return "passed_up"
+    if outcome == "passed_up":
+        return outcome
     {"approved": _approve, "rejected": _reject, "returned": _return}[outcome](session, application)
     if application.kind == ApplicationKind.IMPORT:
         batches.finish(session, application, outcome, message["level"], message.get("reason"))

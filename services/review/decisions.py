@@ -24,7 +24,7 @@ from shared.errors import FieldError, Forbidden, InvalidState, NotFound, Validat
 from shared.levels import Level, review_queue
 
 DECISIONS = ("approve", "reject", "return")
-OUTCOME = {"reject": "rejected", "return": "returned"}
+OUTCOME = {"approve": "approved", "reject": "rejected", "return": "returned"}
 
 
 def _audit(session: Session, principal: Principal, action: str, case: Case, **detail: Any) -> None:
@@ -218,12 +218,7 @@ def send_up(session: Session, case: Case, level: Level) -> None:
 def send_outcome(session: Session, case: Case, passed_up: bool) -> None:
     """Tell intake what the case's decision means for the application; when the round ends
     here (approved at the last level, rejected, returned), tell notify too."""
-    if passed_up:
-        outcome, final = "passed_up", False
-    elif case.decision == "approve":
-        outcome, final = "approved", True
-    else:
-        outcome, final = OUTCOME[case.decision or ""], case.decision == "reject"
+    outcome = "passed_up" if passed_up else OUTCOME[case.decision or ""]
     decided_at = (case.decided_at or utcnow()).isoformat()
     outbox.enqueue(
         session,
@@ -234,7 +229,6 @@ def send_outcome(session: Session, case: Case, passed_up: bool) -> None:
             "round": case.round,
             "level": case.level.value,
             "outcome": outcome,
-            "final": final,
             "decided_by_id": case.decided_by_id,
             "decided_by": case.decided_by,
             "decided_at": decided_at,

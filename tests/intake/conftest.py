@@ -144,7 +144,6 @@ def decide(
     outcome: str,
     round_: int = 1,
     level: str = "acceptance_point",
-    final: bool = True,
     message_id: str | None = None,
     reason: str | None = None,
 ) -> str:
@@ -155,7 +154,6 @@ def decide(
         "round": round_,
         "level": level,
         "outcome": outcome,
-        "final": final,
         "decided_by_id": 900,
         "decided_by": "reviewer",
         "decided_at": date.today(),

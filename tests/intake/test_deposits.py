@@ -28,7 +28,7 @@ def test_deposit_approved_is_posted_once_to_the_ledger(window: Window) -> None:
     assert r.status_code == 201, r.json
     app_id = r.json["id"]
     assert r.json["data"]["hours"] == "48.00" and r.json["attachments"] == evidence
-    assert decide(app_id, "passed_up", final=False) == "passed_up"
+    assert decide(app_id, "passed_up") == "passed_up"
     message = "6f2b1c1e-0000-4000-8000-000000000001"
     assert decide(app_id, "approved", level="subcentre", message_id=message) == "approved"
     assert decide(app_id, "approved", level="subcentre", message_id=message) == "duplicate"

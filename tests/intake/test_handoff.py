@@ -80,7 +80,6 @@ def test_review_decisions_reach_intake_through_its_worker(window: Window) -> Non
         "round": 1,
         "level": "subcentre",
         "outcome": "approved",
-        "final": True,
         "decided_by_id": 901,
         "decided_by": "sc-reviewer",
         "decided_at": datetime.now(UTC).isoformat(),

@@ -247,7 +247,7 @@ def test_existing_accounts_are_matched_by_document(window: Window) -> None:
 
 def batch_decision(
     application_id: str, outcome: str, rejected_rows: list[dict[str, Any]] | None = None,
-    final: bool = True, reason: str | None = None,
+    reason: str | None = None,
 ) -> str:  # fmt: skip
     message = {
         "message_id": uuid.uuid4(),
@@ -255,7 +255,6 @@ def batch_decision(
         "round": 1,
         "level": "subcentre",
         "outcome": outcome,
-        "final": final,
         "decided_by_id": 901,
         "decided_by": "sc-reviewer",
         "decided_at": "2026-11-27T00:00:00+00:00",

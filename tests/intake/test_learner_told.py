@@ -26,7 +26,7 @@ def test_the_learner_hears_of_the_end_of_each_round(window, var_dir) -> None:
     r = window.open(headers, phone="13911112222")
     assert r.status_code == 201, r.json
     opening = r.json["id"]
-    assert decide(opening, "passed_up", final=False) == "passed_up"
+    assert decide(opening, "passed_up") == "passed_up"
     assert told() == []  # passing up is not the end of the round
     decide(opening, "approved")
     (message,) = told()

@@ -101,7 +101,7 @@ def test_approving_less_rejected_rows_passes_them_up_and_tells_intake(client, to
     )
     assert r.status_code == 200, r.json
     final = sent("intake.apply_decision")[-1]
-    assert final["outcome"] == "approved" and final["final"] is True
+    assert final["outcome"] == "approved" and "final" not in final
     assert final["rejected_rows"] == []
 
 
@@ -151,4 +151,4 @@ def test_rows_that_cannot_be_rejected_are_named(client, token) -> None:
     r = client.post(url, headers=point, json={"decision": "reject", "reason": "机构资质不符"})
     assert r.status_code == 200
     (told,) = sent("intake.apply_decision")
-    assert told["outcome"] == "rejected" and told["final"] is True
+    assert told["outcome"] == "rejected"

@@ -52,7 +52,7 @@ def test_inbox_claim_and_approve_passes_the_application_up(client, token) -> Non
         ("intake.apply_decision", "intake"),
     ]
     assert sent[0][2]["unit_path"] == "/ZJ/B01/S001/AP000001/"
-    assert sent[1][2]["outcome"] == "passed_up" and sent[1][2]["final"] is False
+    assert sent[1][2]["outcome"] == "passed_up"
 
 
 def test_last_level_approval_is_final_for_intake(client, token) -> None:
@@ -62,7 +62,7 @@ def test_last_level_approval_is_final_for_intake(client, token) -> None:
     assert r.status_code == 200
     (intake, notify) = outbox_messages()
     assert intake[:2] == ("intake.apply_decision", "intake")
-    assert intake[2]["outcome"] == "approved" and intake[2]["final"] is True
+    assert intake[2]["outcome"] == "approved"
     assert notify[:2] == ("notify.deliver", "notify")
     assert notify[2]["event_type"] == "review.application_decided"
     assert notify[2]["unit_code"] == "AP000001"  # the point that took it tells the learner
@@ -114,8 +114,8 @@ def test_return_and_reject_go_back_to_intake_with_the_reason(client, token) -> N
         json={"decision": "reject", "reason": "证书无法核验"},
     )
     sent = outbox_messages()
-    outcomes = [(p["outcome"], p["final"], p["reason"]) for t, _, p in sent if t.startswith("in")]
-    assert outcomes == [("returned", False, "学时与证书不符"), ("rejected", True, "证书无法核验")]
+    outcomes = [(p["outcome"], p["reason"]) for t, _, p in sent if t.startswith("in")]
+    assert outcomes == [("returned", "学时与证书不符"), ("rejected", "证书无法核验")]
     told = [(p["data"]["outcome"], p["data"]["reason"]) for t, _, p in sent if t.startswith("no")]
     assert told == [("returned", "学时与证书不符"), ("rejected", "证书无法核验")]
 

@@ -77,7 +77,6 @@ def test_a_lost_decision_for_intake_is_sent_again_with_notify() -> None:
     assert run(message) == Counter(outcome_resent=1)
     tasks = {task: payload for task, _, payload in sent()}
     assert tasks["intake.apply_decision"]["outcome"] == "rejected"
-    assert tasks["intake.apply_decision"]["final"] is True
     assert tasks["notify.deliver"]["data"]["outcome"] == "rejected"
 
 

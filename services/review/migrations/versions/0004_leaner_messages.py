@@ -1,4 +1,5 @@
-"""a batch's sample rows are no longer held by review: they named learners
+"""a batch's sample rows are no longer held by review (they named learners); a decision's
+message says what follows by its outcome alone (no ``final``)
 
 Revision ID: 0004
 Revises: 0003
@@ -21,6 +22,10 @@ def upgrade() -> None:
     op.execute(
         "UPDATE outbox SET payload = payload #- '{batch,samples}' "
         "WHERE sent_at IS NULL AND payload->'batch' ? 'samples'"
+    )
+    op.execute(
+        "UPDATE outbox SET payload = payload - 'final' "
+        "WHERE sent_at IS NULL AND task_name = 'intake.apply_decision'"
     )
 
 
