@@ -160,8 +160,7 @@ def resubmit(
             raise ValidationProblem(
                 "send the corrected learner", [FieldError("learner", "required")]
             )
-        learner = session.get(Learner, application.learner_id, with_for_update=True)
-        assert learner is not None
+        learner = session.get_one(Learner, application.learner_id, with_for_update=True)
         require_attachments(session, details.attachments)
         data, attachments = learners.correct(session, ctx, learner, details), details.attachments
     else:
@@ -194,8 +193,7 @@ def withdraw(
     application.status = ApplicationStatus.WITHDRAWN
     application.final_at = utcnow()
     if application.kind == ApplicationKind.ACCOUNT_OPENING:
-        account = session.get(Account, application.account_id)
-        assert account is not None
+        account = session.get_one(Account, application.account_id)
         account.status = AccountStatus.CLOSED
     elif application.kind == ApplicationKind.IMPORT:
         batches.withdraw(session, application, reason)

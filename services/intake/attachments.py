@@ -95,8 +95,7 @@ def store(
         .on_conflict_do_nothing(index_elements=["sha256"])
         .returning(Attachment.sha256)
     ).first()
-    attachment = session.get(Attachment, sha)
-    assert attachment is not None
+    attachment = session.get_one(Attachment, sha)
     return attachment, inserted is not None
 
 

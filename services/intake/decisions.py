@@ -93,9 +93,8 @@ def _tell_learner(
 ) -> None:
     """``intake.application_decided`` for notify: plain facts (the account number masked),
     and the learner's phone number (and e-mail address, if given) sealed for notify alone."""
-    learner = session.get(Learner, application.learner_id)
-    account = session.get(Account, application.account_id)
-    assert learner is not None and account is not None
+    learner = session.get_one(Learner, application.learner_id)
+    account = session.get_one(Account, application.account_id)
     sealed = {
         "phone": sealing.seal(
             ctx.notify_public_pem, ctx.cipher.decrypt(learner.phone_enc, "learner.phone")
@@ -132,8 +131,7 @@ def _approve(session: Session, application: Application) -> None:
     application.final_at = utcnow()
     if application.account_id is None:  # an import's batch: its records are posted apart
         return
-    account = session.get(Account, application.account_id, with_for_update=True)
-    assert account is not None
+    account = session.get_one(Account, application.account_id, with_for_update=True)
     if application.kind == ApplicationKind.ACCOUNT_OPENING:
         account.status = AccountStatus.OPEN
         account.number = _account_number(session)
@@ -175,8 +173,7 @@ def _reject(session: Session, application: Application) -> None:
     application.status = ApplicationStatus.REJECTED
     application.final_at = utcnow()
     if application.kind == ApplicationKind.ACCOUNT_OPENING:
-        account = session.get(Account, application.account_id)
-        assert account is not None
+        account = session.get_one(Account, application.account_id)
         account.status = AccountStatus.CLOSED
 
 

@@ -143,8 +143,7 @@ def _verify(ctx: OrgContext, staff: Staff | None, password: str) -> bool:
 def _usable(session: Session, staff: Staff) -> Unit:
     if not staff.active:
         raise Forbidden("this account is deactivated")
-    unit = session.get(Unit, staff.unit_code)
-    assert unit is not None
+    unit = session.get_one(Unit, staff.unit_code)
     if unit.state == PointState.SUSPENDED:
         raise Forbidden(f"acceptance point {unit.code} is suspended; its staff cannot sign in")
     return unit
@@ -197,17 +196,14 @@ def refresh(session: Session, ctx: OrgContext, token: str) -> TokenPair:
     if row.revoked_at is not None:
         _reused(session, family)
     row.revoked_at = utcnow()
-    staff = session.get(Staff, row.staff_id)
-    assert staff is not None
+    staff = session.get_one(Staff, row.staff_id)
     return _issue(session, ctx, staff, _usable(session, staff), family)
 
 
 def _reused(session: Session, family: TokenFamily) -> NoReturn:
     families.revoke(session, [family.id], "reuse")
-    staff = session.get(Staff, family.staff_id)
-    assert staff is not None
-    unit = session.get(Unit, staff.unit_code)
-    assert unit is not None
+    staff = session.get_one(Staff, family.staff_id)
+    unit = session.get_one(Unit, staff.unit_code)
     log.warning(
         "a spent refresh token was used again; its sign-in is revoked",
         extra={"staff_id": staff.id, "family_id": str(family.id)},

@@ -274,8 +274,7 @@ def activate(session: Session, ctx: OrgContext, username: str, code: str, passwo
                 )
             ],
         )
-    unit = session.get(Unit, row.unit_code, with_for_update=True)
-    assert unit is not None
+    unit = session.get_one(Unit, row.unit_code, with_for_update=True)
     _require_state(unit, "activation", PointState.ALLOCATED)
     check_password(password)
     row.used_at = utcnow()

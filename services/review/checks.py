@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.review.models import OPEN_STATUSES, Case
+from services.review.models import OPEN_STATUSES, Case, Decision
 from shared import evidence
 
 MAX_CREDITS, MAX_HOURS = Decimal("30"), Decimal("2000")
@@ -132,7 +132,7 @@ def _certificate_unique(session: Session, message: dict[str, Any]) -> dict[str, 
         .where(
             Case.certificate_number == number,
             Case.application_id != message["application_id"],
-            Case.status.in_(OPEN_STATUSES) | (Case.decision == "approve"),
+            Case.status.in_(OPEN_STATUSES) | (Case.decision == Decision.APPROVE),
         )
         .distinct()
         .limit(5)

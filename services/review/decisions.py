@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.review import routing
-from services.review.models import OPEN_STATUSES, AuditRecord, Case, CaseStatus, Outbox
+from services.review.models import OPEN_STATUSES, AuditRecord, Case, CaseStatus, Decision, Outbox
 from shared import contracts, outbox
 from shared.auth import Principal
 from shared.clock import china_time
@@ -23,8 +23,9 @@ from shared.db import utcnow
 from shared.errors import FieldError, Forbidden, InvalidState, NotFound, ValidationProblem
 from shared.levels import Level, review_queue
 
-DECISIONS = ("approve", "reject", "return")
-OUTCOME = {"approve": "approved", "reject": "rejected", "return": "returned"}
+DECISIONS = tuple(d.value for d in Decision)
+# What a decision means for the application, as intake is told (``ApplyDecision.outcome``).
+OUTCOME = {Decision.APPROVE: "approved", Decision.REJECT: "rejected", Decision.RETURN: "returned"}
 
 
 def _audit(session: Session, principal: Principal, action: str, case: Case, **detail: Any) -> None:
@@ -110,7 +111,7 @@ def _may_approve(session: Session, principal: Principal, case: Case) -> None:
             Case.application_id == case.application_id,
             Case.id != case.id,
             Case.decided_by_id == principal.staff_id,
-            Case.decision == "approve",
+            Case.decision == Decision.APPROVE,
         )
         .limit(1)
     )
@@ -138,7 +139,7 @@ def decide(
     _check_rows(case, decision, rejected_rows or [])
     if decision == "approve":
         _may_approve(session, principal, case)
-    case.status, case.decision, case.reason = CaseStatus.DECIDED, decision, reason
+    case.status, case.decision, case.reason = CaseStatus.DECIDED, Decision(decision), reason
     case.rejected_rows = rejected_rows or None
     case.decided_by_id, case.decided_by, case.decided_at = (
         principal.staff_id,
@@ -201,7 +202,7 @@ def _send_on(session: Session, case: Case) -> None:
     """The decision's messages: the next level's case, or the end of the round for intake
     and notify."""
     following = None
-    if case.decision == "approve":
+    if case.decision == Decision.APPROVE:
         following = routing.next_level(case.point_path, case.level, case.top_level)
     if following is not None:
         send_up(session, case, following)
@@ -218,7 +219,9 @@ def send_up(session: Session, case: Case, level: Level) -> None:
 def send_outcome(session: Session, case: Case, passed_up: bool) -> None:
     """Tell intake what the case's decision means for the application; when the round ends
     here (approved at the last level, rejected, returned), tell notify too."""
-    outcome = "passed_up" if passed_up else OUTCOME[case.decision or ""]
+    if case.decision is None:
+        raise ValueError(f"case {case.id} is not decided; it has no outcome to send")
+    outcome = "passed_up" if passed_up else OUTCOME[case.decision]
     decided_at = (case.decided_at or utcnow()).isoformat()
     outbox.enqueue(
         session,

@@ -40,6 +40,12 @@ class CaseStatus(enum.StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+class Decision(enum.StrEnum):
+    APPROVE = "approve"  # pass up, or finish at the route's last level
+    REJECT = "reject"
+    RETURN = "return"  # for correction: the round ends, the window resubmits
+
+
 # A case people still have to decide: in the inbox, claimed or not.
 OPEN_STATUSES = (CaseStatus.PENDING, CaseStatus.CLAIMED)
 
@@ -97,7 +103,7 @@ class Case(Base):
     claimed_by_id: Mapped[int | None] = mapped_column(Integer)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claim_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    decision: Mapped[str | None] = mapped_column(String(20))
+    decision: Mapped[Decision | None] = mapped_column(value_enum(Decision, "case_decision"))
     decided_by_id: Mapped[int | None] = mapped_column(Integer)
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

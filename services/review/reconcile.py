@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from services.review import cases, routing
 from services.review.context import ReviewContext
 from services.review.decisions import send_outcome, send_up
-from services.review.models import OPEN_STATUSES, Case, CaseStatus
+from services.review.models import OPEN_STATUSES, Case, CaseStatus, Decision
 from shared.levels import LEVEL_ORDER
 
 
@@ -59,7 +59,7 @@ def _reconcile_one(
     latest = max(round_cases, key=lambda c: LEVEL_ORDER.index(c.level))
     if latest.status == CaseStatus.WITHDRAWN:
         return "withdrawn"
-    if latest.decision == "approve":
+    if latest.decision == Decision.APPROVE:
         following = routing.next_level(latest.point_path, latest.level, latest.top_level)
         if following is not None:
             send_up(session, latest, following)

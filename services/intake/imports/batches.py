@@ -29,11 +29,9 @@ SAMPLE_ROWS = 20
 
 
 def _import_of(session: Session, application: Application) -> Import:
-    imported = session.scalar(
+    return session.scalars(
         select(Import).where(Import.application_id == application.id).with_for_update()
-    )
-    assert imported is not None, f"application {application.id} is no import's batch"
-    return imported
+    ).one()
 
 
 def reject_rows(

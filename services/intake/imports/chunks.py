@@ -68,8 +68,7 @@ def read_chunk(session: Session, ctx: IntakeContext, import_id: uuid.UUID, numbe
         return "unknown chunk"
     if chunk.done:
         return "done already"
-    imported = session.get(Import, import_id)
-    assert imported is not None
+    imported = session.get_one(Import, import_id)
     rows = files.read_rows(lifecycle.read_stored(ctx, chunk.rows_sha256))
     repeats = set(
         session.scalars(

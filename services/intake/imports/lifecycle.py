@@ -128,8 +128,7 @@ def receive(
     outbox.enqueue(
         session, Outbox, "intake.prepare_import", {"import_id": str(inserted[0])}, queue=QUEUE
     )
-    imported = session.get(Import, inserted[0])
-    assert imported is not None
+    imported = session.get_one(Import, inserted[0])
     return imported, True
 
 
