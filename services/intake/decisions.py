@@ -33,7 +33,7 @@ from services.intake.models import (
     ProcessedMessage,
 )
 from services.intake.outcomes import describe
-from shared import outbox, sealing
+from shared import messages, outbox, sealing
 from shared.db import utcnow
 from shared.pii import mask_account_number
 
@@ -52,7 +52,7 @@ def first_time(session: Session, message_id: Any, task_name: str) -> bool:
     return inserted is not None
 
 
-def apply_decision(session: Session, ctx: IntakeContext, message: dict[str, Any]) -> str:
+def apply_decision(session: Session, ctx: IntakeContext, message: messages.ApplyDecision) -> str:
     """Apply one ``intake.apply_decision`` message; return what was done (for the log). A
     decision that ends the round is also told to the learner, through notify."""
     if not first_time(session, message["message_id"], "intake.apply_decision"):
@@ -89,7 +89,7 @@ def apply_decision(session: Session, ctx: IntakeContext, message: dict[str, Any]
 
 
 def _tell_learner(
-    session: Session, ctx: IntakeContext, application: Application, message: dict[str, Any]
+    session: Session, ctx: IntakeContext, application: Application, message: messages.ApplyDecision
 ) -> None:
     """``intake.application_decided`` for notify: plain facts (the account number masked),
     and the learner's phone number (and e-mail address, if given) sealed for notify alone."""

@@ -11,7 +11,7 @@ from celery import shared_task
 from services.intake import config, decisions, reconcile
 from services.intake.context import worker_context, worker_db
 from services.intake.imports import chunks, lifecycle
-from shared import contracts
+from shared import messages
 from shared.db import again_on_conflict
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 @shared_task(name="intake.apply_decision")
 def apply_decision(**payload: Any) -> str:
     """Apply a review decision to its application (idempotent: redelivery posts once)."""
-    message = contracts.load("intake.apply_decision", payload)
+    message = messages.load("intake.apply_decision", payload)
     with worker_db().transaction() as session:
         done = decisions.apply_decision(session, worker_context(), message)
     log.info(
@@ -41,7 +41,7 @@ def reconcile_reviews() -> int:
 @shared_task(name="intake.prepare_import")
 def prepare_import(**payload: Any) -> str:
     """Read a received import's rows once and queue its chunks (idempotent)."""
-    message = contracts.load("intake.prepare_import", payload)
+    message = messages.load("intake.prepare_import", payload)
     done = again_on_conflict(
         worker_db(),
         lambda session: lifecycle.prepare(session, worker_context(), message["import_id"]),
@@ -53,7 +53,7 @@ def prepare_import(**payload: Any) -> str:
 @shared_task(name="intake.read_import_chunk")
 def read_import_chunk(**payload: Any) -> str:
     """Check and take one chunk of an import's rows (a chunk done already changes nothing)."""
-    message = contracts.load("intake.read_import_chunk", payload)
+    message = messages.load("intake.read_import_chunk", payload)
     done = again_on_conflict(
         worker_db(),
         lambda session: chunks.read_chunk(

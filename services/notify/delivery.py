@@ -15,7 +15,6 @@ import random
 import time
 import uuid
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import any_, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -26,13 +25,13 @@ from services.notify.channels import webhook
 from services.notify.channels.failures import PermanentError, TransientError
 from services.notify.context import NotifyContext
 from services.notify.models import Channel, Delivery, DeliveryStatus, Event, InboxItem, Webhook
-from shared import sealing
+from shared import messages, sealing
 from shared.db import Database, utcnow
 
 log = logging.getLogger(__name__)
 
 
-def accept(session: Session, event: dict[str, Any]) -> list[uuid.UUID]:
+def accept(session: Session, event: messages.NotifyEvent) -> list[uuid.UUID]:
     """Record the event and plan its deliveries; the ids of those still to be sent (none for
     an event already received)."""
     inserted = session.execute(
@@ -74,7 +73,7 @@ def accept(session: Session, event: dict[str, Any]) -> list[uuid.UUID]:
     return to_send
 
 
-def _webhooks(session: Session, event: dict[str, Any]) -> list[plans.Planned]:
+def _webhooks(session: Session, event: messages.NotifyEvent) -> list[plans.Planned]:
     """The front ends' webhooks that asked for this event type, of units at or above the
     event's unit."""
     if not event.get("unit_path"):
@@ -89,7 +88,7 @@ def _webhooks(session: Session, event: dict[str, Any]) -> list[plans.Planned]:
     return [plans.Planned(Channel.WEBHOOK, f"webhook:{hook_id}") for hook_id in hooks]
 
 
-def _delivery(event: dict[str, Any], planned: plans.Planned) -> Delivery:
+def _delivery(event: messages.NotifyEvent, planned: plans.Planned) -> Delivery:
     delivery = Delivery(
         id=uuid.uuid4(),
         event_id=event["message_id"],

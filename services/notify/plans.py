@@ -12,10 +12,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from services.notify import rendering
 from services.notify.models import Channel
+from shared import messages
 
 UNIT_ROLES: dict[str, tuple[str, ...]] = {
     "review.application_decided": ("service",),
@@ -42,7 +42,7 @@ class Planned:
     sealed_address: str | None = None
 
 
-def plan(event: dict[str, Any]) -> list[Planned]:
+def plan(event: messages.NotifyEvent) -> list[Planned]:
     event_type, unit = event["event_type"], event["unit_code"]
     planned = [
         Planned(Channel.INBOX, f"staff:{staff_id}", staff_id=staff_id)

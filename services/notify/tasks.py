@@ -10,7 +10,7 @@ from celery import shared_task
 from services.notify import delivery
 from services.notify.context import worker_context, worker_db
 from services.notify.models import RefusedEvent
-from shared import contracts
+from shared import contracts, messages
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def deliver(**payload: Any) -> str:
     """Record an event, plan its deliveries and try them; a refused event is kept aside."""
     try:
-        event = contracts.load("notify.deliver", payload)
+        event = messages.load("notify.deliver", payload)
     except contracts.ContractError as exc:
         _refuse(payload, exc)
         return "refused"

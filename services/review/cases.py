@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -12,6 +12,7 @@ from services.review import routing
 from services.review.checks import run_checks
 from services.review.context import ReviewContext
 from services.review.models import OPEN_STATUSES, Case, CaseStatus
+from shared import messages
 from shared.contracts import BatchSummary
 from shared.db import utcnow
 from shared.levels import Level
@@ -19,7 +20,7 @@ from shared.levels import Level
 BATCH = BatchSummary()
 
 
-def open_case(session: Session, ctx: ReviewContext, message: dict[str, Any]) -> Case | None:
+def open_case(session: Session, ctx: ReviewContext, message: messages.ReviewRequest) -> Case | None:
     """Open the case a ``review.open_case`` message asks for; None if it is already open (a
     redelivered message) or no unit exists at that level for the point."""
     level = Level(message["level"])
@@ -65,7 +66,7 @@ def open_case(session: Session, ctx: ReviewContext, message: dict[str, Any]) -> 
     return session.get(Case, inserted[0]) if inserted else None
 
 
-def _route_version(session: Session, message: dict[str, Any]) -> int:
+def _route_version(session: Session, message: messages.ReviewRequest) -> int:
     """The route version the application was first routed under (kept across levels)."""
     earlier = session.scalar(
         select(Case.route_version)
@@ -76,13 +77,13 @@ def _route_version(session: Session, message: dict[str, Any]) -> int:
     return earlier or routing.current_version(session)
 
 
-def withdraw(session: Session, message: dict[str, Any]) -> int:
+def withdraw(session: Session, application_id: uuid.UUID, round_: int) -> int:
     """Close the application's open cases of that round; return how many were closed."""
     result = session.execute(
         update(Case)
         .where(
-            Case.application_id == message["application_id"],
-            Case.round == message["round"],
+            Case.application_id == application_id,
+            Case.round == round_,
             Case.status.in_(OPEN_STATUSES),
         )
         .values(status=CaseStatus.WITHDRAWN, closed_at=utcnow(), closed_reason="withdrawn")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.review.models import OPEN_STATUSES, Case, Decision
-from shared import evidence
+from shared import evidence, messages
 
 MAX_CREDITS, MAX_HOURS = Decimal("30"), Decimal("2000")
 EARLIEST = date(1950, 1, 1)  # no outcome on record is older than the learners themselves
@@ -23,7 +23,9 @@ def _result(name: str, passed: bool, detail: str) -> dict[str, Any]:
     return {"check": name, "passed": passed, "detail": detail}
 
 
-def run_checks(session: Session, message: dict[str, Any], store: Path) -> list[dict[str, Any]]:
+def run_checks(
+    session: Session, message: messages.ReviewRequest, store: Path
+) -> list[dict[str, Any]]:
     return [
         _required_fields(message),
         _evidence_present(message),
@@ -31,11 +33,11 @@ def run_checks(session: Session, message: dict[str, Any], store: Path) -> list[d
         _dates_plausible(message),
         _amounts_within_bounds(message),
         _certificate_unique(session, message),
-        *([_batch_adds_up(message["batch"])] if message.get("batch") else []),
+        *([_batch_adds_up(message["batch"])] if message["batch"] else []),
     ]
 
 
-def _batch_adds_up(batch: dict[str, Any]) -> dict[str, Any]:
+def _batch_adds_up(batch: messages.BatchSummary) -> dict[str, Any]:
     """An import's figures agree: every row is a record, invalid or a duplicate, and the
     records' row numbers are as many as its records."""
     named = sum(last - first + 1 for first, last in batch["record_rows"])
@@ -55,7 +57,7 @@ def _batch_adds_up(batch: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def _required_fields(message: dict[str, Any]) -> dict[str, Any]:
+def _required_fields(message: messages.ReviewRequest) -> dict[str, Any]:
     if message["kind"] == "import":
         present = bool(message.get("batch")) and message.get("outcome_kind") == "social_training"
         return _result("required_fields", present, "a batch of social-training records")
@@ -74,7 +76,7 @@ def _required_fields(message: dict[str, Any]) -> dict[str, Any]:
     return _result("required_fields", True, "outcome kind and amount present")
 
 
-def _evidence_present(message: dict[str, Any]) -> dict[str, Any]:
+def _evidence_present(message: messages.ReviewRequest) -> dict[str, Any]:
     if message["kind"] == "import":  # each record is its own evidence: the file is kept
         return _result("evidence_present", True, "the import's file, kept by intake")
     count = len(message.get("attachments") or [])
@@ -82,7 +84,7 @@ def _evidence_present(message: dict[str, Any]) -> dict[str, Any]:
     return _result("evidence_present", count > 0 or not needed, f"{count} piece(s) of evidence")
 
 
-def _evidence_readable(message: dict[str, Any], store: Path) -> dict[str, Any]:
+def _evidence_readable(message: messages.ReviewRequest, store: Path) -> dict[str, Any]:
     shas = message.get("attachments") or []
     problems = [f"{sha[:12]}…: {why}" for sha in shas if (why := evidence.unreadable(store, sha))]
     if problems:
@@ -90,7 +92,7 @@ def _evidence_readable(message: dict[str, Any], store: Path) -> dict[str, Any]:
     return _result("evidence_readable", True, f"{len(shas)} file(s) read and hash-checked")
 
 
-def _dates_plausible(message: dict[str, Any]) -> dict[str, Any]:
+def _dates_plausible(message: messages.ReviewRequest) -> dict[str, Any]:
     problems = []
     if message["submitted_at"] > datetime.now(UTC) + timedelta(minutes=5):
         problems.append("submitted in the future")
@@ -105,14 +107,14 @@ def _dates_plausible(message: dict[str, Any]) -> dict[str, Any]:
     if start and end:
         if end < start:
             problems.append(f"end_date {end} is before start_date {start}")
-        elif message.get("hours") and message["hours"] > HOURS_PER_DAY * ((end - start).days + 1):
-            problems.append(f"{message['hours']} hours in {(end - start).days + 1} day(s)")
+        elif (hours := message["hours"]) and hours > HOURS_PER_DAY * ((end - start).days + 1):
+            problems.append(f"{hours} hours in {(end - start).days + 1} day(s)")
     if problems:
         return _result("dates_plausible", False, "; ".join(problems))
     return _result("dates_plausible", True, f"{len(dates)} date(s) and the submission time")
 
 
-def _amounts_within_bounds(message: dict[str, Any]) -> dict[str, Any]:
+def _amounts_within_bounds(message: messages.ReviewRequest) -> dict[str, Any]:
     credits, hours = message.get("credits"), message.get("hours")
     within = (credits is None or 0 < credits <= MAX_CREDITS) and (
         hours is None or 0 < hours <= MAX_HOURS
@@ -122,7 +124,7 @@ def _amounts_within_bounds(message: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def _certificate_unique(session: Session, message: dict[str, Any]) -> dict[str, Any]:
+def _certificate_unique(session: Session, message: messages.ReviewRequest) -> dict[str, Any]:
     """The same certificate number approved or pending for any other application."""
     number = message.get("certificate_number")
     if not number:

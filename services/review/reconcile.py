@@ -27,11 +27,12 @@ from services.review import cases, routing
 from services.review.context import ReviewContext
 from services.review.decisions import send_outcome, send_up
 from services.review.models import OPEN_STATUSES, Case, CaseStatus, Decision
+from shared import messages
 from shared.levels import LEVEL_ORDER
 
 
 def reconcile(
-    session: Session, ctx: ReviewContext, applications: list[dict[str, Any]]
+    session: Session, ctx: ReviewContext, applications: list[messages.ReviewRequest]
 ) -> Counter[str]:
     """Bring review in line with intake's applications in review; count what was done."""
     found: dict[tuple[Any, int], list[Case]] = defaultdict(list)
@@ -46,10 +47,12 @@ def reconcile(
 
 
 def _reconcile_one(
-    session: Session, ctx: ReviewContext, request: dict[str, Any], round_cases: list[Case]
+    session: Session, ctx: ReviewContext, request: messages.ReviewRequest, round_cases: list[Case]
 ) -> str:
     if request.get("withdrawn"):
-        closed = cases.withdraw(session, request) if round_cases else 0
+        closed = 0
+        if round_cases:
+            closed = cases.withdraw(session, request["application_id"], request["round"])
         return "withdrawal_applied" if closed else "withdrawn"
     if not round_cases:
         opened = cases.open_case(session, ctx, request)

@@ -10,7 +10,7 @@ from celery import shared_task
 from services.review import cases, deadlines
 from services.review import reconcile as reconcile_module
 from services.review.context import worker_context, worker_db
-from shared import contracts
+from shared import messages
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 @shared_task(name="review.open_case")
 def open_case(**payload: Any) -> str:
     """Open the case for this application, level and round (a redelivery opens nothing)."""
-    message = contracts.load("review.open_case", payload)
+    message = messages.load("review.open_case", payload)
     with worker_db().transaction() as session:
         case = cases.open_case(session, worker_context(), message)
     log.info(
@@ -31,15 +31,15 @@ def open_case(**payload: Any) -> str:
 @shared_task(name="review.withdraw_application")
 def withdraw_application(**payload: Any) -> int:
     """Close the open cases of a withdrawn application."""
-    message = contracts.load("review.withdraw_application", payload)
+    message = messages.load("review.withdraw_application", payload)
     with worker_db().transaction() as session:
-        return cases.withdraw(session, message)
+        return cases.withdraw(session, message["application_id"], message["round"])
 
 
 @shared_task(name="review.reconcile")
 def reconcile(**payload: Any) -> dict[str, int]:
     """Open what lost messages left unopened, re-send what they left unsaid."""
-    message = contracts.load("review.reconcile", payload)
+    message = messages.load("review.reconcile", payload)
     with worker_db().transaction() as session:
         done = reconcile_module.reconcile(session, worker_context(), message["applications"])
     if set(done) - {"in_review"}:

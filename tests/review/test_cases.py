@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -98,19 +99,7 @@ def test_withdrawal_closes_open_cases() -> None:
     message = open_case_message()
     open_(message)
     with worker_db().transaction() as session:
-        closed = cases.withdraw(
-            session,
-            contracts.load(
-                "review.withdraw_application",
-                {
-                    "message_id": message["message_id"],
-                    "application_id": message["application_id"],
-                    "round": 1,
-                    "withdrawn_by_id": 7,
-                    "withdrawn_at": message["submitted_at"],
-                },
-            ),
-        )
+        closed = cases.withdraw(session, uuid.UUID(message["application_id"]), 1)
     assert closed == 1 and all_cases()[0].status == CaseStatus.WITHDRAWN
 
 

@@ -22,6 +22,7 @@ from services.intake.models import (
     LedgerEntry,
     RecordStatus,
 )
+from shared import messages
 from shared.auth import Principal
 from shared.db import utcnow
 
@@ -35,7 +36,7 @@ def _import_of(session: Session, application: Application) -> Import:
 
 
 def reject_rows(
-    session: Session, application: Application, level: str, rows: list[dict[str, Any]]
+    session: Session, application: Application, level: str, rows: list[messages.RejectedRow]
 ) -> None:
     """Refuse the chosen records of the batch, each with its reason; the rest go on. One
     statement, executed for every row at once (a decision may name thousands)."""
