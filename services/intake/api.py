@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, g, json, request
+from flask import Response, g, json, request, send_file
 from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
@@ -210,6 +210,26 @@ def withdraw(body: dict[str, Any], application_id: uuid.UUID) -> dict[str, Any]:
     answer = present(application)
     db.session.commit()
     return answer
+
+
+@blp.get("/applications/<uuid:application_id>/attachments/<sha256>")
+@blp.response(
+    200,
+    description="the file itself: application/pdf, image/png or image/jpeg, shown inline",
+    content_type="application/octet-stream",
+)
+@blp.doc(security=BEARER)
+def get_evidence(application_id: uuid.UUID, sha256: str) -> Response:
+    """A piece of an application's evidence, streamed, for staff whose subtree holds the
+    application (its reviewers and its window): 404 for anyone else."""
+    application = applications.get_visible(db.session, current_principal(), application_id)
+    attachment, path = attachments.of_application(db.session, context(), application, sha256)
+    name = f"{sha256[:16]}.{attachments.EXTENSIONS[attachment.content_type]}"
+    response = send_file(
+        path, mimetype=attachment.content_type, download_name=name, as_attachment=False
+    )
+    response.headers["Cache-Control"] = "private, no-store"  # evidence holds personal data
+    return response
 
 
 @blp.post("/attachments")

@@ -8,7 +8,7 @@ import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -19,7 +19,7 @@ from services.intake.models import Attachment
 from services.intake.scope import require_window_staff
 from shared import evidence
 from shared.auth import Principal
-from shared.errors import FieldError, Problem, ValidationProblem
+from shared.errors import FieldError, NotFound, Problem, ValidationProblem
 
 CHUNK = evidence.CHUNK
 
@@ -110,3 +110,19 @@ def require_attachments(session: Session, shas: Iterable[str]) -> None:
     ]
     if missing:
         raise ValidationProblem("an attachment is not known", missing)
+
+
+EXTENSIONS = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}
+
+
+def of_application(
+    session: Session, ctx: IntakeContext, application: Any, sha256: str
+) -> tuple[Attachment, Path]:
+    """A piece of evidence of ``application`` (any of its versions), and where it is stored;
+    404 for anything else, whoever uploaded it. The caller checked the application's scope."""
+    held = any(sha256 in version.attachments for version in application.versions)
+    attachment = session.get(Attachment, sha256) if held else None
+    path = path_of(ctx, sha256)
+    if attachment is None or not path.is_file():
+        raise NotFound(f"evidence {sha256} of application {application.id} not found")
+    return attachment, path
