@@ -59,14 +59,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def local_redis(db: int = 0) -> redis.Redis:
+    """A client of the machine's Redis, on loopback by address (never a name to resolve)."""
+    return redis.Redis(host="127.0.0.1", port=6379, db=db)
+
+
 def claim_redis_db() -> int:
-    """A Redis DB number no test run or other benchmark holds (the tests' lock keys)."""
-    r = redis.Redis()
+    """A Redis DB number no test run or other benchmark holds (the tests' lock keys in DB 0,
+    which is never handed out)."""
+    locks = local_redis()
     for n in range(15, 0, -1):
-        if r.set(f"cbtest:redis-db-lock:{n}", os.getpid(), nx=True, ex=4 * 3600):
-            redis.Redis(db=n).flushdb()
+        if locks.set(f"cbtest:redis-db-lock:{n}", os.getpid(), nx=True, ex=4 * 3600):
+            local_redis(n).flushdb()
             return n
     raise SystemExit("no free Redis DB (every cbtest:redis-db-lock:1..15 is held)")
+
+
+def free_redis_db(db: int) -> None:
+    """Empty a DB ``claim_redis_db`` handed out and give its lock back."""
+    local_redis(db).flushdb()
+    local_redis().delete(f"cbtest:redis-db-lock:{db}")
 
 
 class RoundTrip:
@@ -113,6 +125,69 @@ class Prober(threading.Thread):
 PG = "postgresql://postgres@127.0.0.1:5432"
 
 
+class Env:
+    """A benchmark's own world: databases ``<run>_<name>``, a Redis DB and a var directory
+    (keys, logs), where ``<run>`` is ``<prefix>_<pid>_<random>``. ``create`` makes them and
+    sets the environment the system reads; ``remove`` takes away whatever part was made, so
+    it belongs in a ``finally`` around ``create`` and everything after it."""
+
+    def __init__(self, prefix: str, databases: tuple[str, ...]) -> None:
+        self.run = f"{prefix}_{os.getpid()}_{secrets.token_hex(2)}"
+        self.databases = databases
+        # Made first, so that every part ``remove`` looks at is valid from the start.
+        self.var_dir = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+        self.redis_db = 0  # none claimed yet (DB 0 holds the locks and is never claimed)
+        self.vars: dict[str, str] = {}
+
+    @property
+    def redis_url(self) -> str:
+        return self.vars["CB_REDIS_URL"]
+
+    def dsn(self, name: str) -> str:
+        """Database ``name`` for psycopg."""
+        return f"{PG}/{self.run}_{name}"
+
+    def url(self, name: str) -> str:
+        """Database ``name`` for SQLAlchemy, as the services' settings take it."""
+        return f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.run}_{name}"
+
+    def create(self, extra: dict[str, str] | None = None) -> None:
+        """The databases (empty), a Redis DB, keys and a logs directory under the var
+        directory. ``vars`` (the services' settings for them, and ``extra``) go into
+        ``os.environ`` too: what the bench runs in-process reads what its processes read."""
+        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+            for name in self.databases:
+                conn.execute(f'CREATE DATABASE "{self.run}_{name}"')
+        self.redis_db = claim_redis_db()
+        self.vars = {
+            **{f"CB_{name.upper()}_DATABASE_URL": self.url(name) for name in self.databases},
+            "CB_REDIS_URL": f"redis://127.0.0.1:6379/{self.redis_db}",
+            "CB_VAR_DIR": str(self.var_dir),
+            "CB_LOG_LEVEL": "WARNING",
+            **(extra or {}),
+        }
+        os.environ.update(self.vars)
+        (self.var_dir / "logs").mkdir()
+        from deploy.bootstrap import ensure_keys  # reads CB_VAR_DIR, set just above
+
+        ensure_keys()
+
+    def remove(self) -> None:
+        """Drop the databases, free the Redis DB, delete the var directory: each of them
+        tried even when the one before failed, so that one failure leaves no more behind."""
+        try:
+            # IF EXISTS: also after a ``create`` that stopped half-way (the names are ours).
+            with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+                for name in self.databases:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{self.run}_{name}" WITH (FORCE)')
+        finally:
+            try:
+                if self.redis_db:
+                    free_redis_db(self.redis_db)
+            finally:
+                shutil.rmtree(self.var_dir, ignore_errors=True)
+
+
 def throwaway(prefix: str, databases: tuple[str, ...]) -> dict[str, str]:
     """Databases ``<run>_<name>``, a var directory with fresh keys and a Redis DB, all the
     benchmark's own; its environment (also set in ``os.environ``). ``drop`` removes them."""
@@ -146,9 +221,7 @@ def drop(env: dict[str, str]) -> None:
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
         for name in env["BENCH_DATABASES"].split(","):
             conn.execute(f'DROP DATABASE IF EXISTS "{env["BENCH_RUN"]}_{name}" WITH (FORCE)')
-    db = int(env["BENCH_REDIS_DB"])
-    redis.Redis(db=db).flushdb()
-    redis.Redis().delete(f"cbtest:redis-db-lock:{db}")
+    free_redis_db(int(env["BENCH_REDIS_DB"]))
     shutil.rmtree(env["CB_VAR_DIR"], ignore_errors=True)
 
 

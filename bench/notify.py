@@ -42,11 +42,9 @@ import multiprocessing as mp
 import os
 import re
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -60,21 +58,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
-import redis  # noqa: E402
 
 from bench._support import (  # noqa: E402
     ROUNDTRIP_MODULE,
     ROUNDTRIP_QUEUE,
     ROUNDTRIP_SOURCE,
+    Env,
     Prober,
     RoundTrip,
-    claim_redis_db,
     cpu_seconds,
     free_port,
     percentile,
 )
 
-PG = "postgresql://postgres@127.0.0.1:5432"
 BIN = Path(sys.executable).parent
 EVENT_TYPE = "intake.application_decided"
 UNIT, UNIT_PATH = "AP000001", "/ZJ/B01/S001/AP000001/"
@@ -89,59 +85,24 @@ DISPATCH_EVERY = 15.0  # seconds, as beat sends notify.dispatch
 # --- setup and teardown -------------------------------------------------------------------
 
 
-class Env:
-    def __init__(self) -> None:
-        self.run = f"bench_notify_{os.getpid()}_{secrets.token_hex(2)}"
-        self.var_dir = Path(tempfile.mkdtemp(prefix="bench-notify-"))
-        self.redis_db = 0
-        self.vars: dict[str, str] = {}
-        self.db_created = False
-
-    @property
-    def redis_url(self) -> str:
-        return self.vars["CB_REDIS_URL"]
-
-    @property
-    def dsn(self) -> str:
-        return f"{PG}/{self.run}"
-
-
 def setup(env: Env, smtp_port: int) -> None:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{env.run}"')
-    env.db_created = True
-    env.redis_db = claim_redis_db()
-    env.vars = {
-        "CB_NOTIFY_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{env.run}",
-        "CB_REDIS_URL": f"redis://127.0.0.1:6379/{env.redis_db}",
-        "CB_VAR_DIR": str(env.var_dir),
-        "CB_LOG_LEVEL": "WARNING",
-        "CB_SMTP_HOST": "127.0.0.1",
-        "CB_SMTP_PORT": str(smtp_port),
-        "CB_SMTP_STARTTLS": "false",
-        "CB_SMS_PROVIDER": "file",
-        "CB_SMS_DIR": str(env.var_dir / "sms"),
-        "CB_NOTIFY_RATE_LIMITS": RATE_LIMITS,
-    }
-    os.environ.update(env.vars)
-    (env.var_dir / "logs").mkdir()
-    (env.var_dir / f"{ROUNDTRIP_MODULE}.py").write_text(ROUNDTRIP_SOURCE)
-    from deploy.bootstrap import ensure_keys
+    """The notify database migrated; e-mail to the SMTP sink, SMS to files in the var
+    directory, the channels' rate limits out of the way."""
     from shared.migrations import upgrade
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        ensure_keys()
-        upgrade("notify", env.vars["CB_NOTIFY_DATABASE_URL"])
-
-
-def teardown(env: Env) -> None:
-    if env.db_created:
-        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{env.run}" WITH (FORCE)')
-    if env.redis_db:
-        redis.Redis(db=env.redis_db).flushdb()
-        redis.Redis().delete(f"cbtest:redis-db-lock:{env.redis_db}")
-    shutil.rmtree(env.var_dir, ignore_errors=True)
+    with contextlib.redirect_stdout(io.StringIO()):  # the bootstrap's "keys: created" lines
+        env.create(
+            {
+                "CB_SMTP_HOST": "127.0.0.1",
+                "CB_SMTP_PORT": str(smtp_port),
+                "CB_SMTP_STARTTLS": "false",
+                "CB_SMS_PROVIDER": "file",
+                "CB_SMS_DIR": str(env.var_dir / "sms"),
+                "CB_NOTIFY_RATE_LIMITS": RATE_LIMITS,
+            }
+        )
+        upgrade("notify", env.url("notify"))
+    (env.var_dir / f"{ROUNDTRIP_MODULE}.py").write_text(ROUNDTRIP_SOURCE)
 
 
 class Processes:
@@ -321,7 +282,7 @@ class Sinks:
 
 
 def register_webhook(env: Env, url: str, secret: str) -> None:
-    with psycopg.connect(env.dsn, autocommit=True) as conn:
+    with psycopg.connect(env.dsn("notify"), autocommit=True) as conn:
         conn.execute(
             "INSERT INTO webhooks (unit_code, unit_path, url, event_types, secret, created_by_id)"
             " VALUES (%s, %s, %s, %s, %s, %s)",
@@ -381,7 +342,7 @@ def publish(app: Any, count: int, rate: float, pool: list[dict[str, str]]) -> di
 
 
 def status(env: Env) -> tuple[int, dict[str, int]]:
-    with psycopg.connect(env.dsn) as conn:
+    with psycopg.connect(env.dsn("notify")) as conn:
         events = conn.execute("SELECT count(*) FROM events").fetchone()[0]  # type: ignore[index]
         rows = conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status").fetchall()
     return int(events), {str(s): int(n) for s, n in rows}
@@ -431,7 +392,7 @@ def main(argv: list[str] | None = None) -> None:
     timeout = args.timeout or 120 + 0.1 * args.count
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    env = Env()
+    env = Env("bench_notify", ("notify",))
     procs = Processes(env)
     sinks: Sinks | None = None
     failed = True
@@ -495,7 +456,7 @@ def main(argv: list[str] | None = None) -> None:
         sms = sms_arrivals(env)
         print(f"drained {drain + publish_seconds:.1f} s after the first publish", flush=True)
 
-        with psycopg.connect(env.dsn) as conn:
+        with psycopg.connect(env.dsn("notify")) as conn:
             deliveries = conn.execute(
                 "SELECT id::text, event_id::text, channel::text, status::text, attempts "
                 "FROM deliveries"
@@ -517,7 +478,7 @@ def main(argv: list[str] | None = None) -> None:
         procs.stop_all()
         if sinks is not None:
             sinks.kill()
-        teardown(env)
+        env.remove()
     if failed:
         sys.exit(1)
 

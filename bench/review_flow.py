@@ -54,11 +54,9 @@ import multiprocessing as mp
 import os
 import queue
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -69,21 +67,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
-import redis  # noqa: E402
 
 from bench._support import (  # noqa: E402
     ROUNDTRIP_MODULE,
     ROUNDTRIP_QUEUE,
     ROUNDTRIP_SOURCE,
+    Env,
     Prober,
     RoundTrip,
-    claim_redis_db,
     cpu_seconds,
     free_port,
     percentile,
 )
 
-PG = "postgresql://postgres@127.0.0.1:5432"
 SERVICES = ("org", "intake", "review", "notify")
 LEVEL_QUEUES = ("review.acceptance_point", "review.subcentre", "review.branch", "review.province")
 SUBCENTRE = "S001"
@@ -168,71 +164,27 @@ class Http:
 # --- the environment: databases, Redis DB, keys, processes --------------------------------
 
 
-@dataclass
-class Env:
-    run: str
-    var_dir: Path
-    redis_db: int
-    vars: dict[str, str]
-
-    @property
-    def redis_url(self) -> str:
-        return self.vars["CB_REDIS_URL"]
-
-    def dsn(self, service: str) -> str:
-        return f"{PG}/{self.run}_{service}"
-
-
-def new_env() -> Env:
-    run = f"bench_review_{os.getpid()}_{secrets.token_hex(2)}"
-    return Env(run, Path(tempfile.mkdtemp(prefix="bench-review-")), 0, {})
-
-
 def setup(env: Env) -> None:
     """Databases, a Redis DB, keys, migrations, the org tree, the first admin, the routes."""
-    run, var_dir = env.run, env.var_dir
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        for service in SERVICES:
-            conn.execute(f'CREATE DATABASE "{run}_{service}"')
-    env.redis_db = claim_redis_db()
-    env.vars = {
-        **{
-            f"CB_{s.upper()}_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{run}_{s}"
-            for s in SERVICES
-        },
-        "CB_REDIS_URL": f"redis://127.0.0.1:6379/{env.redis_db}",
-        "CB_VAR_DIR": str(var_dir),
-        "CB_LOG_LEVEL": "WARNING",
-        # Sign-in is not measured: cheap password hashes, and tokens that outlive the run.
-        "CB_PASSWORD_TIME_COST": "1",
-        "CB_PASSWORD_MEMORY_COST": "8192",
-        "CB_ACCESS_TOKEN_TTL": str(12 * 3600),
-        "CB_ADMIN_USERNAME": ADMIN,
-        "CB_ADMIN_PASSWORD": PASSWORD,
-    }
-    os.environ.update(env.vars)
-    (var_dir / "logs").mkdir()
-    (var_dir / f"{ROUNDTRIP_MODULE}.py").write_text(ROUNDTRIP_SOURCE)
-    from deploy.bootstrap import ensure_keys, load_org, seed_review
+    from deploy.bootstrap import load_org, seed_review
     from shared.migrations import upgrade
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        ensure_keys()
+    with contextlib.redirect_stdout(io.StringIO()):  # the bootstrap's progress lines
+        env.create(
+            {
+                # Sign-in is not measured: cheap password hashes, and tokens that outlive the run.
+                "CB_PASSWORD_TIME_COST": "1",
+                "CB_PASSWORD_MEMORY_COST": "8192",
+                "CB_ACCESS_TOKEN_TTL": str(12 * 3600),
+                "CB_ADMIN_USERNAME": ADMIN,
+                "CB_ADMIN_PASSWORD": PASSWORD,
+            }
+        )
         for service in SERVICES:
-            upgrade(service, env.vars[f"CB_{service.upper()}_DATABASE_URL"])
+            upgrade(service, env.url(service))
         load_org()  # the org tree and the first admin, as make run's bootstrap does
         seed_review()  # the default route table
-
-
-def teardown(env: Env) -> None:
-    """Everything ``setup`` made, whatever part of it was made."""
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        for service in SERVICES:
-            conn.execute(f'DROP DATABASE IF EXISTS "{env.run}_{service}" WITH (FORCE)')
-    if env.redis_db:
-        redis.Redis(db=env.redis_db).flushdb()
-        redis.Redis().delete(f"cbtest:redis-db-lock:{env.redis_db}")
-    shutil.rmtree(env.var_dir, ignore_errors=True)
+    (env.var_dir / f"{ROUNDTRIP_MODULE}.py").write_text(ROUNDTRIP_SOURCE)
 
 
 class Processes:
@@ -1205,7 +1157,7 @@ def print_log_tails(env: Env) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    env = new_env()
+    env = Env("bench_review", SERVICES)
     procs = Processes(env)
     failed = True
     try:
@@ -1268,7 +1220,7 @@ def main(argv: list[str] | None = None) -> None:
         if failed:
             print_log_tails(env)
         procs.stop_all()
-        teardown(env)
+        env.remove()
     if failed:
         sys.exit(1)
 
