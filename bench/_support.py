@@ -1,13 +1,19 @@
-"""What the benchmarks share: a Redis DB of their own, spare ports, percentiles, and the bare
-Celery round trip every figure is set beside."""
+"""What the benchmarks share: a throwaway world of their own (databases, Redis DB, keys), the
+system's processes started and stopped as process groups, spare ports, percentiles, and the
+bare Celery round trip every figure is set beside."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import math
 import os
 import secrets
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -16,6 +22,9 @@ from typing import Any
 
 import psycopg
 import redis
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository: processes start there
+BIN = Path(sys.executable).parent  # the virtualenv's scripts (celery, gunicorn)
 
 # The bare round trip: a Celery app with nothing of the project's, on the same Redis. The
 # benchmark writes this module into its temporary directory and starts a worker on it.
@@ -186,6 +195,142 @@ class Env:
                     free_redis_db(self.redis_db)
             finally:
                 shutil.rmtree(self.var_dir, ignore_errors=True)
+
+
+class Processes:
+    """The system's processes by name, each in a session (process group) of its own with its
+    output in ``<var dir>/logs/<name>.log``: stopping one stops whatever it forked (gunicorn's
+    workers, Celery's pool), and Ctrl-C at the bench's terminal reaches none of them, so they
+    are stopped in the bench's order, by ``stop_all``."""
+
+    def __init__(self, env: Env) -> None:
+        self.env = env
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, argv: list[str]) -> None:
+        """Run ``argv`` from the repository with the environment's settings; the var directory
+        is on the path for the bare round-trip module written there."""
+        with (self.env.var_dir / "logs" / f"{name}.log").open("ab") as log:
+            self.procs[name] = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env={
+                    **os.environ,
+                    **self.env.vars,
+                    "PYTHONPATH": f"{ROOT}{os.pathsep}{self.env.var_dir}",
+                },
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def serve(self, name: str, app: str, port: int, workers: int) -> None:
+        """gunicorn on loopback with the deployment's settings (deploy/gunicorn.conf.py)."""
+        self.start(
+            name,
+            [
+                str(BIN / "gunicorn"),
+                "--config",
+                "deploy/gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+                app,
+            ],
+        )
+
+    def relay(self, service: str) -> None:
+        """The outbox relay of ``service``, named ``relay-<service>``."""
+        self.start(f"relay-{service}", [sys.executable, "-m", "shared.relay", "--service", service])
+
+    def celery(
+        self, name: str, app: str, queue: str, node: str, concurrency: int, *, loglevel: str
+    ) -> None:
+        """A Celery worker of ``app`` on one queue, as the Procfile starts them."""
+        self.start(
+            name,
+            [
+                str(BIN / "celery"),
+                "-A",
+                app,
+                "worker",
+                "-Q",
+                queue,
+                "-n",
+                node,
+                "--concurrency",
+                str(concurrency),
+                "--loglevel",
+                loglevel,
+            ],
+        )
+
+    def check_alive(self) -> None:
+        """Raise if any process has exited: a wait for it would only time out."""
+        dead = [n for n, p in self.procs.items() if p.poll() is not None]
+        if dead:
+            raise RuntimeError(f"process(es) exited: {', '.join(dead)}; see their logs")
+
+    def stop(self, names: list[str], timeout: float = 20) -> None:
+        """SIGTERM to each group at once (they shut down in parallel), SIGKILL to any still
+        there after ``timeout`` seconds in all; the names are forgotten."""
+        for name in names:
+            proc = self.procs[name]
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for name in names:
+            proc = self.procs.pop(name)
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+            # Anything the process group left behind (a worker's pool children).
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    def stop_all(self) -> None:
+        self.stop(list(self.procs))
+
+
+def wait_workers(app: Any, nodes: list[str], procs: Processes, timeout: float = 90) -> None:
+    """Until every Celery node named answers a control ping (each ping waits 1 s)."""
+    deadline, missing = time.monotonic() + timeout, set(nodes)
+    while missing and time.monotonic() < deadline:
+        procs.check_alive()
+        for reply in app.control.ping(destination=sorted(missing), timeout=1.0) or []:
+            missing -= set(reply)
+    if missing:
+        raise RuntimeError(f"Celery workers not ready: {', '.join(sorted(missing))}")
+
+
+def healthy(port: int) -> bool:
+    """``GET /healthz`` on loopback answers 200; False if nothing answers yet."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", "/healthz")
+        response = conn.getresponse()
+        response.read()
+        return response.status == 200
+    except (http.client.HTTPException, OSError):
+        return False
+    finally:
+        conn.close()
+
+
+def wait_healthy(port: int, name: str, procs: Processes, timeout: float = 60) -> None:
+    """Until the server on ``port`` answers ``/healthz`` with 200, every 0.2 s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs.check_alive()
+        if healthy(port):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} did not answer /healthz within {timeout:.0f} s")
 
 
 def throwaway(prefix: str, databases: tuple[str, ...]) -> dict[str, str]:

@@ -43,7 +43,6 @@ import os
 import re
 import secrets
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -65,13 +64,15 @@ from bench._support import (  # noqa: E402
     ROUNDTRIP_SOURCE,
     Env,
     Prober,
+    Processes,
     RoundTrip,
     cpu_seconds,
     free_port,
     percentile,
+    wait_workers,
 )
 
-BIN = Path(sys.executable).parent
+LOGLEVEL = "WARNING"  # the Celery workers' --loglevel
 EVENT_TYPE = "intake.application_decided"
 UNIT, UNIT_PATH = "AP000001", "/ZJ/B01/S001/AP000001/"
 HOOK_PATH = "/ZJ/B01/S001/"  # the sub-centre's subtree: the point's events included
@@ -103,75 +104,6 @@ def setup(env: Env, smtp_port: int) -> None:
         )
         upgrade("notify", env.url("notify"))
     (env.var_dir / f"{ROUNDTRIP_MODULE}.py").write_text(ROUNDTRIP_SOURCE)
-
-
-class Processes:
-    """Celery workers, each in its own session so it is stopped with its pool children."""
-
-    def __init__(self, env: Env) -> None:
-        self.env = env
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def celery(self, name: str, app: str, queue_name: str, node: str, concurrency: int) -> None:
-        log = (self.env.var_dir / "logs" / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(
-            [
-                str(BIN / "celery"),
-                "-A",
-                app,
-                "worker",
-                "-Q",
-                queue_name,
-                "-n",
-                node,
-                "--concurrency",
-                str(concurrency),
-                "--loglevel",
-                "WARNING",
-            ],
-            cwd=ROOT,
-            env={
-                **os.environ,
-                **self.env.vars,
-                "PYTHONPATH": f"{ROOT}{os.pathsep}{self.env.var_dir}",
-            },
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-
-    def check_alive(self) -> None:
-        dead = [n for n, p in self.procs.items() if p.poll() is not None]
-        if dead:
-            raise RuntimeError(f"process(es) exited: {', '.join(dead)}; see their logs")
-
-    def stop_all(self, timeout: float = 20) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        self.procs.clear()
-
-
-def wait_workers(app: Any, nodes: list[str], procs: Processes, timeout: float = 90) -> None:
-    deadline, missing = time.monotonic() + timeout, set(nodes)
-    while missing and time.monotonic() < deadline:
-        procs.check_alive()
-        for reply in app.control.ping(destination=sorted(missing), timeout=1.0) or []:
-            missing -= set(reply)
-    if missing:
-        raise RuntimeError(f"Celery workers not ready: {', '.join(sorted(missing))}")
 
 
 def print_log_tails(env: Env) -> None:
@@ -404,8 +336,17 @@ def main(argv: list[str] | None = None) -> None:
         sys.path.insert(0, str(env.var_dir))
         roundtrip_app = importlib.import_module(ROUNDTRIP_MODULE).app
         notify_app = importlib.import_module("services.notify.worker").celery
-        procs.celery("notify", "services.notify.worker", "notify", "notify@bench", args.concurrency)
-        procs.celery("roundtrip", ROUNDTRIP_MODULE, ROUNDTRIP_QUEUE, "roundtrip@bench", 1)
+        procs.celery(
+            "notify",
+            "services.notify.worker",
+            "notify",
+            "notify@bench",
+            args.concurrency,
+            loglevel=LOGLEVEL,
+        )
+        procs.celery(
+            "roundtrip", ROUNDTRIP_MODULE, ROUNDTRIP_QUEUE, "roundtrip@bench", 1, loglevel=LOGLEVEL
+        )
         wait_workers(roundtrip_app, ["notify@bench", "roundtrip@bench"], procs)
         pool = sealed_pool(min(SEALED_POOL, args.count))
 

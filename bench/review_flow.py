@@ -55,7 +55,6 @@ import os
 import queue
 import secrets
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -74,10 +73,13 @@ from bench._support import (  # noqa: E402
     ROUNDTRIP_SOURCE,
     Env,
     Prober,
+    Processes,
     RoundTrip,
     cpu_seconds,
     free_port,
     percentile,
+    wait_healthy,
+    wait_workers,
 )
 
 SERVICES = ("org", "intake", "review", "notify")
@@ -90,7 +92,7 @@ PAGE = 100  # the inbox's largest page (shared.paging.MAX_PER_PAGE)
 # A decision committed but not yet answered can hide a new case from the count for a moment;
 # the newest few cases are read now and then regardless.
 TAIL_CHECK_SECONDS, TAIL = 0.5, 20
-BIN = Path(sys.executable).parent
+LOGLEVEL = "INFO"  # the Celery workers' --loglevel
 
 # The bare round trip: a Celery app with nothing of the project's, on the same Redis.
 
@@ -187,116 +189,21 @@ def setup(env: Env) -> None:
     (env.var_dir / f"{ROUNDTRIP_MODULE}.py").write_text(ROUNDTRIP_SOURCE)
 
 
-class Processes:
-    """The system's processes, each in its own session so it is stopped with its children."""
-
-    def __init__(self, env: Env) -> None:
-        self.env = env
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, argv: list[str]) -> None:
-        log = (self.env.var_dir / "logs" / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env={
-                **os.environ,
-                **self.env.vars,
-                "PYTHONPATH": f"{ROOT}{os.pathsep}{self.env.var_dir}",
-            },
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-
-    def serve(self, name: str, app: str, port: int, workers: int) -> None:
-        self.start(
-            name,
-            [
-                str(BIN / "gunicorn"),
-                "--config",
-                "deploy/gunicorn.conf.py",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(workers),
-                app,
-            ],
-        )
-
-    def celery(self, name: str, app: str, queue_name: str, node: str, concurrency: int) -> None:
-        self.start(
-            name,
-            [
-                str(BIN / "celery"),
-                "-A",
-                app,
-                "worker",
-                "-Q",
-                queue_name,
-                "-n",
-                node,
-                "--concurrency",
-                str(concurrency),
-                "--loglevel",
-                "INFO",
-            ],
-        )
-
-    def groups(self) -> dict[int, str]:
-        """Process group -> the component it runs, for CPU accounting."""
-        names = {
-            "org": "org web (idle)",
-            "intake": "intake web",
-            "review": "review web",
-            "relay-intake": "intake relay",
-            "relay-review": "review relay",
-            "worker-intake": "intake worker",
-            "roundtrip": "bare round-trip worker",
-        }
-        return {
-            p.pid: names.get(n, "review level workers" if n.startswith("worker-review.") else n)
-            for n, p in self.procs.items()
-        }
-
-    def check_alive(self) -> None:
-        dead = [n for n, p in self.procs.items() if p.poll() is not None]
-        if dead:
-            raise RuntimeError(f"process(es) exited: {', '.join(dead)}; see their logs")
-
-    def stop(self, names: list[str], timeout: float = 20) -> None:
-        for name in names:
-            proc = self.procs[name]
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for name in names:
-            proc = self.procs.pop(name)
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-            # Anything the process group left behind (a worker's pool children).
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-
-    def stop_all(self) -> None:
-        self.stop(list(self.procs))
-
-
-def wait_healthy(port: int, name: str, procs: Processes, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        procs.check_alive()
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            if Http(port).call("GET", "/healthz", retries=1)[0] == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{name} did not answer /healthz within {timeout:.0f} s")
+def component_groups(procs: Processes) -> dict[int, str]:
+    """Process group -> the component it runs, for CPU accounting."""
+    names = {
+        "org": "org web (idle)",
+        "intake": "intake web",
+        "review": "review web",
+        "relay-intake": "intake relay",
+        "relay-review": "review relay",
+        "worker-intake": "intake worker",
+        "roundtrip": "bare round-trip worker",
+    }
+    return {
+        p.pid: names.get(n, "review level workers" if n.startswith("worker-review.") else n)
+        for n, p in procs.procs.items()
+    }
 
 
 def start_level_workers(procs: Processes, app: Any, per_level: int) -> None:
@@ -305,23 +212,14 @@ def start_level_workers(procs: Processes, app: Any, per_level: int) -> None:
     for q in LEVEL_QUEUES:
         for k in range(1, per_level + 1):
             nodes.append(f"{q}.{k}@bench")
-            procs.celery(f"worker-{q}-{k}", "services.review.worker", q, nodes[-1], 1)
+            procs.celery(
+                f"worker-{q}-{k}", "services.review.worker", q, nodes[-1], 1, loglevel=LOGLEVEL
+            )
     wait_workers(app, nodes, procs)
 
 
 def stop_level_workers(procs: Processes) -> None:
     procs.stop([n for n in procs.procs if n.startswith("worker-review.")])
-
-
-def wait_workers(app: Any, nodes: list[str], procs: Processes, timeout: float = 90) -> None:
-    """Until every Celery node named answers a control ping."""
-    deadline, missing = time.monotonic() + timeout, set(nodes)
-    while missing and time.monotonic() < deadline:
-        procs.check_alive()
-        for reply in app.control.ping(destination=sorted(missing), timeout=1.0) or []:
-            missing -= set(reply)
-    if missing:
-        raise RuntimeError(f"Celery workers not ready: {', '.join(sorted(missing))}")
 
 
 # --- the bare Celery round trip ------------------------------------------------------------
@@ -778,7 +676,7 @@ class Bench:
             prober = Prober(RoundTrip(self.roundtrip_app, self.env.redis_url))
             prober.start()
             wall_offset = time.time() - time.monotonic()
-            groups = self.procs.groups()
+            groups = component_groups(self.procs)
             cpu_before = cpu_seconds(groups, {})
             go.set()
             submitted, reviewed = self.collect(results, len(clients), stop, result)
@@ -1168,11 +1066,18 @@ def main(argv: list[str] | None = None) -> None:
         for service, port in ports.items():
             procs.serve(service, f"services.{service}.app:create_app()", port, args.web_workers)
         for service in ("intake", "review"):
-            procs.start(
-                f"relay-{service}", [sys.executable, "-m", "shared.relay", "--service", service]
-            )
-        procs.celery("worker-intake", "services.intake.worker", "intake", "intake@bench", 2)
-        procs.celery("roundtrip", ROUNDTRIP_MODULE, ROUNDTRIP_QUEUE, "roundtrip@bench", 1)
+            procs.relay(service)
+        procs.celery(
+            "worker-intake",
+            "services.intake.worker",
+            "intake",
+            "intake@bench",
+            2,
+            loglevel=LOGLEVEL,
+        )
+        procs.celery(
+            "roundtrip", ROUNDTRIP_MODULE, ROUNDTRIP_QUEUE, "roundtrip@bench", 1, loglevel=LOGLEVEL
+        )
         for service, port in ports.items():
             wait_healthy(port, service, procs)
         wait_workers(roundtrip_app, ["intake@bench", "roundtrip@bench"], procs)
