@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import importlib
 import math
 import os
 import secrets
@@ -52,6 +53,26 @@ def echo(key):
     _redis.lpush(key, b"1")
 '''
 ROUNDTRIP_QUEUE = "bench.roundtrip"
+
+
+def load_roundtrip(env: Env) -> Any:
+    """The bare round trip's Celery app. Its module is written into the var directory, which
+    ``Processes.start`` puts on every process's path (for the worker), and imported from there
+    (for the client)."""
+    (env.var_dir / f"{ROUNDTRIP_MODULE}.py").write_text(ROUNDTRIP_SOURCE)
+    sys.path.insert(0, str(env.var_dir))
+    return importlib.import_module(ROUNDTRIP_MODULE).app
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM ends the bench the way Ctrl-C does, through its ``finally`` blocks: a bench
+    killed from outside still stops its processes and removes its world (status 143)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def ms(seconds: float) -> str:
+    """Seconds as milliseconds to one decimal; ``-`` for NaN (a percentile of no samples)."""
+    return "-" if math.isnan(seconds) else f"{seconds * 1000:.1f}"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -306,6 +327,20 @@ def wait_workers(app: Any, nodes: list[str], procs: Processes, timeout: float = 
             missing -= set(reply)
     if missing:
         raise RuntimeError(f"Celery workers not ready: {', '.join(sorted(missing))}")
+
+
+def print_log_tails(env: Env, warnings: bool = False) -> None:
+    """The last error lines (with ``warnings``, warning lines too) of each process's log, on
+    stderr: the logs are deleted with the var directory when the bench ends."""
+    marks = ("Traceback", "ERROR", "WARNING") if warnings else ("Traceback", "ERROR")
+    kind = "error/warning" if warnings else "error"
+    for log in sorted((env.var_dir / "logs").glob("*.log")):
+        lines = log.read_text(errors="replace").splitlines()
+        bad = [x for x in lines if any(mark in x for mark in marks)]
+        if bad:
+            print(f"--- {log.name}: {len(bad)} {kind} line(s), last ones:", file=sys.stderr)
+            for x in bad[-5:]:
+                print(f"    {x[:400]}", file=sys.stderr)
 
 
 def healthy(port: int) -> bool:

@@ -42,7 +42,6 @@ import multiprocessing as mp
 import os
 import re
 import secrets
-import signal
 import sys
 import threading
 import time
@@ -61,14 +60,17 @@ import psycopg  # noqa: E402
 from bench._support import (  # noqa: E402
     ROUNDTRIP_MODULE,
     ROUNDTRIP_QUEUE,
-    ROUNDTRIP_SOURCE,
     Env,
     Prober,
     Processes,
     RoundTrip,
     cpu_seconds,
+    exit_on_sigterm,
     free_port,
+    load_roundtrip,
+    ms,
     percentile,
+    print_log_tails,
     wait_workers,
 )
 
@@ -80,10 +82,7 @@ RATE_LIMITS = "sms=100000,email=100000,webhook=100000"
 SEALED_POOL = 200  # distinct phone numbers and addresses, sealed before the clock starts
 DISPATCH_EVERY = 15.0  # seconds, as beat sends notify.dispatch
 
-# The bare round trip: a Celery app with nothing of the project's, on the same Redis.
-
-
-# --- setup and teardown -------------------------------------------------------------------
+# --- setup ---------------------------------------------------------------------------------
 
 
 def setup(env: Env, smtp_port: int) -> None:
@@ -103,17 +102,6 @@ def setup(env: Env, smtp_port: int) -> None:
             }
         )
         upgrade("notify", env.url("notify"))
-    (env.var_dir / f"{ROUNDTRIP_MODULE}.py").write_text(ROUNDTRIP_SOURCE)
-
-
-def print_log_tails(env: Env) -> None:
-    for log in sorted((env.var_dir / "logs").glob("*.log")):
-        lines = log.read_text(errors="replace").splitlines()
-        bad = [x for x in lines if "Traceback" in x or "ERROR" in x or "WARNING" in x]
-        if bad:
-            print(f"--- {log.name}: {len(bad)} error/warning line(s), last ones:", file=sys.stderr)
-            for x in bad[-5:]:
-                print(f"    {x[:400]}", file=sys.stderr)
 
 
 # --- the sinks, in a process of their own -------------------------------------------------
@@ -205,9 +193,6 @@ class Sinks:
             if self.proc.is_alive():
                 self.proc.kill()
                 self.proc.join(timeout=5)
-
-
-# --- the bare Celery round trip -----------------------------------------------------------
 
 
 # --- the load -----------------------------------------------------------------------------
@@ -309,10 +294,6 @@ def sms_arrivals(env: Env) -> dict[str, float]:
 # --- figures and checks -------------------------------------------------------------------
 
 
-def ms(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value * 1000:.1f}"
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=20000, help="events to publish")
@@ -322,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=0, help="seconds to drain (default: auto)")
     args = parser.parse_args(argv)
     timeout = args.timeout or 120 + 0.1 * args.count
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    exit_on_sigterm()
 
     env = Env("bench_notify", ("notify",))
     procs = Processes(env)
@@ -333,8 +314,7 @@ def main(argv: list[str] | None = None) -> None:
         setup(env, smtp_port)
         sinks = Sinks(smtp_port, secret)
         register_webhook(env, f"http://127.0.0.1:{sinks.hook_port}/hook", secret)
-        sys.path.insert(0, str(env.var_dir))
-        roundtrip_app = importlib.import_module(ROUNDTRIP_MODULE).app
+        roundtrip_app = load_roundtrip(env)
         notify_app = importlib.import_module("services.notify.worker").celery
         procs.celery(
             "notify",
@@ -415,7 +395,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     finally:
         if failed:
-            print_log_tails(env)
+            print_log_tails(env, warnings=True)
         procs.stop_all()
         if sinks is not None:
             sinks.kill()

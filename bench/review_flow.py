@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import importlib
 import io
 import json
 import math
@@ -54,7 +53,6 @@ import multiprocessing as mp
 import os
 import queue
 import secrets
-import signal
 import sys
 import threading
 import time
@@ -70,14 +68,17 @@ import psycopg  # noqa: E402
 from bench._support import (  # noqa: E402
     ROUNDTRIP_MODULE,
     ROUNDTRIP_QUEUE,
-    ROUNDTRIP_SOURCE,
     Env,
     Prober,
     Processes,
     RoundTrip,
     cpu_seconds,
+    exit_on_sigterm,
     free_port,
+    load_roundtrip,
+    ms,
     percentile,
+    print_log_tails,
     wait_healthy,
     wait_workers,
 )
@@ -93,9 +94,6 @@ PAGE = 100  # the inbox's largest page (shared.paging.MAX_PER_PAGE)
 # the newest few cases are read now and then regardless.
 TAIL_CHECK_SECONDS, TAIL = 0.5, 20
 LOGLEVEL = "INFO"  # the Celery workers' --loglevel
-
-# The bare round trip: a Celery app with nothing of the project's, on the same Redis.
-
 
 # --- small helpers ----------------------------------------------------------------------
 
@@ -186,7 +184,6 @@ def setup(env: Env) -> None:
             upgrade(service, env.url(service))
         load_org()  # the org tree and the first admin, as make run's bootstrap does
         seed_review()  # the default route table
-    (env.var_dir / f"{ROUNDTRIP_MODULE}.py").write_text(ROUNDTRIP_SOURCE)
 
 
 def component_groups(procs: Processes) -> dict[int, str]:
@@ -220,9 +217,6 @@ def start_level_workers(procs: Processes, app: Any, per_level: int) -> None:
 
 def stop_level_workers(procs: Processes) -> None:
     procs.stop([n for n in procs.procs if n.startswith("worker-review.")])
-
-
-# --- the bare Celery round trip ------------------------------------------------------------
 
 
 # --- org: a point brought to OPERATING, staff signed in -----------------------------------
@@ -907,10 +901,6 @@ class Bench:
 # --- report -------------------------------------------------------------------------------------
 
 
-def ms(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value * 1000:.1f}"
-
-
 def report(args: argparse.Namespace, idle: list[float], runs: list[RunResult]) -> None:
     heads = [f"{r.workers} worker{'s' if r.workers > 1 else ''}/level" for r in runs]
     print()
@@ -1041,27 +1031,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def print_log_tails(env: Env) -> None:
-    """The last error lines of each process's log (the logs go with the key directory)."""
-    for log in sorted((env.var_dir / "logs").glob("*.log")):
-        lines = log.read_text(errors="replace").splitlines()
-        bad = [x for x in lines if "Traceback" in x or "ERROR" in x]
-        if bad:
-            print(f"--- {log.name}: {len(bad)} error line(s), last ones:", file=sys.stderr)
-            for x in bad[-5:]:
-                print(f"    {x[:400]}", file=sys.stderr)
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    exit_on_sigterm()
     env = Env("bench_review", SERVICES)
     procs = Processes(env)
     failed = True
     try:
         setup(env)
-        sys.path.insert(0, str(env.var_dir))
-        roundtrip_app = importlib.import_module(ROUNDTRIP_MODULE).app
+        roundtrip_app = load_roundtrip(env)
         ports = {s: free_port() for s in ("org", "intake", "review")}
         for service, port in ports.items():
             procs.serve(service, f"services.{service}.app:create_app()", port, args.web_workers)
