@@ -368,43 +368,6 @@ def wait_healthy(port: int, name: str, procs: Processes, timeout: float = 60) ->
     raise RuntimeError(f"{name} did not answer /healthz within {timeout:.0f} s")
 
 
-def throwaway(prefix: str, databases: tuple[str, ...]) -> dict[str, str]:
-    """Databases ``<run>_<name>``, a var directory with fresh keys and a Redis DB, all the
-    benchmark's own; its environment (also set in ``os.environ``). ``drop`` removes them."""
-    run = f"{prefix}_{os.getpid()}_{secrets.token_hex(2)}"
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        for name in databases:
-            conn.execute(f'CREATE DATABASE "{run}_{name}"')
-    db = claim_redis_db()
-    env = {
-        f"CB_{name.upper()}_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{run}_{name}"
-        for name in databases
-    }
-    env.update(
-        {
-            "CB_REDIS_URL": f"redis://127.0.0.1:6379/{db}",
-            "CB_VAR_DIR": tempfile.mkdtemp(prefix=f"{prefix}-"),
-            "CB_LOG_LEVEL": "WARNING",
-            "BENCH_RUN": run,
-            "BENCH_DATABASES": ",".join(databases),
-            "BENCH_REDIS_DB": str(db),
-        }
-    )
-    os.environ.update(env)
-    from deploy.bootstrap import ensure_keys
-
-    ensure_keys()
-    return env
-
-
-def drop(env: dict[str, str]) -> None:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        for name in env["BENCH_DATABASES"].split(","):
-            conn.execute(f'DROP DATABASE IF EXISTS "{env["BENCH_RUN"]}_{name}" WITH (FORCE)')
-    free_redis_db(int(env["BENCH_REDIS_DB"]))
-    shutil.rmtree(env["CB_VAR_DIR"], ignore_errors=True)
-
-
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 

@@ -29,10 +29,9 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _support import drop, throwaway
+from bench._support import Env
 
 ROOT = Path(__file__).resolve().parent.parent
-PG = "postgresql://postgres@127.0.0.1:5432"
 HEADERS = ["姓名", "证件类型", "证件号码", "手机号码", "培训机构", "培训项目",
            "开始日期", "结束日期", "学时", "证书编号"]  # fmt: skip
 INTAKE_TABLES = (
@@ -79,12 +78,12 @@ def make_file(rows: int) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def setup() -> dict[str, str]:
+def setup(env: Env) -> None:
+    """The intake database migrated, a Redis DB, keys."""
     from shared.migrations import upgrade
 
-    env = throwaway("bench_import", ("intake",))
-    upgrade("intake", env["CB_INTAKE_DATABASE_URL"])
-    return env
+    env.create()
+    upgrade("intake", env.url("intake"))
 
 
 def processes(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
@@ -172,9 +171,11 @@ def bulk(rows: int, rounds: int) -> None:
     from shared.auth import Principal, TokenIssuer
     from shared.settings import load_settings
 
-    env = setup()
-    procs = processes(env)
+    env = Env("bench_import", ("intake",))
+    procs: list[subprocess.Popen[bytes]] = []
     try:
+        setup(env)
+        procs = processes(env.vars)
         settings = load_settings("intake")
         private = settings.key_file("", "jwt_private.pem").read_bytes()
         principal = Principal(
@@ -186,7 +187,7 @@ def bulk(rows: int, rounds: int) -> None:
         app = create_app()
         client = app.test_client()
         data = make_file(rows)
-        url = env["CB_INTAKE_DATABASE_URL"].replace("+psycopg", "")
+        url = env.dsn("intake")
         print(f"file: {rows:,} rows, {len(data) / 1e6:.1f} MB (CSV, UTF-8)")
         imported, copied, stored = [], [], []
         for n in range(rounds):
@@ -222,7 +223,7 @@ def bulk(rows: int, rounds: int) -> None:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=30)
-        drop(env)
+        env.remove()
 
 
 def main() -> None:

@@ -28,23 +28,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._support import Env  # noqa: E402
 
-sys.path.insert(0, str(ROOT / "bench"))
-from _support import drop, throwaway  # noqa: E402
-
-PG = "postgresql://postgres@127.0.0.1:5432"
 INTAKE_PORT, BASELINE_PORT = 18702, 18703
 
 
-def setup() -> dict[str, str]:
+def setup(env: Env) -> None:
+    """The intake database migrated, the baseline's (empty: it makes its table), a Redis DB,
+    keys."""
     from shared.migrations import upgrade
 
-    env = throwaway("bench_intake", ("intake", "baseline"))
-    env["BASELINE_DATABASE_URL"] = os.environ["BASELINE_DATABASE_URL"] = env.pop(
+    env.create()
+    # The baseline app is not a service of the system and reads its own name for its database.
+    env.vars["BASELINE_DATABASE_URL"] = os.environ["BASELINE_DATABASE_URL"] = env.vars.pop(
         "CB_BASELINE_DATABASE_URL"
     )
-    upgrade("intake", env["CB_INTAKE_DATABASE_URL"])
-    return env
+    upgrade("intake", env.url("intake"))
 
 
 def prepare_learners(count: int) -> tuple[dict[str, str], list[str], str]:
@@ -211,13 +210,14 @@ def main() -> None:
     parser.add_argument("--concurrency", default="4,8,12")
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
-    env = setup()
+    env = Env("bench_intake", ("intake", "baseline"))
     servers = []
     try:
+        setup(env)
         headers, accounts, sha = prepare_learners(200)
         servers = [
-            serve("services.intake.app:create_app()", INTAKE_PORT, args.workers, env),
-            serve("baseline_app:create_app()", BASELINE_PORT, args.workers, env),
+            serve("services.intake.app:create_app()", INTAKE_PORT, args.workers, env.vars),
+            serve("baseline_app:create_app()", BASELINE_PORT, args.workers, env.vars),
         ]
         print(f"gunicorn sync workers: {args.workers} each; {args.seconds:.0f} s per run")
         print(
@@ -243,7 +243,7 @@ def main() -> None:
         for proc in servers:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
-        drop(env)
+        env.remove()
 
 
 if __name__ == "__main__":
