@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -222,10 +223,12 @@ class Processes:
     """The system's processes by name, each in a session (process group) of its own with its
     output in ``<var dir>/logs/<name>.log``: stopping one stops whatever it forked (gunicorn's
     workers, Celery's pool), and Ctrl-C at the bench's terminal reaches none of them, so they
-    are stopped in the bench's order, by ``stop_all``."""
+    are stopped in the bench's order, by ``stop_all``. ``path``: directories the processes
+    import from besides the repository and the var directory."""
 
-    def __init__(self, env: Env) -> None:
+    def __init__(self, env: Env, path: tuple[Path, ...] = ()) -> None:
         self.env = env
+        self.pythonpath = os.pathsep.join(str(d) for d in (ROOT, env.var_dir, *path))
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str, argv: list[str]) -> None:
@@ -235,11 +238,7 @@ class Processes:
             self.procs[name] = subprocess.Popen(
                 argv,
                 cwd=ROOT,
-                env={
-                    **os.environ,
-                    **self.env.vars,
-                    "PYTHONPATH": f"{ROOT}{os.pathsep}{self.env.var_dir}",
-                },
+                env={**os.environ, **self.env.vars, "PYTHONPATH": self.pythonpath},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -357,15 +356,22 @@ def healthy(port: int) -> bool:
         conn.close()
 
 
-def wait_healthy(port: int, name: str, procs: Processes, timeout: float = 60) -> None:
-    """Until the server on ``port`` answers ``/healthz`` with 200, every 0.2 s."""
+def wait_until(ready: Callable[[], bool], procs: Processes, timeout: float) -> bool:
+    """Ask ``ready`` every 0.2 s until it holds (True) or ``timeout`` seconds pass (False).
+    Raises at once if one of ``procs`` has exited: it is not going to get ready."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         procs.check_alive()
-        if healthy(port):
-            return
+        if ready():
+            return True
         time.sleep(0.2)
-    raise RuntimeError(f"{name} did not answer /healthz within {timeout:.0f} s")
+    return False
+
+
+def wait_healthy(port: int, name: str, procs: Processes, timeout: float = 60) -> None:
+    """Until the server on ``port`` answers ``/healthz`` with 200."""
+    if not wait_until(lambda: healthy(port), procs, timeout):
+        raise RuntimeError(f"{name} did not answer /healthz within {timeout:.0f} s")
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
