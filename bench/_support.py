@@ -27,67 +27,10 @@ import redis
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: processes start there
 BIN = Path(sys.executable).parent  # the virtualenv's scripts (celery, gunicorn)
-
-# The bare round trip: a Celery app with nothing of the project's, on the same Redis. The
-# benchmark writes this module into its temporary directory and starts a worker on it.
-ROUNDTRIP_MODULE = "bench_roundtrip"
-ROUNDTRIP_SOURCE = '''"""A bare Celery app for the round-trip baseline of the benchmarks."""
-import os
-
-import redis
-from celery import Celery
-
-app = Celery("bench_roundtrip", broker=os.environ["CB_REDIS_URL"])
-app.conf.update(
-    task_acks_late=True,
-    worker_prefetch_multiplier=1,
-    task_ignore_result=True,
-    task_serializer="json",
-    accept_content=["json"],
-    broker_connection_retry_on_startup=True,
-)
-_redis = redis.Redis.from_url(os.environ["CB_REDIS_URL"])
+PG = "postgresql://postgres@127.0.0.1:5432"
 
 
-@app.task(name="bench.echo")
-def echo(key):
-    _redis.lpush(key, b"1")
-'''
-ROUNDTRIP_QUEUE = "bench.roundtrip"
-
-
-def load_roundtrip(env: Env) -> Any:
-    """The bare round trip's Celery app. Its module is written into the var directory, which
-    ``Processes.start`` puts on every process's path (for the worker), and imported from there
-    (for the client)."""
-    (env.var_dir / f"{ROUNDTRIP_MODULE}.py").write_text(ROUNDTRIP_SOURCE)
-    sys.path.insert(0, str(env.var_dir))
-    return importlib.import_module(ROUNDTRIP_MODULE).app
-
-
-def exit_on_sigterm() -> None:
-    """SIGTERM ends the bench the way Ctrl-C does, through its ``finally`` blocks: a bench
-    killed from outside still stops its processes and removes its world (status 143)."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-
-
-def ms(seconds: float) -> str:
-    """Seconds as milliseconds to one decimal; ``-`` for NaN (a percentile of no samples)."""
-    return "-" if math.isnan(seconds) else f"{seconds * 1000:.1f}"
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (``q`` in 0..1) of ``values``; NaN when there are none."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# --- the world: databases, a Redis DB, a var directory with keys and logs -------------------------
 
 
 def local_redis(db: int = 0) -> redis.Redis:
@@ -112,50 +55,6 @@ def free_redis_db(db: int) -> None:
     local_redis().delete(f"cbtest:redis-db-lock:{db}")
 
 
-class RoundTrip:
-    """Send ``bench.echo`` to the private queue and wait for the worker's marker."""
-
-    def __init__(self, app: Any, redis_url: str, timeout: int = 60) -> None:
-        self.app, self.redis = app, redis.Redis.from_url(redis_url)
-        self.key = f"bench:roundtrip:{secrets.token_hex(4)}"
-        self.timeout = timeout
-
-    def once(self) -> float:
-        start = time.perf_counter()
-        self.app.send_task("bench.echo", args=[self.key], queue=ROUNDTRIP_QUEUE)
-        if self.redis.brpop([self.key], timeout=self.timeout) is None:
-            raise RuntimeError(f"bare round trip: no marker within {self.timeout} s")
-        return time.perf_counter() - start
-
-    def measure(self, samples: int, warmup: int = 20) -> list[float]:
-        for _ in range(warmup):
-            self.once()
-        return [self.once() for _ in range(samples)]
-
-
-class Prober(threading.Thread):
-    """Bare round trips every ``interval`` seconds while the load goes on."""
-
-    def __init__(self, trip: RoundTrip, interval: float = 0.1) -> None:
-        super().__init__(daemon=True)
-        self.trip, self.interval = trip, interval
-        self.samples: list[float] = []
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            self.samples.append(self.trip.once())
-            self.stopping.wait(self.interval)
-
-    def finish(self) -> list[float]:
-        self.stopping.set()
-        self.join(timeout=self.trip.timeout + 10)
-        return self.samples
-
-
-PG = "postgresql://postgres@127.0.0.1:5432"
-
-
 class Env:
     """A benchmark's own world: databases ``<run>_<name>``, a Redis DB and a var directory
     (keys, logs), where ``<run>`` is ``<prefix>_<pid>_<random>``. ``create`` makes them and
@@ -172,6 +71,7 @@ class Env:
 
     @property
     def redis_url(self) -> str:
+        """The claimed Redis DB, as the services' settings take it (after ``create``)."""
         return self.vars["CB_REDIS_URL"]
 
     def dsn(self, name: str) -> str:
@@ -217,6 +117,9 @@ class Env:
                     free_redis_db(self.redis_db)
             finally:
                 shutil.rmtree(self.var_dir, ignore_errors=True)
+
+
+# --- the system's processes -----------------------------------------------------------------------
 
 
 class Processes:
@@ -314,7 +217,53 @@ class Processes:
                 os.killpg(proc.pid, signal.SIGKILL)
 
     def stop_all(self) -> None:
+        """Stop every process still known: the ``finally`` of every benchmark."""
         self.stop(list(self.procs))
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM ends the bench the way Ctrl-C does, through its ``finally`` blocks: a bench
+    killed from outside still stops its processes and removes its world (status 143)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the kernel's pick), for a server to bind."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(ready: Callable[[], bool], procs: Processes, timeout: float) -> bool:
+    """Ask ``ready`` every 0.2 s until it holds (True) or ``timeout`` seconds pass (False).
+    Raises at once if one of ``procs`` has exited: it is not going to get ready."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs.check_alive()
+        if ready():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def healthy(port: int) -> bool:
+    """``GET /healthz`` on loopback answers 200; False if nothing answers yet."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", "/healthz")
+        response = conn.getresponse()
+        response.read()
+        return response.status == 200
+    except (http.client.HTTPException, OSError):
+        return False
+    finally:
+        conn.close()
+
+
+def wait_healthy(port: int, name: str, procs: Processes, timeout: float = 60) -> None:
+    """Until the server on ``port`` answers ``/healthz`` with 200."""
+    if not wait_until(lambda: healthy(port), procs, timeout):
+        raise RuntimeError(f"{name} did not answer /healthz within {timeout:.0f} s")
 
 
 def wait_workers(app: Any, nodes: list[str], procs: Processes, timeout: float = 90) -> None:
@@ -342,36 +291,106 @@ def print_log_tails(env: Env, warnings: bool = False) -> None:
                 print(f"    {x[:400]}", file=sys.stderr)
 
 
-def healthy(port: int) -> bool:
-    """``GET /healthz`` on loopback answers 200; False if nothing answers yet."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        conn.request("GET", "/healthz")
-        response = conn.getresponse()
-        response.read()
-        return response.status == 200
-    except (http.client.HTTPException, OSError):
-        return False
-    finally:
-        conn.close()
+# --- the bare Celery round trip -------------------------------------------------------------------
 
 
-def wait_until(ready: Callable[[], bool], procs: Processes, timeout: float) -> bool:
-    """Ask ``ready`` every 0.2 s until it holds (True) or ``timeout`` seconds pass (False).
-    Raises at once if one of ``procs`` has exited: it is not going to get ready."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        procs.check_alive()
-        if ready():
-            return True
-        time.sleep(0.2)
-    return False
+# The bare round trip: a Celery app with nothing of the project's, on the same Redis. The
+# benchmark writes this module into its var directory (load_roundtrip) and starts a worker on it.
+ROUNDTRIP_MODULE = "bench_roundtrip"
+ROUNDTRIP_SOURCE = '''"""A bare Celery app for the round-trip baseline of the benchmarks."""
+import os
+
+import redis
+from celery import Celery
+
+app = Celery("bench_roundtrip", broker=os.environ["CB_REDIS_URL"])
+app.conf.update(
+    task_acks_late=True,
+    worker_prefetch_multiplier=1,
+    task_ignore_result=True,
+    task_serializer="json",
+    accept_content=["json"],
+    broker_connection_retry_on_startup=True,
+)
+_redis = redis.Redis.from_url(os.environ["CB_REDIS_URL"])
 
 
-def wait_healthy(port: int, name: str, procs: Processes, timeout: float = 60) -> None:
-    """Until the server on ``port`` answers ``/healthz`` with 200."""
-    if not wait_until(lambda: healthy(port), procs, timeout):
-        raise RuntimeError(f"{name} did not answer /healthz within {timeout:.0f} s")
+@app.task(name="bench.echo")
+def echo(key):
+    _redis.lpush(key, b"1")
+'''
+ROUNDTRIP_QUEUE = "bench.roundtrip"
+
+
+def load_roundtrip(env: Env) -> Any:
+    """The bare round trip's Celery app. Its module is written into the var directory, which
+    ``Processes.start`` puts on every process's path (for the worker), and imported from there
+    (for the client)."""
+    (env.var_dir / f"{ROUNDTRIP_MODULE}.py").write_text(ROUNDTRIP_SOURCE)
+    sys.path.insert(0, str(env.var_dir))
+    return importlib.import_module(ROUNDTRIP_MODULE).app
+
+
+class RoundTrip:
+    """Send ``bench.echo`` to the private queue and wait for the worker's marker."""
+
+    def __init__(self, app: Any, redis_url: str, timeout: int = 60) -> None:
+        self.app, self.redis = app, redis.Redis.from_url(redis_url)
+        self.key = f"bench:roundtrip:{secrets.token_hex(4)}"
+        self.timeout = timeout
+
+    def once(self) -> float:
+        """One round trip, in seconds."""
+        start = time.perf_counter()
+        self.app.send_task("bench.echo", args=[self.key], queue=ROUNDTRIP_QUEUE)
+        if self.redis.brpop([self.key], timeout=self.timeout) is None:
+            raise RuntimeError(f"bare round trip: no marker within {self.timeout} s")
+        return time.perf_counter() - start
+
+    def measure(self, samples: int, warmup: int = 20) -> list[float]:
+        """``samples`` round trips one after the other, after ``warmup`` not counted (the
+        first ones pay for connections)."""
+        for _ in range(warmup):
+            self.once()
+        return [self.once() for _ in range(samples)]
+
+
+class Prober(threading.Thread):
+    """Bare round trips every ``interval`` seconds while the load goes on."""
+
+    def __init__(self, trip: RoundTrip, interval: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.trip, self.interval = trip, interval
+        self.samples: list[float] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        """Probe until ``finish``."""
+        while not self.stopping.is_set():
+            self.samples.append(self.trip.once())
+            self.stopping.wait(self.interval)
+
+    def finish(self) -> list[float]:
+        """Stop probing; the round trips measured."""
+        self.stopping.set()
+        self.join(timeout=self.trip.timeout + 10)
+        return self.samples
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+
+def ms(seconds: float) -> str:
+    """Seconds as milliseconds to one decimal; ``-`` for NaN (a percentile of no samples)."""
+    return "-" if math.isnan(seconds) else f"{seconds * 1000:.1f}"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..1) of ``values``; NaN when there are none."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
