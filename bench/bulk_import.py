@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,10 +27,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _support import drop, throwaway
+from bench._support import Env, Processes, exit_on_sigterm, print_log_tails
 
-ROOT = Path(__file__).resolve().parent.parent
-PG = "postgresql://postgres@127.0.0.1:5432"
 HEADERS = ["姓名", "证件类型", "证件号码", "手机号码", "培训机构", "培训项目",
            "开始日期", "结束日期", "学时", "证书编号"]  # fmt: skip
 INTAKE_TABLES = (
@@ -79,27 +75,25 @@ def make_file(rows: int) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def setup() -> dict[str, str]:
+def setup(env: Env) -> None:
+    """The intake database migrated, a Redis DB, keys."""
     from shared.migrations import upgrade
 
-    env = throwaway("bench_import", ("intake",))
-    upgrade("intake", env["CB_INTAKE_DATABASE_URL"])
-    return env
+    env.create()
+    upgrade("intake", env.url("intake"))
 
 
-def processes(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+def start_processes(procs: Processes) -> None:
     """The import worker (2 processes, as in the Procfile) and intake's outbox relay."""
-    run_env = {**os.environ, **env}
-    worker = [
-        sys.executable, "-m", "celery", "-A", "services.intake.worker", "worker",
-        "-Q", "intake.imports", "-n", "bench-imports@%h", "--concurrency", "2",
-        "--loglevel", "WARNING", "--without-mingle", "--without-gossip",
-    ]  # fmt: skip
-    relay = [sys.executable, "-m", "shared.relay", "--service", "intake"]
-    return [
-        subprocess.Popen(argv, cwd=ROOT, env=run_env, stdout=subprocess.DEVNULL)
-        for argv in (worker, relay)
-    ]
+    procs.start(
+        "worker-imports",
+        [
+            sys.executable, "-m", "celery", "-A", "services.intake.worker", "worker",
+            "-Q", "intake.imports", "-n", "bench-imports@%h", "--concurrency", "2",
+            "--loglevel", "WARNING", "--without-mingle", "--without-gossip",
+        ],
+    )  # fmt: skip
+    procs.relay("intake")
 
 
 def copy_rate(url: str, data: bytes) -> float:
@@ -172,9 +166,12 @@ def bulk(rows: int, rounds: int) -> None:
     from shared.auth import Principal, TokenIssuer
     from shared.settings import load_settings
 
-    env = setup()
-    procs = processes(env)
+    env = Env("bench_import", ("intake",))
+    procs = Processes(env)
+    failed = True
     try:
+        setup(env)
+        start_processes(procs)
         settings = load_settings("intake")
         private = settings.key_file("", "jwt_private.pem").read_bytes()
         principal = Principal(
@@ -186,7 +183,7 @@ def bulk(rows: int, rounds: int) -> None:
         app = create_app()
         client = app.test_client()
         data = make_file(rows)
-        url = env["CB_INTAKE_DATABASE_URL"].replace("+psycopg", "")
+        url = env.dsn("intake")
         print(f"file: {rows:,} rows, {len(data) / 1e6:.1f} MB (CSV, UTF-8)")
         imported, copied, stored = [], [], []
         for n in range(rounds):
@@ -217,12 +214,12 @@ def bulk(rows: int, rounds: int) -> None:
             f"{stored_rate:,.0f} rows/s (the import at {100 * import_rate / stored_rate:.1f}%); "
             "expected: at least 10% of COPY"
         )
+        failed = False
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=30)
-        drop(env)
+        if failed:
+            print_log_tails(env)
+        procs.stop_all()
+        env.remove()
 
 
 def main() -> None:
@@ -233,6 +230,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--skip-assessment", action="store_true")
     args = parser.parse_args()
+    exit_on_sigterm()
     bulk(args.rows, args.rounds)
     if not args.skip_assessment:
         import assessment_figures

@@ -17,9 +17,8 @@ import http.client
 import json
 import multiprocessing as mp
 import os
-import signal
+import socket
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -28,23 +27,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._support import (  # noqa: E402
+    Env,
+    Processes,
+    exit_on_sigterm,
+    print_log_tails,
+    wait_until,
+)
 
-sys.path.insert(0, str(ROOT / "bench"))
-from _support import drop, throwaway  # noqa: E402
-
-PG = "postgresql://postgres@127.0.0.1:5432"
 INTAKE_PORT, BASELINE_PORT = 18702, 18703
 
 
-def setup() -> dict[str, str]:
+def setup(env: Env) -> None:
+    """The intake database migrated, the baseline's (empty: it makes its table), a Redis DB,
+    keys."""
     from shared.migrations import upgrade
 
-    env = throwaway("bench_intake", ("intake", "baseline"))
-    env["BASELINE_DATABASE_URL"] = os.environ["BASELINE_DATABASE_URL"] = env.pop(
+    env.create()
+    # The baseline app is not a service of the system and reads its own name for its database.
+    env.vars["BASELINE_DATABASE_URL"] = os.environ["BASELINE_DATABASE_URL"] = env.vars.pop(
         "CB_BASELINE_DATABASE_URL"
     )
-    upgrade("intake", env["CB_INTAKE_DATABASE_URL"])
-    return env
+    upgrade("intake", env.url("intake"))
 
 
 def prepare_learners(count: int) -> tuple[dict[str, str], list[str], str]:
@@ -176,8 +180,20 @@ def drive(port: int, path: str, headers, accounts, sha, seconds: float, concurre
     return len(latencies) / seconds, statistics.median(latencies) * 1000, p99 * 1000
 
 
-def serve(app_path: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen:
-    proc = subprocess.Popen(
+def accepting(port: int) -> bool:
+    """Something accepts connections on ``port``: all a server is asked before the load, as
+    the baseline app has no /healthz (its first requests wait for its workers)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def serve(procs: Processes, name: str, app_path: str, port: int, workers: int) -> None:
+    """gunicorn with the same settings for both apps (not deploy/gunicorn.conf.py)."""
+    procs.start(
+        name,
         [
             str(ROOT / ".venv/bin/gunicorn"),
             "--workers",
@@ -189,18 +205,9 @@ def serve(app_path: str, port: int, workers: int, env: dict[str, str]) -> subpro
             "warning",
             app_path,
         ],
-        cwd=ROOT,
-        env={**os.environ, **env, "PYTHONPATH": f"{ROOT}:{ROOT / 'bench'}"},
-        start_new_session=True,
     )
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
-            return proc
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{app_path} did not start")
+    if not wait_until(lambda: accepting(port), procs, 30):
+        raise SystemExit(f"{app_path} did not start")
 
 
 def main() -> None:
@@ -209,14 +216,15 @@ def main() -> None:
     parser.add_argument("--concurrency", default="4,8,12")
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
-    env = setup()
-    servers = []
+    exit_on_sigterm()
+    env = Env("bench_intake", ("intake", "baseline"))
+    procs = Processes(env, path=(ROOT / "bench",))  # baseline_app
+    failed = True
     try:
+        setup(env)
         headers, accounts, sha = prepare_learners(200)
-        servers = [
-            serve("services.intake.app:create_app()", INTAKE_PORT, args.workers, env),
-            serve("baseline_app:create_app()", BASELINE_PORT, args.workers, env),
-        ]
+        serve(procs, "intake", "services.intake.app:create_app()", INTAKE_PORT, args.workers)
+        serve(procs, "baseline", "baseline_app:create_app()", BASELINE_PORT, args.workers)
         print(f"gunicorn sync workers: {args.workers} each; {args.seconds:.0f} s per run")
         print(
             f"{'concurrency':>11} {'intake req/s':>13} {'p50 ms':>7} {'p99 ms':>7} "
@@ -237,11 +245,12 @@ def main() -> None:
                 f"{c:>11} {it[0]:>13.1f} {it[1]:>7.1f} {it[2]:>7.1f} {base[0]:>15.1f} "
                 f"{base[1]:>7.1f} {base[2]:>7.1f} {it[0] / base[0]:>6.2f}"
             )
+        failed = False
     finally:
-        for proc in servers:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        drop(env)
+        if failed:
+            print_log_tails(env)
+        procs.stop_all()
+        env.remove()
 
 
 if __name__ == "__main__":

@@ -42,11 +42,7 @@ import multiprocessing as mp
 import os
 import re
 import secrets
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -60,22 +56,25 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
-import redis  # noqa: E402
 
 from bench._support import (  # noqa: E402
     ROUNDTRIP_MODULE,
     ROUNDTRIP_QUEUE,
-    ROUNDTRIP_SOURCE,
+    Env,
     Prober,
+    Processes,
     RoundTrip,
-    claim_redis_db,
     cpu_seconds,
+    exit_on_sigterm,
     free_port,
+    load_roundtrip,
+    ms,
     percentile,
+    print_log_tails,
+    wait_workers,
 )
 
-PG = "postgresql://postgres@127.0.0.1:5432"
-BIN = Path(sys.executable).parent
+LOGLEVEL = "WARNING"  # the Celery workers' --loglevel
 EVENT_TYPE = "intake.application_decided"
 UNIT, UNIT_PATH = "AP000001", "/ZJ/B01/S001/AP000001/"
 HOOK_PATH = "/ZJ/B01/S001/"  # the sub-centre's subtree: the point's events included
@@ -83,144 +82,26 @@ RATE_LIMITS = "sms=100000,email=100000,webhook=100000"
 SEALED_POOL = 200  # distinct phone numbers and addresses, sealed before the clock starts
 DISPATCH_EVERY = 15.0  # seconds, as beat sends notify.dispatch
 
-# The bare round trip: a Celery app with nothing of the project's, on the same Redis.
-
-
-# --- setup and teardown -------------------------------------------------------------------
-
-
-class Env:
-    def __init__(self) -> None:
-        self.run = f"bench_notify_{os.getpid()}_{secrets.token_hex(2)}"
-        self.var_dir = Path(tempfile.mkdtemp(prefix="bench-notify-"))
-        self.redis_db = 0
-        self.vars: dict[str, str] = {}
-        self.db_created = False
-
-    @property
-    def redis_url(self) -> str:
-        return self.vars["CB_REDIS_URL"]
-
-    @property
-    def dsn(self) -> str:
-        return f"{PG}/{self.run}"
+# --- setup ---------------------------------------------------------------------------------
 
 
 def setup(env: Env, smtp_port: int) -> None:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{env.run}"')
-    env.db_created = True
-    env.redis_db = claim_redis_db()
-    env.vars = {
-        "CB_NOTIFY_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{env.run}",
-        "CB_REDIS_URL": f"redis://127.0.0.1:6379/{env.redis_db}",
-        "CB_VAR_DIR": str(env.var_dir),
-        "CB_LOG_LEVEL": "WARNING",
-        "CB_SMTP_HOST": "127.0.0.1",
-        "CB_SMTP_PORT": str(smtp_port),
-        "CB_SMTP_STARTTLS": "false",
-        "CB_SMS_PROVIDER": "file",
-        "CB_SMS_DIR": str(env.var_dir / "sms"),
-        "CB_NOTIFY_RATE_LIMITS": RATE_LIMITS,
-    }
-    os.environ.update(env.vars)
-    (env.var_dir / "logs").mkdir()
-    (env.var_dir / f"{ROUNDTRIP_MODULE}.py").write_text(ROUNDTRIP_SOURCE)
-    from deploy.bootstrap import ensure_keys
+    """The notify database migrated; e-mail to the SMTP sink, SMS to files in the var
+    directory, the channels' rate limits out of the way."""
     from shared.migrations import upgrade
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        ensure_keys()
-        upgrade("notify", env.vars["CB_NOTIFY_DATABASE_URL"])
-
-
-def teardown(env: Env) -> None:
-    if env.db_created:
-        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{env.run}" WITH (FORCE)')
-    if env.redis_db:
-        redis.Redis(db=env.redis_db).flushdb()
-        redis.Redis().delete(f"cbtest:redis-db-lock:{env.redis_db}")
-    shutil.rmtree(env.var_dir, ignore_errors=True)
-
-
-class Processes:
-    """Celery workers, each in its own session so it is stopped with its pool children."""
-
-    def __init__(self, env: Env) -> None:
-        self.env = env
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def celery(self, name: str, app: str, queue_name: str, node: str, concurrency: int) -> None:
-        log = (self.env.var_dir / "logs" / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(
-            [
-                str(BIN / "celery"),
-                "-A",
-                app,
-                "worker",
-                "-Q",
-                queue_name,
-                "-n",
-                node,
-                "--concurrency",
-                str(concurrency),
-                "--loglevel",
-                "WARNING",
-            ],
-            cwd=ROOT,
-            env={
-                **os.environ,
-                **self.env.vars,
-                "PYTHONPATH": f"{ROOT}{os.pathsep}{self.env.var_dir}",
-            },
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+    with contextlib.redirect_stdout(io.StringIO()):  # the bootstrap's "keys: created" lines
+        env.create(
+            {
+                "CB_SMTP_HOST": "127.0.0.1",
+                "CB_SMTP_PORT": str(smtp_port),
+                "CB_SMTP_STARTTLS": "false",
+                "CB_SMS_PROVIDER": "file",
+                "CB_SMS_DIR": str(env.var_dir / "sms"),
+                "CB_NOTIFY_RATE_LIMITS": RATE_LIMITS,
+            }
         )
-        log.close()
-
-    def check_alive(self) -> None:
-        dead = [n for n, p in self.procs.items() if p.poll() is not None]
-        if dead:
-            raise RuntimeError(f"process(es) exited: {', '.join(dead)}; see their logs")
-
-    def stop_all(self, timeout: float = 20) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        self.procs.clear()
-
-
-def wait_workers(app: Any, nodes: list[str], procs: Processes, timeout: float = 90) -> None:
-    deadline, missing = time.monotonic() + timeout, set(nodes)
-    while missing and time.monotonic() < deadline:
-        procs.check_alive()
-        for reply in app.control.ping(destination=sorted(missing), timeout=1.0) or []:
-            missing -= set(reply)
-    if missing:
-        raise RuntimeError(f"Celery workers not ready: {', '.join(sorted(missing))}")
-
-
-def print_log_tails(env: Env) -> None:
-    for log in sorted((env.var_dir / "logs").glob("*.log")):
-        lines = log.read_text(errors="replace").splitlines()
-        bad = [x for x in lines if "Traceback" in x or "ERROR" in x or "WARNING" in x]
-        if bad:
-            print(f"--- {log.name}: {len(bad)} error/warning line(s), last ones:", file=sys.stderr)
-            for x in bad[-5:]:
-                print(f"    {x[:400]}", file=sys.stderr)
+        upgrade("notify", env.url("notify"))
 
 
 # --- the sinks, in a process of their own -------------------------------------------------
@@ -314,14 +195,11 @@ class Sinks:
                 self.proc.join(timeout=5)
 
 
-# --- the bare Celery round trip -----------------------------------------------------------
-
-
 # --- the load -----------------------------------------------------------------------------
 
 
 def register_webhook(env: Env, url: str, secret: str) -> None:
-    with psycopg.connect(env.dsn, autocommit=True) as conn:
+    with psycopg.connect(env.dsn("notify"), autocommit=True) as conn:
         conn.execute(
             "INSERT INTO webhooks (unit_code, unit_path, url, event_types, secret, created_by_id)"
             " VALUES (%s, %s, %s, %s, %s, %s)",
@@ -381,7 +259,7 @@ def publish(app: Any, count: int, rate: float, pool: list[dict[str, str]]) -> di
 
 
 def status(env: Env) -> tuple[int, dict[str, int]]:
-    with psycopg.connect(env.dsn) as conn:
+    with psycopg.connect(env.dsn("notify")) as conn:
         events = conn.execute("SELECT count(*) FROM events").fetchone()[0]  # type: ignore[index]
         rows = conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status").fetchall()
     return int(events), {str(s): int(n) for s, n in rows}
@@ -416,10 +294,6 @@ def sms_arrivals(env: Env) -> dict[str, float]:
 # --- figures and checks -------------------------------------------------------------------
 
 
-def ms(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value * 1000:.1f}"
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=20000, help="events to publish")
@@ -429,9 +303,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=0, help="seconds to drain (default: auto)")
     args = parser.parse_args(argv)
     timeout = args.timeout or 120 + 0.1 * args.count
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    exit_on_sigterm()
 
-    env = Env()
+    env = Env("bench_notify", ("notify",))
     procs = Processes(env)
     sinks: Sinks | None = None
     failed = True
@@ -440,11 +314,19 @@ def main(argv: list[str] | None = None) -> None:
         setup(env, smtp_port)
         sinks = Sinks(smtp_port, secret)
         register_webhook(env, f"http://127.0.0.1:{sinks.hook_port}/hook", secret)
-        sys.path.insert(0, str(env.var_dir))
-        roundtrip_app = importlib.import_module(ROUNDTRIP_MODULE).app
+        roundtrip_app = load_roundtrip(env)
         notify_app = importlib.import_module("services.notify.worker").celery
-        procs.celery("notify", "services.notify.worker", "notify", "notify@bench", args.concurrency)
-        procs.celery("roundtrip", ROUNDTRIP_MODULE, ROUNDTRIP_QUEUE, "roundtrip@bench", 1)
+        procs.celery(
+            "notify",
+            "services.notify.worker",
+            "notify",
+            "notify@bench",
+            args.concurrency,
+            loglevel=LOGLEVEL,
+        )
+        procs.celery(
+            "roundtrip", ROUNDTRIP_MODULE, ROUNDTRIP_QUEUE, "roundtrip@bench", 1, loglevel=LOGLEVEL
+        )
         wait_workers(roundtrip_app, ["notify@bench", "roundtrip@bench"], procs)
         pool = sealed_pool(min(SEALED_POOL, args.count))
 
@@ -495,7 +377,7 @@ def main(argv: list[str] | None = None) -> None:
         sms = sms_arrivals(env)
         print(f"drained {drain + publish_seconds:.1f} s after the first publish", flush=True)
 
-        with psycopg.connect(env.dsn) as conn:
+        with psycopg.connect(env.dsn("notify")) as conn:
             deliveries = conn.execute(
                 "SELECT id::text, event_id::text, channel::text, status::text, attempts "
                 "FROM deliveries"
@@ -513,11 +395,11 @@ def main(argv: list[str] | None = None) -> None:
         )
     finally:
         if failed:
-            print_log_tails(env)
+            print_log_tails(env, warnings=True)
         procs.stop_all()
         if sinks is not None:
             sinks.kill()
-        teardown(env)
+        env.remove()
     if failed:
         sys.exit(1)
 

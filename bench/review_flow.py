@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import importlib
 import io
 import json
 import math
@@ -54,11 +53,7 @@ import multiprocessing as mp
 import os
 import queue
 import secrets
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -69,21 +64,25 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
-import redis  # noqa: E402
 
 from bench._support import (  # noqa: E402
     ROUNDTRIP_MODULE,
     ROUNDTRIP_QUEUE,
-    ROUNDTRIP_SOURCE,
+    Env,
     Prober,
+    Processes,
     RoundTrip,
-    claim_redis_db,
     cpu_seconds,
+    exit_on_sigterm,
     free_port,
+    load_roundtrip,
+    ms,
     percentile,
+    print_log_tails,
+    wait_healthy,
+    wait_workers,
 )
 
-PG = "postgresql://postgres@127.0.0.1:5432"
 SERVICES = ("org", "intake", "review", "notify")
 LEVEL_QUEUES = ("review.acceptance_point", "review.subcentre", "review.branch", "review.province")
 SUBCENTRE = "S001"
@@ -94,10 +93,7 @@ PAGE = 100  # the inbox's largest page (shared.paging.MAX_PER_PAGE)
 # A decision committed but not yet answered can hide a new case from the count for a moment;
 # the newest few cases are read now and then regardless.
 TAIL_CHECK_SECONDS, TAIL = 0.5, 20
-BIN = Path(sys.executable).parent
-
-# The bare round trip: a Celery app with nothing of the project's, on the same Redis.
-
+LOGLEVEL = "INFO"  # the Celery workers' --loglevel
 
 # --- small helpers ----------------------------------------------------------------------
 
@@ -168,183 +164,43 @@ class Http:
 # --- the environment: databases, Redis DB, keys, processes --------------------------------
 
 
-@dataclass
-class Env:
-    run: str
-    var_dir: Path
-    redis_db: int
-    vars: dict[str, str]
-
-    @property
-    def redis_url(self) -> str:
-        return self.vars["CB_REDIS_URL"]
-
-    def dsn(self, service: str) -> str:
-        return f"{PG}/{self.run}_{service}"
-
-
-def new_env() -> Env:
-    run = f"bench_review_{os.getpid()}_{secrets.token_hex(2)}"
-    return Env(run, Path(tempfile.mkdtemp(prefix="bench-review-")), 0, {})
-
-
 def setup(env: Env) -> None:
     """Databases, a Redis DB, keys, migrations, the org tree, the first admin, the routes."""
-    run, var_dir = env.run, env.var_dir
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        for service in SERVICES:
-            conn.execute(f'CREATE DATABASE "{run}_{service}"')
-    env.redis_db = claim_redis_db()
-    env.vars = {
-        **{
-            f"CB_{s.upper()}_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{run}_{s}"
-            for s in SERVICES
-        },
-        "CB_REDIS_URL": f"redis://127.0.0.1:6379/{env.redis_db}",
-        "CB_VAR_DIR": str(var_dir),
-        "CB_LOG_LEVEL": "WARNING",
-        # Sign-in is not measured: cheap password hashes, and tokens that outlive the run.
-        "CB_PASSWORD_TIME_COST": "1",
-        "CB_PASSWORD_MEMORY_COST": "8192",
-        "CB_ACCESS_TOKEN_TTL": str(12 * 3600),
-        "CB_ADMIN_USERNAME": ADMIN,
-        "CB_ADMIN_PASSWORD": PASSWORD,
-    }
-    os.environ.update(env.vars)
-    (var_dir / "logs").mkdir()
-    (var_dir / f"{ROUNDTRIP_MODULE}.py").write_text(ROUNDTRIP_SOURCE)
-    from deploy.bootstrap import ensure_keys, load_org, seed_review
+    from deploy.bootstrap import load_org, seed_review
     from shared.migrations import upgrade
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        ensure_keys()
+    with contextlib.redirect_stdout(io.StringIO()):  # the bootstrap's progress lines
+        env.create(
+            {
+                # Sign-in is not measured: cheap password hashes, and tokens that outlive the run.
+                "CB_PASSWORD_TIME_COST": "1",
+                "CB_PASSWORD_MEMORY_COST": "8192",
+                "CB_ACCESS_TOKEN_TTL": str(12 * 3600),
+                "CB_ADMIN_USERNAME": ADMIN,
+                "CB_ADMIN_PASSWORD": PASSWORD,
+            }
+        )
         for service in SERVICES:
-            upgrade(service, env.vars[f"CB_{service.upper()}_DATABASE_URL"])
+            upgrade(service, env.url(service))
         load_org()  # the org tree and the first admin, as make run's bootstrap does
         seed_review()  # the default route table
 
 
-def teardown(env: Env) -> None:
-    """Everything ``setup`` made, whatever part of it was made."""
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        for service in SERVICES:
-            conn.execute(f'DROP DATABASE IF EXISTS "{env.run}_{service}" WITH (FORCE)')
-    if env.redis_db:
-        redis.Redis(db=env.redis_db).flushdb()
-        redis.Redis().delete(f"cbtest:redis-db-lock:{env.redis_db}")
-    shutil.rmtree(env.var_dir, ignore_errors=True)
-
-
-class Processes:
-    """The system's processes, each in its own session so it is stopped with its children."""
-
-    def __init__(self, env: Env) -> None:
-        self.env = env
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, argv: list[str]) -> None:
-        log = (self.env.var_dir / "logs" / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env={
-                **os.environ,
-                **self.env.vars,
-                "PYTHONPATH": f"{ROOT}{os.pathsep}{self.env.var_dir}",
-            },
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-
-    def serve(self, name: str, app: str, port: int, workers: int) -> None:
-        self.start(
-            name,
-            [
-                str(BIN / "gunicorn"),
-                "--config",
-                "deploy/gunicorn.conf.py",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(workers),
-                app,
-            ],
-        )
-
-    def celery(self, name: str, app: str, queue_name: str, node: str, concurrency: int) -> None:
-        self.start(
-            name,
-            [
-                str(BIN / "celery"),
-                "-A",
-                app,
-                "worker",
-                "-Q",
-                queue_name,
-                "-n",
-                node,
-                "--concurrency",
-                str(concurrency),
-                "--loglevel",
-                "INFO",
-            ],
-        )
-
-    def groups(self) -> dict[int, str]:
-        """Process group -> the component it runs, for CPU accounting."""
-        names = {
-            "org": "org web (idle)",
-            "intake": "intake web",
-            "review": "review web",
-            "relay-intake": "intake relay",
-            "relay-review": "review relay",
-            "worker-intake": "intake worker",
-            "roundtrip": "bare round-trip worker",
-        }
-        return {
-            p.pid: names.get(n, "review level workers" if n.startswith("worker-review.") else n)
-            for n, p in self.procs.items()
-        }
-
-    def check_alive(self) -> None:
-        dead = [n for n, p in self.procs.items() if p.poll() is not None]
-        if dead:
-            raise RuntimeError(f"process(es) exited: {', '.join(dead)}; see their logs")
-
-    def stop(self, names: list[str], timeout: float = 20) -> None:
-        for name in names:
-            proc = self.procs[name]
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for name in names:
-            proc = self.procs.pop(name)
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-            # Anything the process group left behind (a worker's pool children).
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-
-    def stop_all(self) -> None:
-        self.stop(list(self.procs))
-
-
-def wait_healthy(port: int, name: str, procs: Processes, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        procs.check_alive()
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            if Http(port).call("GET", "/healthz", retries=1)[0] == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{name} did not answer /healthz within {timeout:.0f} s")
+def component_groups(procs: Processes) -> dict[int, str]:
+    """Process group -> the component it runs, for CPU accounting."""
+    names = {
+        "org": "org web (idle)",
+        "intake": "intake web",
+        "review": "review web",
+        "relay-intake": "intake relay",
+        "relay-review": "review relay",
+        "worker-intake": "intake worker",
+        "roundtrip": "bare round-trip worker",
+    }
+    return {
+        p.pid: names.get(n, "review level workers" if n.startswith("worker-review.") else n)
+        for n, p in procs.procs.items()
+    }
 
 
 def start_level_workers(procs: Processes, app: Any, per_level: int) -> None:
@@ -353,26 +209,14 @@ def start_level_workers(procs: Processes, app: Any, per_level: int) -> None:
     for q in LEVEL_QUEUES:
         for k in range(1, per_level + 1):
             nodes.append(f"{q}.{k}@bench")
-            procs.celery(f"worker-{q}-{k}", "services.review.worker", q, nodes[-1], 1)
+            procs.celery(
+                f"worker-{q}-{k}", "services.review.worker", q, nodes[-1], 1, loglevel=LOGLEVEL
+            )
     wait_workers(app, nodes, procs)
 
 
 def stop_level_workers(procs: Processes) -> None:
     procs.stop([n for n in procs.procs if n.startswith("worker-review.")])
-
-
-def wait_workers(app: Any, nodes: list[str], procs: Processes, timeout: float = 90) -> None:
-    """Until every Celery node named answers a control ping."""
-    deadline, missing = time.monotonic() + timeout, set(nodes)
-    while missing and time.monotonic() < deadline:
-        procs.check_alive()
-        for reply in app.control.ping(destination=sorted(missing), timeout=1.0) or []:
-            missing -= set(reply)
-    if missing:
-        raise RuntimeError(f"Celery workers not ready: {', '.join(sorted(missing))}")
-
-
-# --- the bare Celery round trip ------------------------------------------------------------
 
 
 # --- org: a point brought to OPERATING, staff signed in -----------------------------------
@@ -826,7 +670,7 @@ class Bench:
             prober = Prober(RoundTrip(self.roundtrip_app, self.env.redis_url))
             prober.start()
             wall_offset = time.time() - time.monotonic()
-            groups = self.procs.groups()
+            groups = component_groups(self.procs)
             cpu_before = cpu_seconds(groups, {})
             go.set()
             submitted, reviewed = self.collect(results, len(clients), stop, result)
@@ -1057,10 +901,6 @@ class Bench:
 # --- report -------------------------------------------------------------------------------------
 
 
-def ms(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value * 1000:.1f}"
-
-
 def report(args: argparse.Namespace, idle: list[float], runs: list[RunResult]) -> None:
     heads = [f"{r.workers} worker{'s' if r.workers > 1 else ''}/level" for r in runs]
     print()
@@ -1191,36 +1031,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def print_log_tails(env: Env) -> None:
-    """The last error lines of each process's log (the logs go with the key directory)."""
-    for log in sorted((env.var_dir / "logs").glob("*.log")):
-        lines = log.read_text(errors="replace").splitlines()
-        bad = [x for x in lines if "Traceback" in x or "ERROR" in x]
-        if bad:
-            print(f"--- {log.name}: {len(bad)} error line(s), last ones:", file=sys.stderr)
-            for x in bad[-5:]:
-                print(f"    {x[:400]}", file=sys.stderr)
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    env = new_env()
+    exit_on_sigterm()
+    env = Env("bench_review", SERVICES)
     procs = Processes(env)
     failed = True
     try:
         setup(env)
-        sys.path.insert(0, str(env.var_dir))
-        roundtrip_app = importlib.import_module(ROUNDTRIP_MODULE).app
+        roundtrip_app = load_roundtrip(env)
         ports = {s: free_port() for s in ("org", "intake", "review")}
         for service, port in ports.items():
             procs.serve(service, f"services.{service}.app:create_app()", port, args.web_workers)
         for service in ("intake", "review"):
-            procs.start(
-                f"relay-{service}", [sys.executable, "-m", "shared.relay", "--service", service]
-            )
-        procs.celery("worker-intake", "services.intake.worker", "intake", "intake@bench", 2)
-        procs.celery("roundtrip", ROUNDTRIP_MODULE, ROUNDTRIP_QUEUE, "roundtrip@bench", 1)
+            procs.relay(service)
+        procs.celery(
+            "worker-intake",
+            "services.intake.worker",
+            "intake",
+            "intake@bench",
+            2,
+            loglevel=LOGLEVEL,
+        )
+        procs.celery(
+            "roundtrip", ROUNDTRIP_MODULE, ROUNDTRIP_QUEUE, "roundtrip@bench", 1, loglevel=LOGLEVEL
+        )
         for service, port in ports.items():
             wait_healthy(port, service, procs)
         wait_workers(roundtrip_app, ["intake@bench", "roundtrip@bench"], procs)
@@ -1268,7 +1103,7 @@ def main(argv: list[str] | None = None) -> None:
         if failed:
             print_log_tails(env)
         procs.stop_all()
-        teardown(env)
+        env.remove()
     if failed:
         sys.exit(1)
 
