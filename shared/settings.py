@@ -102,6 +102,17 @@ class Settings:
         "accounts_opened=1,deposits=0.5,social_training_records=0.2,"
         "social_training_hours=0.01,turnaround_median_hours=-0.05,rejection_rate=-10"
     )
+    # The window front end: where it reaches the four APIs (server to server, with the
+    # signed-in person's token), how long an idle session lives, its own public address (in
+    # receipts' QR codes), and the ID-card reader's local service on a window PC.
+    org_url: str = "http://127.0.0.1:8001"
+    intake_url: str = "http://127.0.0.1:8002"
+    review_url: str = "http://127.0.0.1:8003"
+    notify_url: str = "http://127.0.0.1:8004"
+    window_public_url: str = "http://127.0.0.1:8005"
+    window_idle_seconds: int = 1800
+    window_api_timeout: float = 15.0
+    card_reader_url: str = "http://127.0.0.1:19196/readcard"
     relay_batch_size: int = 200
     relay_idle_wait: float = 1.0
     log_level: str = "INFO"
