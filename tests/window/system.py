@@ -58,7 +58,8 @@ class System:
                 env,
             )  # fmt: skip
         for service in RELAYS:
-            self._spawn(f"relay-{service}", [sys.executable, "-m", "shared.relay", "--service", service], env)
+            relay = [sys.executable, "-m", "shared.relay", "--service", service]
+            self._spawn(f"relay-{service}", relay, env)
         for service, queues in WORKERS.items():
             self._spawn(
                 f"worker-{service}",
@@ -73,9 +74,10 @@ class System:
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         log = (self.logs / f"{name}.log").open("wb")
-        self.procs.append(
-            subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
         )
+        self.procs.append(proc)
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -100,7 +102,7 @@ class System:
 
 def _answers(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(url, timeout=2) as response:
             return bool(response.status == 200)
     except OSError:
         return False
@@ -121,7 +123,7 @@ class Client:
             f"{self.base}/api/v1{path}", data=data, headers=headers, method=method
         )
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=30) as response:
                 raw = response.read()
                 return response.status, json.loads(raw) if raw else None
         except urllib.error.HTTPError as exc:
