@@ -18,7 +18,7 @@ from services.intake.models import (
     Application,
 )
 from shared.auth import current_principal
-from shared.errors import FieldError, ValidationProblem
+from shared.errors import Conflict, FieldError, ValidationProblem
 from shared.paging import paginate
 
 blp = Blueprint("intake", __name__, description="Learning accounts and applications")
@@ -85,7 +85,9 @@ def json_response(body: dict[str, Any], status: int, replayed: bool = False) -> 
 
 
 def idempotent(endpoint: str, body: dict[str, Any], create: Callable[[], Application]) -> Response:
-    """Run ``create`` once per Idempotency-Key; a retry gets the first answer."""
+    """Run ``create`` once per Idempotency-Key; a retry gets the first answer, also a retry
+    sent while the first was still running (a double click): it waits on the first's rows,
+    and is refused by them (a conflict), or by the key's own unique row, once they commit."""
     principal, key = current_principal(), request.headers.get(idempotency.HEADER)
     digest = ""
     if key is not None:
@@ -94,16 +96,16 @@ def idempotent(endpoint: str, body: dict[str, Any], create: Callable[[], Applica
         replayed = idempotency.replay(db.session, principal.staff_id, key, digest)
         if replayed:
             return json_response(replayed[1], replayed[0], replayed=True)
-    application = create()
-    db.session.flush()
-    answer = APPLICATION_SCHEMA.dump(present(application))
-    if key is not None:
-        idempotency.remember(db.session, principal.staff_id, key, endpoint, digest, 201, answer)
     try:
+        application = create()
+        db.session.flush()
+        answer = APPLICATION_SCHEMA.dump(present(application))
+        if key is not None:
+            idempotency.remember(db.session, principal.staff_id, key, endpoint, digest, 201, answer)
         db.session.commit()
-    except IntegrityError:  # the same key, committed a moment ago by a concurrent retry
+    except (IntegrityError, Conflict):
         db.session.rollback()
-        replayed = idempotency.replay(db.session, principal.staff_id, key or "", digest)
+        replayed = idempotency.replay(db.session, principal.staff_id, key, digest) if key else None
         if replayed is None:
             raise
         return json_response(replayed[1], replayed[0], replayed=True)

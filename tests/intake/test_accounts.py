@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from services.intake.context import db
@@ -118,3 +120,30 @@ def test_passport_holder_without_birth_date_in_number(window: Window) -> None:
     assert r.status_code == 201, r.json
     assert r.json["learner"]["document_type"] == "passport"
     assert r.json["learner"]["birth_date"] is None
+
+
+def test_the_same_opening_sent_twice_at_once_is_one_application(
+    window: Window, intake_app: Any
+) -> None:
+    """A double click: the second request arrives while the first is still writing. It
+    waits on the first's learner row, and gets the first's answer, not a conflict."""
+    import threading
+
+    headers = {**window.token(), "Idempotency-Key": "double-click-1"}
+    body = window.learner()
+    answers: list[Any] = []
+
+    def send() -> None:
+        with intake_app.app_context():
+            answers.append(
+                intake_app.test_client().post("/api/v1/accounts", headers=headers, json=body)
+            )
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(a.status_code for a in answers) == [201, 201]
+    assert answers[0].json["id"] == answers[1].json["id"]
+    assert count(Application) == 1
