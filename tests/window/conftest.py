@@ -82,11 +82,12 @@ def system(run_env: dict[str, str]) -> Iterator[System]:
 
 
 @pytest.fixture(autouse=True)
-def _tails_on_failure(request: pytest.FixtureRequest, system: System) -> Iterator[None]:
+def _tails_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A failed test against the running system prints the end of every process's log."""
     yield
     report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        print(system.tails())
+    if report is not None and report.failed and "system" in request.fixturenames:
+        print(request.getfixturevalue("system").tails())
 
 
 @pytest.hookimpl(hookwrapper=True)
