@@ -31,7 +31,10 @@ servers: ## start PostgreSQL and Redis on loopback if they do not answer
 run: install servers ## migrate, seed and start every service, worker, relay, beat and Flower
 	@deploy/run.sh
 
-test: install servers ## run the whole test suite (real PostgreSQL, real Redis, real workers)
+packages: ## install the Debian packages the tests need when missing (Chromium, CJK fonts, poppler)
+	@deploy/ensure-packages.sh
+
+test: install servers packages ## run the whole test suite (real PostgreSQL, Redis, workers, Chromium)
 	$(BIN)/pytest
 
 lint: install ## ruff (lint and format check) and mypy
@@ -59,4 +62,4 @@ compose-check: install ## validate docker-compose.yml with `docker compose confi
 lock: ## re-pin constraints.txt from what is installed in .venv
 	$(BIN)/pip freeze --exclude-editable | grep -v '^creditbank' | LC_ALL=C sort -f > constraints.txt
 
-.PHONY: help install servers run test lint bench migration openapi compose-check lock
+.PHONY: help install servers packages run test lint bench migration openapi compose-check lock

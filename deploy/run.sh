@@ -26,15 +26,16 @@ python -m deploy.bootstrap
 cat <<BANNER
 
   Zhejiang Credit Bank is starting (Ctrl-C stops everything):
+    window  http://127.0.0.1:8005   <- open this first: the service window, review desk, admin
     org     http://127.0.0.1:8001   docs http://127.0.0.1:8001/docs
     intake  http://127.0.0.1:8002   docs http://127.0.0.1:8002/docs
     review  http://127.0.0.1:8003   docs http://127.0.0.1:8003/docs
     notify  http://127.0.0.1:8004   docs http://127.0.0.1:8004/docs
     Flower  http://127.0.0.1:5555   user ${CB_FLOWER_USER} / password ${CB_FLOWER_PASSWORD}
-  Sign in as the first administrator:
+  Sign in at http://127.0.0.1:8005/login as the first administrator, ${CB_ADMIN_USERNAME},
+  with the password in ${CREDS} (readable only by you); or over the API:
     curl -s -X POST http://127.0.0.1:8001/api/v1/auth/token -H 'Content-Type: application/json' \\
       -d '{"username": "${CB_ADMIN_USERNAME}", "password": "<CB_ADMIN_PASSWORD from ${CREDS}>"}'
-  (the password is in ${CREDS}, readable only by you)
 
 BANNER
 exec honcho start -f Procfile
