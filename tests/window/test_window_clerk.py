@@ -161,3 +161,36 @@ def test_the_same_work_without_any_script(
     expect(page.get_by_role("heading", name="受理回执")).to_be_visible()
     assert applications_of(run_env, point["code"], "deposit") == 1
     context.close()
+
+
+def tab_to(page: Page, label: str, limit: int = 40) -> None:
+    """Press Tab until the field labelled ``label`` has the focus, as a keyboard user does."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            "() => { const el = document.activeElement; return el && el.labels && el.labels[0]"
+            " ? el.labels[0].innerText : ''; }"
+        )
+        if focused.startswith(label):
+            return
+    raise AssertionError(f"{label} cannot be reached with Tab")
+
+
+def test_an_account_opened_with_the_keyboard_alone(
+    page: Page, world: World, run_env: dict[str, str]
+) -> None:
+    point = world.operating_point("S003")
+    sign_in(page, point["service"])
+    page.goto("/accounts/new")
+    tab_to(page, "证件号码")
+    page.keyboard.type(resident_id())
+    tab_to(page, "姓名")
+    page.keyboard.type("钱六")
+    tab_to(page, "手机号码")
+    page.keyboard.type(mobile())
+    tab_to(page, "现场核验证件原件")  # a radio group takes one Tab; arrows choose in it
+    page.keyboard.press("ArrowUp")
+    expect(page.get_by_label("身份证读卡器读取")).to_be_checked()
+    page.keyboard.press("Enter")  # submits the form from a field of it
+    expect(page.get_by_role("heading", name="受理回执")).to_be_visible()
+    assert applications_of(run_env, point["code"], "account_opening") == 1
