@@ -6,7 +6,8 @@ from sqlalchemy import select
 
 from services.intake.context import db
 from services.intake.models import Application, Learner, Outbox
-from tests.intake.conftest import Window, count, decide, resident_id
+from tests.factories import Window, decide, resident_id
+from tests.intake.conftest import count
 
 
 def test_opening_is_taken_masked_and_handed_to_review(window: Window) -> None:

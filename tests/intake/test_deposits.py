@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from services.intake.context import db
 from services.intake.models import Application, ApplicationVersion, LedgerEntry, Outbox
-from tests.intake.conftest import PDF, Window, count, decide
+from tests.factories import PDF, Window, decide
+from tests.intake.conftest import count
 
 
 def deposit(window: Window, headers, account, evidence, key=None, **outcome):

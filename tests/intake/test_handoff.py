@@ -15,9 +15,10 @@ from flask import Flask
 from services.intake.app import create_app
 from services.intake.context import db
 from services.intake.models import LedgerEntry
+from tests.consumer import RECEIVED, consumer_app
+from tests.factories import Window
 from tests.helpers import PrivateRedis, Relay, running_worker, wait_for
-from tests.intake.conftest import Window, count
-from tests.shared.consumer import RECEIVED, consumer_app
+from tests.intake.conftest import count
 
 pytestmark = pytest.mark.integration
 

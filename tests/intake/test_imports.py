@@ -30,31 +30,9 @@ from services.intake.models import (
     LedgerEntry,
     Outbox,
 )
-from tests.intake.conftest import Window, count
-from tests.intake.import_data import GOOD_TRAINING, generate, person, to_csv, to_xlsx
-
-
-def send(window: Window, headers: dict[str, str], data: bytes, name: str = "records.csv") -> Any:
-    return window.client.post(
-        "/api/v1/imports",
-        headers=headers,
-        data={"file": (io.BytesIO(data), name)},
-        content_type="multipart/form-data",
-    )
-
-
-def process(import_id: str) -> None:
-    """What the import worker does: prepare, then every chunk (each its own transaction)."""
-    ctx = worker_context()
-    with db.transaction() as session:
-        lifecycle.prepare(session, ctx, uuid.UUID(import_id))
-    with db.transaction() as session:
-        numbers = session.scalars(
-            select(ImportChunk.number).where(ImportChunk.import_id == uuid.UUID(import_id))
-        ).all()
-    for number in numbers:
-        with db.transaction() as session:
-            chunks.read_chunk(session, ctx, uuid.UUID(import_id), number)
+from tests.factories import Window
+from tests.import_data import GOOD_TRAINING, generate, person, to_csv, to_xlsx
+from tests.intake.conftest import count, process, send
 
 
 def all_issues(window: Window, headers: dict[str, str], import_id: str) -> list[dict[str, Any]]:
@@ -410,7 +388,7 @@ def test_files_over_the_limits_are_refused_before_any_row(var_dir: Any) -> None:
 def test_a_refused_opening_is_opened_by_the_import_and_a_pending_one_waits(
     window: Window,
 ) -> None:
-    from tests.intake.conftest import decide
+    from tests.factories import decide
 
     headers = window.token()
     refused = window.learner(name="赵六")

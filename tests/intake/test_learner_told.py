@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from services.intake.context import db
 from services.intake.models import Outbox
 from shared import sealing
-from tests.intake.conftest import decide
+from tests.factories import decide
 
 
 def told() -> list[dict]:

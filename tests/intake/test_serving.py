@@ -13,7 +13,8 @@ import pytest
 from services.intake import serving
 from services.intake.context import worker_context
 from services.intake.models import Application, LedgerEntry, Outbox
-from tests.intake.conftest import Window, count, decide, mobile, resident_id
+from tests.factories import Window, decide, mobile, resident_id
+from tests.intake.conftest import count
 
 HOME = {"unit": "AP000001", "path": "/ZJ/B01/S001/AP000001/"}
 ELSEWHERE = {"unit": "AP000009", "path": "/ZJ/B05/S060/AP000009/"}  # another city
@@ -160,8 +161,8 @@ def test_lookup_and_account_refusals_name_the_field(window: Window) -> None:
 def test_an_import_shows_the_account_number_whole_only_within_its_home_subtree(
     window: Window, importer: dict[str, str], whole: bool
 ) -> None:
-    from tests.intake.import_data import to_csv
-    from tests.intake.test_imports import process, send
+    from tests.import_data import to_csv
+    from tests.intake.conftest import process, send
 
     number, details = opened_at_home(window, name="张三", phone=mobile())
     row = {

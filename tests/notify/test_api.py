@@ -8,18 +8,12 @@ from flask import Flask
 from sqlalchemy import update
 
 from services.notify import delivery
-from services.notify.app import create_app
 from services.notify.context import worker_db
 from services.notify.models import Delivery, DeliveryStatus
+from tests.factories import TokenFactory
 from tests.notify.conftest import event
-from tests.review.conftest import TokenFactory
 
 POINT = ("AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point")
-
-
-@pytest.fixture(scope="module")
-def notify_app() -> Flask:
-    return create_app()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import redis
-from flask import Flask
 from sqlalchemy import select
 
 from services.notify import delivery
@@ -22,9 +21,9 @@ from services.notify.channels import webhook
 from services.notify.context import worker_db
 from services.notify.models import Delivery
 from services.notify.ratelimit import RateLimiter, parse_limits
+from tests.factories import TokenFactory
 from tests.helpers import QuietHandler
 from tests.notify.conftest import context, event
-from tests.review.conftest import TokenFactory
 
 POINT = ("AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point")
 
@@ -68,11 +67,6 @@ def receiver() -> Iterator[Receiver]:
     yield r
     r.server.shutdown()
     r.server.server_close()
-
-
-@pytest.fixture(scope="module")
-def notify_app() -> Flask:
-    return create_app()
 
 
 def register(client, headers, url: str, types=("review.application_decided",)):

@@ -10,7 +10,7 @@ import pytest
 from services.org.context import context
 from shared.auth import Principal, TokenIssuer, TokenVerifier, generate_keypair
 from shared.errors import Unauthorized
-from tests.org.conftest import PASSWORD, World
+from tests.factories import PASSWORD, World
 
 
 def test_token_carries_scope_and_verifies_with_public_key(world: World, var_dir) -> None:

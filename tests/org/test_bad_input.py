@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from services.org.context import db
 from services.org.models import AuditRecord, Outbox, Staff, Unit
-from tests.org.conftest import PASSWORD, World
+from tests.factories import PASSWORD, World
 
 
 def counts() -> tuple[int, ...]:

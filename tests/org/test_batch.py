@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from services.org.context import db
 from services.org.models import Unit
 from shared.levels import Level
-from tests.org.conftest import World
+from tests.factories import World
 
 
 def points() -> list[str]:

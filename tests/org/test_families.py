@@ -16,9 +16,9 @@ from services.org import tasks
 from services.org.context import db
 from services.org.models import TokenFamily
 from shared.auth import TokenVerifier
+from tests.factories import PASSWORD, World
 from tests.helpers import wait_for
-from tests.org.conftest import PASSWORD, World
-from tests.org.test_revocations import other_service
+from tests.org.conftest import other_service
 
 
 @pytest.fixture

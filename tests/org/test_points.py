@@ -10,7 +10,7 @@ from services.org.context import db
 from services.org.models import ActivationCode, AuditRecord, Outbox, Staff, Unit
 from shared import sealing
 from shared.db import utcnow
-from tests.org.conftest import PASSWORD, World
+from tests.factories import PASSWORD, World
 
 
 def state(code: str) -> str:

@@ -3,29 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from flask_smorest import Blueprint
-from sqlalchemy import text
+from flask import Flask
 
-from services.intake import config as intake_config
-from services.intake.app import db as intake_db
 from services.org import tasks
-from shared.auth import current_principal
-from shared.web import create_service_app
-from tests.intake.conftest import Window
-from tests.org.conftest import PASSWORD, World
-
-
-def other_service():
-    """The intake service's app with one view that needs a signed-in caller."""
-    blp = Blueprint("probe", __name__)
-
-    @blp.route("/whoami")
-    def whoami():
-        return {"unit": current_principal().unit_code}
-
-    settings = intake_config.settings()
-    app = create_service_app("intake", settings, intake_db, [blp], "t", "t")
-    return app.test_client()
+from tests.factories import PASSWORD, Window, World
+from tests.org.conftest import other_service
 
 
 def test_suspension_reaches_another_service_at_once(world: World) -> None:
@@ -165,15 +147,9 @@ def test_the_live_state_stands_for_the_tokens_claim_when_redis_holds_one(redis_c
 
 
 @pytest.fixture
-def intake_window(var_dir) -> Window:
+def intake_window(clean_intake: None, intake_app: Flask, var_dir) -> Window:
     """Intake's own app, from empty tables, to act at a point's window."""
-    from services.intake.app import create_app
-    from services.intake.context import db as intake_db
-    from tests.intake.conftest import TABLES
-
-    with intake_db.transaction() as session:
-        session.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
-    return Window(create_app().test_client(), var_dir)
+    return Window(intake_app.test_client(), var_dir)
 
 
 def test_a_clerk_takes_applications_as_soon_as_her_point_starts(

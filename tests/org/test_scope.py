@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.org.conftest import PASSWORD, World
+from tests.factories import PASSWORD, World
 
 
 def test_subcentre_never_sees_another_subcentres_points(world: World) -> None:
