@@ -39,7 +39,9 @@ INTAKE_TABLES = (
     "learners, attachments, processed_messages, outbox"
 )
 REVIEW_TABLES = "cases, routes, outbox, audit_records"
-NOTIFY_TABLES = "inbox_reads, inbox_items, deliveries, events, refused_events, outbox"
+# webhooks too: each test registers its own, and one left behind would be sent the next
+# test's events.
+NOTIFY_TABLES = "inbox_reads, inbox_items, deliveries, events, refused_events, webhooks, outbox"
 
 
 def reset_org_tables() -> None:

@@ -74,7 +74,13 @@ def test_redis_loss_is_mended_by_the_sync_and_org_writes_stay_guarded(
     assert r.status_code == 403  # org's database still says SUSPENDED
     assert tasks.sync_revocations() == 1
     assert world.client.get("/api/v1/me", headers=admin.headers).status_code == 403
-    world.client.post(f"/api/v1/acceptance-points/{code}/reinstate", headers=superior.headers)
+
+
+def test_the_sync_rewrites_the_live_states_and_drops_those_of_no_point(
+    world: World, redis_client
+) -> None:
+    code, admin = world.operating_point("S001")
+    redis_client.flushdb()  # as after a Redis restart without persistence
     redis_client.set("cb:auth:unit-state:AP999999", "SUSPENDED")  # stale: no such point
     tasks.sync_revocations()
     assert redis_client.get("cb:auth:unit-state:AP999999") is None

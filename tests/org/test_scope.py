@@ -36,8 +36,16 @@ def test_branch_sees_its_city_and_province_sees_everything(world: World) -> None
     admin = world.admin()
     r = world.client.get("/api/v1/units?level=acceptance_point", headers=admin.headers)
     assert r.json["total"] == 2
+
+
+def test_units_are_listed_by_parent(world: World) -> None:
+    admin = world.admin()
     r = world.client.get("/api/v1/units?parent=ZJ&per_page=100", headers=admin.headers)
     assert r.json["total"] == 14  # 11 branches and sub-centres 90-92
+
+
+def test_units_are_searched_by_name(world: World) -> None:
+    admin = world.admin()
     r = world.client.get("/api/v1/units?q=舟山&level=branch", headers=admin.headers)
     assert [u["code"] for u in r.json["items"]] == ["B09"]
 
@@ -86,6 +94,10 @@ def test_bureau_lists_only_within_its_area(world: World) -> None:
         ).status_code
         == 404
     )
+
+
+def test_only_a_bureau_lists_points(world: World) -> None:
+    body = {"name": "某社区学校", "point_kind": "community_school", "point_tier": "township"}
     reviewer = world.staff("S001", ["reviewer"], "sc-reviewer")
     assert (
         world.client.post(
@@ -112,8 +124,18 @@ def test_admin_creates_staff_only_in_its_subtree(world: World) -> None:
         json={**body, "username": "s014-rev", "unit_code": "S014"},
     )
     assert r.status_code == 404
+
+
+def test_the_staff_list_holds_the_callers_subtree_only(world: World) -> None:
+    branch = world.staff("B01", ["admin"], "b01-admin")
+    world.staff("S001", ["reviewer"], "s001-rev")
+    world.staff("S014", ["reviewer"], "s014-rev")
     r = world.client.get("/api/v1/staff", headers=branch.headers)
     assert {s["username"] for s in r.json["items"]} == {"b01-admin", "s001-rev"}
+
+
+def test_only_an_admin_creates_staff(world: World) -> None:
+    body = {"display_name": "复审员", "roles": ["reviewer"], "password": PASSWORD}
     manager = world.staff("B01", ["management"], "b01-mgr")
     r = world.client.post(
         "/api/v1/staff",
