@@ -153,9 +153,13 @@ def test_identity_refusals_name_the_field(
 def test_only_service_staff_of_an_operating_point_take_applications(
     window: Window, caller: dict[str, Any]
 ) -> None:
-    r = window.open(window.token(**caller))
+    details = window.learner()
+    r = window.client.post("/api/v1/accounts", headers=window.token(**caller), json=details)
     assert r.status_code == 403, r.json
-    assert count(Learner) == 0
+    assert count(Learner) == count(Application) == count(Outbox) == 0
+    # The same opening at an OPERATING point's window, by its service staff, is taken.
+    r = window.client.post("/api/v1/accounts", headers=window.token(), json=details)
+    assert r.status_code == 201, r.json
 
 
 def test_passport_holder_without_birth_date_in_number(window: Window) -> None:

@@ -118,9 +118,11 @@ def test_a_deposit_into_an_account_number_not_issued_is_404(window: Window) -> N
     headers = window.token()
     pending = window.open(headers)  # an account in opening has no number yet
     evidence = [window.upload(headers)]
+    before = count(Application), count(Outbox)
     r = deposit(window, headers, "ZJ202600009999", evidence)
     assert r.status_code == 404
     assert pending.status_code == 201
+    assert (count(Application), count(Outbox)) == before
 
 
 def test_a_deposit_into_an_account_outside_the_callers_subtree_is_404(window: Window) -> None:
@@ -128,7 +130,11 @@ def test_a_deposit_into_an_account_outside_the_callers_subtree_is_404(window: Wi
     evidence = [window.upload(headers)]
     account = window.open_account(headers)
     other = window.token("AP000002", "/ZJ/B02/S014/AP000002/")
+    before = count(Application), count(Outbox)
     assert deposit(window, other, account, evidence).status_code == 404
+    assert (count(Application), count(Outbox)) == before
+    # Within the account's subtree the same deposit is taken.
+    assert deposit(window, headers, account, evidence).status_code == 201
 
 
 def upload(window: Window, headers: dict[str, str], content: bytes, name: str) -> Any:
@@ -272,8 +278,9 @@ def two_points(window: Window) -> dict[str, Any]:
 
 
 def test_an_application_outside_the_callers_subtree_is_404(window: Window, two_points) -> None:
-    b, mine = two_points["b"], two_points["mine"]
+    a, b, mine = two_points["a"], two_points["b"], two_points["mine"]
     assert window.client.get(f"/api/v1/applications/{b}", headers=mine).status_code == 404
+    assert window.client.get(f"/api/v1/applications/{a}", headers=mine).status_code == 200
 
 
 def test_the_list_holds_the_callers_subtree_only(window: Window, two_points) -> None:
@@ -302,6 +309,8 @@ def test_a_unit_filter_takes_what_was_taken_beneath_the_unit(window: Window, two
 def test_a_unit_filter_outside_the_subtree_is_404(window: Window, two_points) -> None:
     r = window.client.get("/api/v1/applications?unit_code=S014", headers=two_points["subcentre"])
     assert r.status_code == 404 and r.json["detail"] == "unit S014 not found"
+    r = window.client.get("/api/v1/applications?unit_code=S001", headers=two_points["subcentre"])
+    assert r.status_code == 200 and [x["id"] for x in r.json["items"]] == [two_points["a"]]
 
 
 def test_a_unit_filter_naming_a_unit_that_took_nothing_is_404(window: Window, two_points) -> None:

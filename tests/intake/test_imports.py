@@ -356,12 +356,18 @@ OTHER_POINT = {"unit": "AP000002", "path": "/ZJ/B01/S002/AP000002/"}
 
 def test_staff_who_are_not_a_window_cannot_send_an_import(window: Window) -> None:
     subcentre = window.token(**SUBCENTRE_REVIEWER)
-    assert send(window, subcentre, to_csv(generate(5, seed=9).rows)).status_code == 403
+    data = to_csv(generate(5, seed=9).rows)
+    assert send(window, subcentre, data).status_code == 403
+    assert count(Import) == count(Outbox) == 0
+    assert send(window, window.token(), data).status_code == 202  # a window's staff may
 
 
 def test_a_suspended_point_cannot_send_an_import(window: Window) -> None:
     suspended = window.token(state="SUSPENDED")
-    assert send(window, suspended, to_csv(generate(5, seed=3).rows)).status_code == 403
+    data = to_csv(generate(5, seed=3).rows)
+    assert send(window, suspended, data).status_code == 403
+    assert count(Import) == count(Outbox) == 0
+    assert send(window, window.token(state="OPERATING"), data).status_code == 202
 
 
 def test_an_import_is_seen_within_its_points_subtree_only(window: Window) -> None:
@@ -377,6 +383,7 @@ def test_an_import_is_seen_within_its_points_subtree_only(window: Window) -> Non
     )
     listed = window.client.get("/api/v1/imports", headers=other_point).json
     assert listed["total"] == 0
+    assert window.client.get("/api/v1/imports", headers=point).json["total"] == 1
 
 
 BAD_FILES = [
@@ -420,6 +427,7 @@ def test_a_file_of_a_header_and_no_rows_is_422(window: Window) -> None:
     header_only = send(window, window.token(), to_csv([]))
     assert header_only.status_code == 422
     assert header_only.json["errors"][0]["reason"] == "a header and no rows"
+    assert count(Import) == count(Outbox) == 0
 
 
 @pytest.fixture
@@ -435,6 +443,7 @@ def test_a_csv_file_over_the_row_limit_is_refused_before_any_row(limited: Window
     assert r.status_code == 413
     assert r.json["errors"][0]["reason"] == "51 rows; at most 50"
     assert count(Import) == count(Outbox) == 0
+    assert send(limited, limited.token(), to_csv(generate(50).rows)).status_code == 202
 
 
 def test_a_workbook_over_the_row_limit_is_refused_before_any_row(limited: Window) -> None:
@@ -444,10 +453,11 @@ def test_a_workbook_over_the_row_limit_is_refused_before_any_row(limited: Window
 
 
 def test_a_file_over_the_size_limit_is_refused_before_any_row(limited: Window) -> None:
-    big = to_csv(generate(50).rows) + b"#" * 20_000
-    r = send(limited, limited.token(), big)
+    rows = to_csv(generate(50).rows)
+    r = send(limited, limited.token(), rows + b"#" * 20_000)
     assert r.status_code == 413 and r.json["errors"][0]["field"] == "file"
     assert count(Import) == count(Outbox) == 0
+    assert send(limited, limited.token(), rows).status_code == 202  # the same rows, unpadded
 
 
 def test_a_refused_opening_is_opened_by_the_import_and_a_pending_one_waits(

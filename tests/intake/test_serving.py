@@ -111,6 +111,12 @@ def test_staff_who_are_not_a_window_find_only_their_subtree(window: Window) -> N
     assert lookup(window, other_county, details).status_code == 404
     not_operating = window.token(**ELSEWHERE, state="ACTIVE")
     assert lookup(window, not_operating, details).status_code == 404
+    # The learner's own county finds them, and so does the same point once it is a window.
+    home_county = window.token(
+        unit="S001", path="/ZJ/B01/S001/", level="subcentre", roles=("reviewer",), state=None
+    )
+    assert lookup(window, home_county, details).status_code == 200
+    assert lookup(window, window.token(**ELSEWHERE), details).status_code == 200
 
 
 def test_a_reference_serves_only_the_window_it_was_given_to(window: Window) -> None:
@@ -127,6 +133,7 @@ def test_a_tampered_reference_reaches_nothing(window: Window) -> None:
     tampered = ref[:-1] + ("0" if ref[-1] != "0" else "1")
     there = window.token(**ELSEWHERE)
     assert window.client.get(f"/api/v1/accounts/{tampered}", headers=there).status_code == 404
+    assert window.client.get(f"/api/v1/accounts/{ref}", headers=there).status_code == 200
 
 
 def test_a_reference_serves_for_a_while_only(window: Window) -> None:

@@ -3,6 +3,8 @@ else."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from flask import Flask
 from sqlalchemy import update
@@ -81,6 +83,7 @@ def test_an_item_read_is_read_for_me_only(client, inboxes) -> None:
 def test_an_item_of_someone_elses_inbox_cannot_be_marked_read(client, inboxes) -> None:
     item = client.get("/api/v1/inbox", headers=inboxes["named"]).json["items"][0]["id"]
     assert client.post(f"/api/v1/inbox/{item}/read", headers=inboxes["stranger"]).status_code == 404
+    assert client.get("/api/v1/inbox", headers=inboxes["named"]).json["unread"] == 1  # still
 
 
 def test_an_unread_filter_that_is_not_a_boolean_is_422(client, inboxes) -> None:
@@ -103,6 +106,11 @@ def test_a_delivery_log_of_an_unknown_channel_is_422(client, tokens) -> None:
     assert r.status_code == 422 and r.json["errors"][0]["field"] == "channel"
 
 
+def delivery_status(delivery_id: str) -> str:
+    with worker_db().transaction() as session:
+        return session.get_one(Delivery, uuid.UUID(delivery_id)).status.value
+
+
 @pytest.fixture
 def dead_letters(client, tokens) -> list[str]:
     """Two deliveries to AP000001's staff, dead; their ids as S001 lists them."""
@@ -123,6 +131,7 @@ def test_dead_letters_are_redriven_by_an_admin_only(client, tokens, dead_letters
     target = dead_letters[0]
     sub = tokens.make("S001", "/ZJ/B01/S001/", "subcentre", roles=("reviewer",))
     assert client.post(f"/api/v1/dead-letters/{target}/redrive", headers=sub).status_code == 403
+    assert delivery_status(target) == "dead"
     admin = tokens.make("S001", "/ZJ/B01/S001/", "subcentre", roles=("admin",))
     r = client.post(f"/api/v1/dead-letters/{target}/redrive", headers=admin)
     assert r.status_code == 200 and r.json["status"] == "pending" and r.json["attempts"] == 0
@@ -142,3 +151,6 @@ def test_a_dead_letter_outside_the_subtree_is_404(client, tokens, dead_letters) 
     assert (
         client.post(f"/api/v1/dead-letters/{other}/redrive", headers=elsewhere).status_code == 404
     )
+    assert delivery_status(other) == "dead"
+    admin = tokens.make("S001", "/ZJ/B01/S001/", "subcentre", roles=("admin",))
+    assert client.post(f"/api/v1/dead-letters/{other}/redrive", headers=admin).status_code == 200

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from services.notify import delivery
 from services.notify.app import create_app
 from services.notify.channels import webhook
 from services.notify.context import worker_db
-from services.notify.models import Delivery
+from services.notify.models import Delivery, Webhook
 from services.notify.ratelimit import RateLimiter, parse_limits
 from tests.factories import TokenFactory
 from tests.helpers import QuietHandler
@@ -73,6 +73,11 @@ def register(client, headers, url: str, types=("review.application_decided",)):
     return client.post(
         "/api/v1/webhooks", headers=headers, json={"url": url, "event_types": list(types)}
     )
+
+
+def webhooks() -> int:
+    with worker_db().transaction() as session:
+        return int(session.scalar(select(func.count()).select_from(Webhook)) or 0)
 
 
 def send_due() -> list[str]:
@@ -168,12 +173,17 @@ def test_a_registration_refused_names_the_field(
     assert r.status_code == 422
     if field is not None:
         assert r.json["errors"][0]["field"] == field
+    assert webhooks() == 0
 
 
 def test_only_technical_staff_register_webhooks(notify_app, var_dir) -> None:
     window = TokenFactory(var_dir).make(*POINT, roles=("service",))
     client = notify_app.test_client()
     assert register(client, window, "https://front.example.com/hook").status_code == 403
+    assert webhooks() == 0
+    tech = TokenFactory(var_dir).make(*POINT, roles=("technical",))
+    assert register(client, tech, "https://front.example.com/hook").status_code == 201
+    assert webhooks() == 1
 
 
 def test_in_production_only_https_is_taken(var_dir) -> None:

@@ -164,6 +164,7 @@ def test_a_missing_token_is_401_without_an_error(world: World) -> None:
     r = world.client.get("/api/v1/units")
     assert r.status_code == 401
     assert r.headers["WWW-Authenticate"] == 'Bearer realm="creditbank"'  # no token, no error
+    assert world.client.get("/api/v1/units", headers=world.admin().headers).status_code == 200
 
 
 def test_a_token_signed_with_another_key_is_401(world: World, tmp_path) -> None:

@@ -10,11 +10,11 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from services.org import tasks
 from services.org.context import db
-from services.org.models import TokenFamily
+from services.org.models import TokenFamily, Unit
 from shared.auth import TokenVerifier
 from tests.factories import PASSWORD, World
 from tests.helpers import wait_for
@@ -132,6 +132,8 @@ def test_a_revoked_sign_in_stays_revoked_through_a_redis_loss(
         json={"name": "新点", "parent_code": "S001", "point_kind": "other", "point_tier": "city"},
     )
     assert r.status_code == 401  # org's writes check its own database
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).where(Unit.name == "新点")) == 0
     assert intake.get("/api/v1/whoami", headers=bearer(pair)).status_code == 200
     assert tasks.sync_revocations() == 1
     assert intake.get("/api/v1/whoami", headers=bearer(pair)).status_code == 401

@@ -10,6 +10,17 @@ from tests.factories import PASSWORD, Window, World
 from tests.org.conftest import other_service
 
 
+def listed_points() -> list[str]:
+    from sqlalchemy import select
+
+    from services.org.context import db
+    from services.org.models import Unit
+    from shared.levels import Level
+
+    with db.transaction() as session:
+        return list(session.scalars(select(Unit.code).where(Unit.level == Level.ACCEPTANCE_POINT)))
+
+
 def test_suspension_reaches_another_service_at_once(world: World) -> None:
     code, admin = world.operating_point("S001")
     intake = other_service()
@@ -46,12 +57,14 @@ def test_a_deactivated_accounts_token_is_dead_to_org_writes_without_redis(
     bureau = world.staff("S001", ["bureau"], "s001-bureau")
     world.client.post(f"/api/v1/staff/{bureau.staff_id}/deactivate", headers=admin.headers)
     redis_client.flushdb()
-    r = world.client.post(
-        "/api/v1/acceptance-points",
-        headers=bureau.headers,
-        json={"name": "新点", "parent_code": "S001", "point_kind": "other", "point_tier": "city"},
-    )
+    point = {"name": "新点", "parent_code": "S001", "point_kind": "other", "point_tier": "city"}
+    r = world.client.post("/api/v1/acceptance-points", headers=bureau.headers, json=point)
     assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    assert listed_points() == []
+    # The same write by an active bureau goes through, Redis empty as it is.
+    active = world.staff("S001", ["bureau"], "s001-bureau-2")
+    r = world.client.post("/api/v1/acceptance-points", headers=active.headers, json=point)
+    assert r.status_code == 201 and listed_points() == [r.json["code"]]
 
 
 def test_redis_loss_is_mended_by_the_sync_and_org_writes_stay_guarded(

@@ -2,7 +2,29 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
+
+from services.org.context import db
+from services.org.models import Staff, Unit
+from shared.levels import Level
 from tests.factories import PASSWORD, World
+
+
+def points() -> list[str]:
+    with db.transaction() as session:
+        return list(session.scalars(select(Unit.code).where(Unit.level == Level.ACCEPTANCE_POINT)))
+
+
+def unit_state(code: str) -> str:
+    with db.transaction() as session:
+        unit = session.get(Unit, code)
+        assert unit is not None
+        return unit.state.value
+
+
+def staff_named(username: str) -> int:
+    with db.transaction() as session:
+        return int(session.scalar(select(func.count()).where(Staff.username == username)) or 0)
 
 
 def test_subcentre_never_sees_another_subcentres_points(world: World) -> None:
@@ -22,6 +44,7 @@ def test_subcentre_never_sees_another_subcentres_points(world: World) -> None:
         f"/api/v1/acceptance-points/{theirs}/suspend", headers=s001.headers, json={"reason": "x"}
     )
     assert r.status_code == 404
+    assert unit_state(theirs) == "LISTED"  # nothing done to it either
 
 
 def test_branch_sees_its_city_and_province_sees_everything(world: World) -> None:
@@ -94,6 +117,7 @@ def test_bureau_lists_only_within_its_area(world: World) -> None:
         ).status_code
         == 404
     )
+    assert len(points()) == 2  # the two within the area, nothing else
 
 
 def test_only_a_bureau_lists_points(world: World) -> None:
@@ -107,6 +131,12 @@ def test_only_a_bureau_lists_points(world: World) -> None:
         ).status_code
         == 403
     )
+    assert points() == []
+    bureau = world.staff("S001", ["bureau"], "sc-bureau")
+    r = world.client.post(
+        "/api/v1/acceptance-points", headers=bureau.headers, json={**body, "parent_code": "S001"}
+    )
+    assert r.status_code == 201 and points() == [r.json["code"]]
 
 
 def test_admin_creates_staff_only_in_its_subtree(world: World) -> None:
@@ -143,6 +173,14 @@ def test_only_an_admin_creates_staff(world: World) -> None:
         json={**body, "username": "s001-rev2", "unit_code": "S001"},
     )
     assert r.status_code == 403
+    assert staff_named("s001-rev2") == 0
+    admin = world.staff("B01", ["admin"], "b01-admin")
+    r = world.client.post(
+        "/api/v1/staff",
+        headers=admin.headers,
+        json={**body, "username": "s001-rev2", "unit_code": "S001"},
+    )
+    assert r.status_code == 201 and staff_named("s001-rev2") == 1
 
 
 def test_compliance_lists_points_lacking_window_or_roles(world: World) -> None:

@@ -147,8 +147,9 @@ def test_a_backlog_of_an_unknown_level_is_422(client, token) -> None:
     assert r.status_code == 422 and r.json["errors"][0]["field"] == "level"
 
 
-def test_the_backlog_needs_a_sign_in(client) -> None:
+def test_the_backlog_needs_a_sign_in(client, token) -> None:
     assert client.get("/api/v1/backlog").status_code == 401
+    assert client.get("/api/v1/backlog", headers=token(*POINT)).status_code == 200
 
 
 @pytest.mark.integration

@@ -8,8 +8,16 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from services.review.context import worker_db
-from services.review.models import Outbox
+from services.review.models import Case, Outbox
 from tests.review.conftest import opened
+
+
+def status_of(case: Case) -> tuple[str, str | None, int | None]:
+    """A case's status, decision and claimer, as stored now."""
+    with worker_db().transaction() as session:
+        stored = session.get_one(Case, case.id)
+        decision = stored.decision.value if stored.decision else None
+        return stored.status.value, decision, stored.claimed_by_id
 
 
 def outbox_messages() -> list[tuple[str, str, dict]]:
@@ -90,6 +98,9 @@ def test_the_reviewer_who_took_the_application_cannot_decide_it(client, token) -
     taker = token(*POINT, staff_id=42)
     r = decide(client, case, taker)
     assert r.status_code == 403 and "took the application" in r.json["detail"]
+    assert status_of(case) == ("pending", None, None) and outbox_messages() == []
+    # Another reviewer of the point decides it.
+    assert decide(client, case, token(*POINT)).status_code == 200
 
 
 @pytest.mark.parametrize("decision", ["reject", "return"])
@@ -97,18 +108,23 @@ def test_a_rejection_or_a_return_needs_a_reason(client, token, decision: str) ->
     case = opened()
     r = decide(client, case, token(*POINT), decision)
     assert r.status_code == 422 and r.json["errors"][0]["field"] == "reason"
+    assert status_of(case) == ("pending", None, None) and outbox_messages() == []
 
 
 def test_a_case_of_another_unit_is_404(client, token) -> None:
     case = opened()
     elsewhere = token("S001", "/ZJ/B01/S001/", "subcentre")
     assert client.post(f"/api/v1/cases/{case.id}/claim", headers=elsewhere).status_code == 404
+    assert status_of(case) == ("pending", None, None)
+    assert client.post(f"/api/v1/cases/{case.id}/claim", headers=token(*POINT)).status_code == 200
 
 
 def test_only_reviewers_claim_cases(client, token) -> None:
     case = opened()
     clerk = token(*POINT, roles=("service",))
     assert client.post(f"/api/v1/cases/{case.id}/claim", headers=clerk).status_code == 403
+    assert status_of(case) == ("pending", None, None)
+    assert client.post(f"/api/v1/cases/{case.id}/claim", headers=token(*POINT)).status_code == 200
 
 
 def test_one_person_decides_one_level_of_an_application_only(client, token) -> None:
@@ -129,6 +145,10 @@ def test_one_person_decides_one_level_of_an_application_only(client, token) -> N
         f"/api/v1/cases/{upper.id}/decision", headers=as_subcentre, json={"decision": "approve"}
     )
     assert r.status_code == 403 and "already" in r.json["detail"]
+    assert status_of(upper) == ("pending", None, None)
+    # Another reviewer of the sub-centre decides it.
+    other = token("S001", "/ZJ/B01/S001/", "subcentre")
+    assert decide(client, upper, other).status_code == 200
 
 
 def test_return_and_reject_go_back_to_intake_with_the_reason(client, token) -> None:
