@@ -2,6 +2,11 @@
 
 Done in ``pytest_configure`` (before any test module is imported) because service modules
 read their settings from the environment; everything is dropped in ``pytest_unconfigure``.
+
+Also the fixtures more than one test package needs, none of them autouse: the apps (one per
+run), and ``clean_org``/``clean_intake`` to start from empty tables (each package's own
+autouse "fresh" fixture stands on these). Service modules are imported inside the fixtures,
+never at the top of this file, which is read before ``pytest_configure`` runs.
 """
 
 from __future__ import annotations
@@ -10,11 +15,13 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 import redis
+from flask import Flask
 
 from shared.settings import SERVICES
 
@@ -96,3 +103,41 @@ def redis_client(run_env: dict[str, str]) -> redis.Redis:
     client = redis.Redis.from_url(run_env["CB_REDIS_URL"])
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def org_app() -> Flask:
+    from services.org.app import create_app
+
+    return create_app()
+
+
+@pytest.fixture(scope="session")
+def intake_app() -> Flask:
+    from services.intake.app import create_app
+
+    return create_app()
+
+
+@pytest.fixture
+def clean_org(org_app: Flask, redis_client: redis.Redis) -> Iterator[None]:
+    """Org's tables empty but for the real tree (point codes from AP000001), Redis empty."""
+    from services.org.context import db
+    from tests.factories import reset_org_tables
+
+    reset_org_tables()
+    redis_client.flushdb()
+    yield
+    db.remove()
+
+
+@pytest.fixture
+def clean_intake(intake_app: Flask, redis_client: redis.Redis) -> Iterator[None]:
+    """Intake's tables empty, Redis empty."""
+    from services.intake.context import db
+    from tests.factories import reset_intake_tables
+
+    reset_intake_tables()
+    redis_client.flushdb()
+    yield
+    db.remove()

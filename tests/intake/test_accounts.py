@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from services.intake.context import db
 from services.intake.models import Application, Learner, Outbox
-from tests.intake.conftest import Window, count, decide, resident_id
+from tests.factories import Window, decide, resident_id
+from tests.intake.conftest import count
 
 
-def test_opening_is_taken_masked_and_handed_to_review(window: Window) -> None:
+def test_an_opening_is_taken_and_shows_the_learner_masked(window: Window) -> None:
     headers = window.token()
     number, phone = resident_id("19900307", seq="123"), "13812345678"
     r = window.open(headers, document_number=number, phone=phone)
@@ -20,10 +22,23 @@ def test_opening_is_taken_masked_and_handed_to_review(window: Window) -> None:
     assert body["kind"] == "account_opening" and body["status"] == "in_review"
     assert body["learner"]["document_number"] == f"{number[:4]}**********{number[-4:]}"
     assert body["learner"]["phone"] == "138****5678"
-    assert body["learner"]["gender"] == "male" and body["learner"]["birth_date"] == "1990-03-07"
     assert number not in r.get_data(as_text=True) and phone not in r.get_data(as_text=True)
     assert body["account_number"] is None  # issued on approval
     assert [e["type"] for e in body["timeline"]] == ["taken"]
+
+
+def test_gender_and_birth_date_are_read_from_the_id_number(window: Window) -> None:
+    r = window.open(window.token(), document_number=resident_id("19900307", seq="123"))
+    assert r.status_code == 201, r.json
+    assert r.json["learner"]["gender"] == "male" and r.json["learner"]["birth_date"] == "1990-03-07"
+
+
+def test_an_opening_is_handed_to_review_with_ids_only(window: Window) -> None:
+    headers = window.token()
+    number, phone = resident_id("19900307", seq="123"), "13812345678"
+    r = window.open(headers, document_number=number, phone=phone)
+    assert r.status_code == 201, r.json
+    body = r.json
     assert body["handoff"] == "queued"
     with db.transaction() as session:
         row = session.scalars(select(Outbox)).one()
@@ -44,11 +59,17 @@ def test_approval_issues_the_account_number(window: Window) -> None:
     assert [e["type"] for e in got["timeline"]] == ["taken", "approved"]
 
 
-def test_one_learner_one_account(window: Window) -> None:
+def test_a_second_opening_while_the_first_is_in_review_is_409_naming_it(window: Window) -> None:
     headers, number = window.token(), resident_id()
     first = window.open(headers, document_number=number)
     r = window.open(headers, document_number=number)
     assert r.status_code == 409 and r.json["existing_application"] == first.json["id"]
+    assert count(Learner) == 1
+
+
+def test_one_learner_one_account_across_the_province(window: Window) -> None:
+    headers, number = window.token(), resident_id()
+    first = window.open(headers, document_number=number)
     decide(first.json["id"], "approved")
     elsewhere = window.token("AP000002", "/ZJ/B02/S014/AP000002/")
     r = window.open(elsewhere, document_number=number.lower())
@@ -78,39 +99,67 @@ def test_lower_case_x_is_normalised(window: Window) -> None:
     assert window.open(headers, document_number=number).status_code == 409
 
 
-def test_identity_refusals_name_the_field(window: Window) -> None:
-    headers, good = window.token(), resident_id()
-    wrong_check = good[:-1] + ("0" if good[-1] != "0" else "1")
-    cases = [
-        ({"document_number": wrong_check}, "document_number", "check character"),
+GOOD = resident_id()
+
+
+def wrong_check_character(number: str) -> str:
+    return number[:-1] + ("0" if number[-1] != "0" else "1")
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "reason"),
+    [
+        ({"document_number": wrong_check_character(GOOD)}, "document_number", "check character"),
         ({"document_number": "33010219900230" + "1234"}, "document_number", ""),
         ({"document_number": "３３０１０２１９９００３０７１２３４"}, "document_number", "ASCII"),
         (
-            {"document_number": good, "gender": "female" if int(good[16]) % 2 else "male"},
+            {"document_number": GOOD, "gender": "female" if int(GOOD[16]) % 2 else "male"},
             "gender",
             "agree",
         ),
-        ({"document_number": good, "birth_date": "1991-01-01"}, "birth_date", "agree"),
+        ({"document_number": GOOD, "birth_date": "1991-01-01"}, "birth_date", "agree"),
         ({"phone": "12345678901"}, "phone", ""),
         ({"name": "Zhang三"}, "name", ""),
-    ]
-    for override, field, reason in cases:
-        r = window.open(headers, **override)
-        assert r.status_code == 422, (override, r.json)
-        reasons = {e["field"]: e["reason"] for e in r.json["errors"]}
-        assert field in reasons and reason in reasons[field], (override, reasons)
+    ],
+    ids=[
+        "wrong-check-character",
+        "impossible-date",
+        "full-width-digits",
+        "gender-disagrees",
+        "birth-date-disagrees",
+        "not-a-mobile",
+        "mixed-script-name",
+    ],
+)
+def test_identity_refusals_name_the_field(
+    window: Window, override: dict[str, str], field: str, reason: str
+) -> None:
+    r = window.open(window.token(), **override)
+    assert r.status_code == 422, (override, r.json)
+    reasons = {e["field"]: e["reason"] for e in r.json["errors"]}
+    assert field in reasons and reason in reasons[field], (override, reasons)
     assert count(Learner) == count(Application) == count(Outbox) == 0
 
 
-def test_only_service_staff_of_an_operating_point_take_applications(window: Window) -> None:
-    for headers in (
-        window.token(state="ACTIVE"),
-        window.token(roles=("management",)),
-        window.token("S001", "/ZJ/B01/S001/", "subcentre", state=None),
-    ):
-        r = window.open(headers)
-        assert r.status_code == 403, r.json
-    assert count(Learner) == 0
+@pytest.mark.parametrize(
+    "caller",
+    [
+        {"state": "ACTIVE"},
+        {"roles": ("management",)},
+        {"unit": "S001", "path": "/ZJ/B01/S001/", "level": "subcentre", "state": None},
+    ],
+    ids=["point-not-operating", "not-service-staff", "not-a-point"],
+)
+def test_only_service_staff_of_an_operating_point_take_applications(
+    window: Window, caller: dict[str, Any]
+) -> None:
+    details = window.learner()
+    r = window.client.post("/api/v1/accounts", headers=window.token(**caller), json=details)
+    assert r.status_code == 403, r.json
+    assert count(Learner) == count(Application) == count(Outbox) == 0
+    # The same opening at an OPERATING point's window, by its service staff, is taken.
+    r = window.client.post("/api/v1/accounts", headers=window.token(), json=details)
+    assert r.status_code == 201, r.json
 
 
 def test_passport_holder_without_birth_date_in_number(window: Window) -> None:

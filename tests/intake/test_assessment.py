@@ -34,7 +34,7 @@ from services.intake.models import (
 )
 from shared.auth import Principal
 from shared.settings import load_settings
-from tests.intake.conftest import Window
+from tests.factories import Window
 
 FIRST, LAST = date(2025, 3, 1), date(2025, 3, 31)
 # China time is UTC+8: 2025-03-01 00:00 there is 2025-02-28 16:00 UTC.

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from services.intake.context import db
 from services.intake.models import Application, ApplicationVersion, LedgerEntry, Outbox
-from tests.intake.conftest import PDF, Window, count, decide
+from tests.factories import PDF, Window, decide
+from tests.intake.conftest import count
 
 
 def deposit(window: Window, headers, account, evidence, key=None, **outcome):
@@ -59,107 +62,118 @@ def test_idempotency_key_returns_the_first_answer(window: Window) -> None:
     assert again.headers["Idempotency-Replayed"] == "true"
     assert again.json == first.json
     assert count(Application) == 2  # the opening and one deposit
+
+
+def test_the_same_idempotency_key_with_another_body_is_422(window: Window) -> None:
+    headers = window.token()
+    account = window.open_account(headers)
+    evidence = [window.upload(headers)]
+    body = window.deposit_body(account, evidence)
+    h = {**headers, "Idempotency-Key": "window-7-0001"}
+    assert window.client.post("/api/v1/applications", headers=h, json=body).status_code == 201
     other = {**body, "outcome": {**body["outcome"], "hours": "12"}}
     r = window.client.post("/api/v1/applications", headers=h, json=other)
     assert r.status_code == 422 and r.json["errors"][0]["field"] == "Idempotency-Key"
     assert count(Application) == 2
 
 
-def test_deposit_refusals_name_field_and_reason(window: Window) -> None:
+@pytest.mark.parametrize(
+    ("override", "outcome", "field"),
+    [
+        ({"outcome_kind": "magic"}, {}, "outcome_kind"),
+        ({"attachments": []}, {}, "attachments"),
+        ({"attachments": ["0" * 64]}, {}, "attachments.0"),
+        ({"outcome": {"organiser": "x"}}, {}, "outcome.programme"),
+        ({}, {"hours": "-3"}, "outcome.hours"),
+        ({}, {"end_date": "2026-02-01"}, "outcome.end_date"),
+        ({}, {"start_date": "2099-01-01"}, "outcome.start_date"),
+        ({"kind": "conversion"}, {}, "kind"),
+    ],
+    ids=[
+        "unknown-outcome-kind",
+        "no-evidence",
+        "evidence-not-uploaded",
+        "outcome-incomplete",
+        "negative-hours",
+        "end-before-start",
+        "start-in-the-future",
+        "unknown-kind",
+    ],
+)
+def test_deposit_refusals_name_field_and_reason(
+    window: Window, override: dict[str, Any], outcome: dict[str, str], field: str
+) -> None:
     headers = window.token()
     account = window.open_account(headers)
     evidence = [window.upload(headers)]
     before = (count(Application), count(Outbox))
-    cases = [
-        ({"outcome_kind": "magic"}, "outcome_kind"),
-        ({"attachments": []}, "attachments"),
-        ({"attachments": ["0" * 64]}, "attachments.0"),
-        ({"outcome": {"organiser": "x"}}, "outcome.programme"),
-        (
-            {"outcome": {**window.deposit_body(account, evidence)["outcome"], "hours": "-3"}},
-            "outcome.hours",
-        ),
-        (
-            {
-                "outcome": {
-                    **window.deposit_body(account, evidence)["outcome"],
-                    "end_date": "2026-02-01",
-                }
-            },
-            "outcome.end_date",
-        ),
-        (
-            {
-                "outcome": {
-                    **window.deposit_body(account, evidence)["outcome"],
-                    "start_date": "2099-01-01",
-                }
-            },
-            "outcome.start_date",
-        ),
-        ({"kind": "conversion"}, "kind"),
-    ]
-    for override, field in cases:
-        body = {**window.deposit_body(account, evidence), **override}
-        r = window.client.post("/api/v1/applications", headers=headers, json=body)
-        assert r.status_code == 422, (override, r.json)
-        assert field in {e["field"] for e in r.json["errors"]}, (override, r.json)
+    body = {**window.deposit_body(account, evidence, **outcome), **override}
+    r = window.client.post("/api/v1/applications", headers=headers, json=body)
+    assert r.status_code == 422, (override, r.json)
+    assert field in {e["field"] for e in r.json["errors"]}, (override, r.json)
     assert (count(Application), count(Outbox)) == before
 
 
-def test_account_must_be_open_and_in_scope(window: Window) -> None:
+def test_a_deposit_into_an_account_number_not_issued_is_404(window: Window) -> None:
     headers = window.token()
-    pending = window.open(headers)
+    pending = window.open(headers)  # an account in opening has no number yet
     evidence = [window.upload(headers)]
+    before = count(Application), count(Outbox)
     r = deposit(window, headers, "ZJ202600009999", evidence)
     assert r.status_code == 404
+    assert pending.status_code == 201
+    assert (count(Application), count(Outbox)) == before
+
+
+def test_a_deposit_into_an_account_outside_the_callers_subtree_is_404(window: Window) -> None:
+    headers = window.token()
+    evidence = [window.upload(headers)]
     account = window.open_account(headers)
     other = window.token("AP000002", "/ZJ/B02/S014/AP000002/")
+    before = count(Application), count(Outbox)
     assert deposit(window, other, account, evidence).status_code == 404
-    assert pending.status_code == 201
+    assert (count(Application), count(Outbox)) == before
+    # Within the account's subtree the same deposit is taken.
+    assert deposit(window, headers, account, evidence).status_code == 201
 
 
-def test_evidence_checked_by_content_size_and_kept_once(window: Window) -> None:
+def upload(window: Window, headers: dict[str, str], content: bytes, name: str) -> Any:
+    return window.client.post(
+        "/api/v1/attachments",
+        headers=headers,
+        data={"file": (io.BytesIO(content), name)},
+        content_type="multipart/form-data",
+    )
+
+
+def test_the_same_evidence_twice_is_kept_once(window: Window) -> None:
     headers = window.token()
-    first = window.client.post(
-        "/api/v1/attachments",
-        headers=headers,
-        data={"file": (io.BytesIO(PDF), "a.pdf")},
-        content_type="multipart/form-data",
-    )
-    again = window.client.post(
-        "/api/v1/attachments",
-        headers=headers,
-        data={"file": (io.BytesIO(PDF), "renamed.pdf")},
-        content_type="multipart/form-data",
-    )
+    first = upload(window, headers, PDF, "a.pdf")
+    again = upload(window, headers, PDF, "renamed.pdf")
     assert first.status_code == 201 and again.status_code == 200
     assert first.json["sha256"] == again.json["sha256"]
     assert first.json["content_type"] == "application/pdf"
+
+
+def test_evidence_is_recognised_by_its_content_not_its_name(window: Window) -> None:
     png = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
-    r = window.client.post(
-        "/api/v1/attachments",
-        headers=headers,
-        data={"file": (io.BytesIO(png), "scan.pdf")},
-        content_type="multipart/form-data",
-    )
+    r = upload(window, window.token(), png, "scan.pdf")
     assert r.json["content_type"] == "image/png"
-    r = window.client.post(
-        "/api/v1/attachments",
-        headers=headers,
-        data={"file": (io.BytesIO(b"just text, named pdf"), "fake.pdf")},
-        content_type="multipart/form-data",
-    )
+
+
+def test_evidence_that_is_not_pdf_jpeg_or_png_is_415(window: Window) -> None:
+    r = upload(window, window.token(), b"just text, named pdf", "fake.pdf")
     assert r.status_code == 415 and r.json["errors"][0]["field"] == "file"
+
+
+def test_evidence_over_10_mb_is_413(window: Window) -> None:
     big = PDF + b"\0" * (10 * 1024 * 1024)
-    r = window.client.post(
-        "/api/v1/attachments",
-        headers=headers,
-        data={"file": (io.BytesIO(big), "big.pdf")},
-        content_type="multipart/form-data",
-    )
+    r = upload(window, window.token(), big, "big.pdf")
     assert r.status_code == 413
-    r = window.client.post("/api/v1/attachments", headers=headers, json={"file": "x"})
+
+
+def test_an_upload_without_a_file_is_422(window: Window) -> None:
+    r = window.client.post("/api/v1/attachments", headers=window.token(), json={"file": "x"})
     assert r.status_code == 422
 
 
@@ -181,12 +195,6 @@ def test_returned_application_is_corrected_and_resubmitted(window: Window) -> No
     assert [v["data"]["hours"] for v in r.json["versions"]] == ["400.00", "40.00"]
     assert [e["type"] for e in r.json["timeline"]] == ["taken", "returned", "resubmitted"]
     assert decide(app_id, "approved", round_=1) == "stale"  # a decision of the old round
-    r2 = window.client.post(
-        f"/api/v1/applications/{app_id}/resubmit",
-        headers=headers,
-        json={k: body[k] for k in ("outcome_kind", "outcome", "attachments")},
-    )
-    assert r2.status_code == 409 and r2.json["current_state"] == "in_review"
     with db.transaction() as session:
         rounds = [
             o.payload["round"]
@@ -207,7 +215,26 @@ def test_returned_application_is_corrected_and_resubmitted(window: Window) -> No
         )
 
 
-def test_withdrawn_before_the_final_decision_only(window: Window) -> None:
+def test_an_application_in_review_cannot_be_resubmitted(window: Window) -> None:
+    headers = window.token()
+    account = window.open_account(headers)
+    evidence = [window.upload(headers)]
+    r = deposit(window, headers, account, evidence, hours="400")
+    app_id = r.json["id"]
+    decide(app_id, "returned", reason="学时与证书不符")
+    body = window.deposit_body(account, evidence, hours="40")
+    corrected = {k: body[k] for k in ("outcome_kind", "outcome", "attachments")}
+    r = window.client.post(
+        f"/api/v1/applications/{app_id}/resubmit", headers=headers, json=corrected
+    )
+    assert r.status_code == 200, r.json
+    r2 = window.client.post(
+        f"/api/v1/applications/{app_id}/resubmit", headers=headers, json=corrected
+    )
+    assert r2.status_code == 409 and r2.json["current_state"] == "in_review"
+
+
+def test_a_withdrawal_tells_review_and_a_late_decision_changes_nothing(window: Window) -> None:
     headers = window.token()
     account = window.open_account(headers)
     evidence = [window.upload(headers)]
@@ -216,10 +243,6 @@ def test_withdrawn_before_the_final_decision_only(window: Window) -> None:
         f"/api/v1/applications/{app_id}/withdraw", headers=headers, json={"reason": "学员申请撤回"}
     )
     assert r.status_code == 200 and r.json["status"] == "withdrawn"
-    r = window.client.post(
-        f"/api/v1/applications/{app_id}/withdraw", headers=headers, json={"reason": "again"}
-    )
-    assert r.status_code == 409 and r.json["current_state"] == "withdrawn"
     with db.transaction() as session:
         assert session.scalars(
             select(Outbox.task_name).where(Outbox.task_name == "review.withdraw_application")
@@ -228,31 +251,77 @@ def test_withdrawn_before_the_final_decision_only(window: Window) -> None:
     assert count(LedgerEntry) == 0
 
 
-def test_lists_and_reads_follow_the_org_scope(window: Window) -> None:
+def test_a_withdrawn_application_cannot_be_withdrawn_again(window: Window) -> None:
+    headers = window.token()
+    account = window.open_account(headers)
+    app_id = deposit(window, headers, account, [window.upload(headers)]).json["id"]
+    url = f"/api/v1/applications/{app_id}/withdraw"
+    assert (
+        window.client.post(url, headers=headers, json={"reason": "学员申请撤回"}).status_code == 200
+    )
+    r = window.client.post(url, headers=headers, json={"reason": "again"})
+    assert r.status_code == 409 and r.json["current_state"] == "withdrawn"
+
+
+@pytest.fixture
+def two_points(window: Window) -> dict[str, Any]:
+    """An opening taken at AP000001 (in S001, Hangzhou) and one at AP000002 (in S014, Ningbo);
+    the callers' headers."""
     mine, theirs = window.token(), window.token("AP000002", "/ZJ/B02/S014/AP000002/")
-    a = window.open(mine).json["id"]
-    b = window.open(theirs).json["id"]
+    return {
+        "mine": mine,
+        "a": window.open(mine).json["id"],
+        "b": window.open(theirs).json["id"],
+        "subcentre": window.token("S001", "/ZJ/B01/S001/", "subcentre", ("reviewer",), None),
+        "province": window.token("ZJ", "/ZJ/", "province", ("admin",), None),
+    }
+
+
+def test_an_application_outside_the_callers_subtree_is_404(window: Window, two_points) -> None:
+    a, b, mine = two_points["a"], two_points["b"], two_points["mine"]
     assert window.client.get(f"/api/v1/applications/{b}", headers=mine).status_code == 404
-    subcentre = window.token("S001", "/ZJ/B01/S001/", "subcentre", ("reviewer",), None)
-    listed = window.client.get("/api/v1/applications", headers=subcentre).json
-    assert [x["id"] for x in listed["items"]] == [a]
-    province = window.token("ZJ", "/ZJ/", "province", ("admin",), None)
+    assert window.client.get(f"/api/v1/applications/{a}", headers=mine).status_code == 200
+
+
+def test_the_list_holds_the_callers_subtree_only(window: Window, two_points) -> None:
+    listed = window.client.get("/api/v1/applications", headers=two_points["subcentre"]).json
+    assert [x["id"] for x in listed["items"]] == [two_points["a"]]
+
+
+def test_applications_are_listed_by_kind(window: Window, two_points) -> None:
+    province = two_points["province"]
     listed = window.client.get("/api/v1/applications?kind=account_opening", headers=province).json
     assert listed["total"] == 2
-    r = window.client.get("/api/v1/applications?status=flying", headers=province)
+
+
+def test_an_unknown_status_filter_is_422(window: Window, two_points) -> None:
+    r = window.client.get("/api/v1/applications?status=flying", headers=two_points["province"])
     assert r.status_code == 422
-    # A unit filter takes what was taken beneath the unit; a unit outside the subtree is 404.
+
+
+def test_a_unit_filter_takes_what_was_taken_beneath_the_unit(window: Window, two_points) -> None:
+    a, b, province = two_points["a"], two_points["b"], two_points["province"]
     for unit, expected in (("B02", [b]), ("S014", [b]), ("AP000001", [a])):
         listed = window.client.get(f"/api/v1/applications?unit_code={unit}", headers=province)
         assert [x["id"] for x in listed.json["items"]] == expected
-    r = window.client.get("/api/v1/applications?unit_code=S014", headers=subcentre)
+
+
+def test_a_unit_filter_outside_the_subtree_is_404(window: Window, two_points) -> None:
+    r = window.client.get("/api/v1/applications?unit_code=S014", headers=two_points["subcentre"])
     assert r.status_code == 404 and r.json["detail"] == "unit S014 not found"
-    r = window.client.get("/api/v1/applications?unit_code=S099", headers=province)
+    r = window.client.get("/api/v1/applications?unit_code=S001", headers=two_points["subcentre"])
+    assert r.status_code == 200 and [x["id"] for x in r.json["items"]] == [two_points["a"]]
+
+
+def test_a_unit_filter_naming_a_unit_that_took_nothing_is_404(window: Window, two_points) -> None:
+    r = window.client.get("/api/v1/applications?unit_code=S099", headers=two_points["province"])
     assert r.status_code == 404  # no such unit has taken anything
 
 
-def test_the_ledger_refuses_changes(window: Window) -> None:
-    import pytest
+@pytest.mark.parametrize(
+    "statement", ["UPDATE ledger_entries SET hours = 999", "DELETE FROM ledger_entries"]
+)
+def test_the_ledger_refuses_changes(window: Window, statement: str) -> None:
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
@@ -260,7 +329,6 @@ def test_the_ledger_refuses_changes(window: Window) -> None:
     account = window.open_account(headers)
     app_id = deposit(window, headers, account, [window.upload(headers)]).json["id"]
     decide(app_id, "approved")
-    for statement in ("UPDATE ledger_entries SET hours = 999", "DELETE FROM ledger_entries"):
-        with pytest.raises(DBAPIError, match="append-only"), db.transaction() as session:
-            session.execute(text(statement))
+    with pytest.raises(DBAPIError, match="append-only"), db.transaction() as session:
+        session.execute(text(statement))
     assert count(LedgerEntry) == 1

@@ -3,7 +3,7 @@ window and its reviewers up the tree) and to nobody else, as the file it is."""
 
 from __future__ import annotations
 
-from tests.intake.conftest import PDF, Window
+from tests.factories import PDF, Window
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 

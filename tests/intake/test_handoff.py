@@ -7,17 +7,20 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import redis
+from celery import signals
 from flask import Flask
 
 from services.intake.app import create_app
 from services.intake.context import db
 from services.intake.models import LedgerEntry
+from tests.consumer import RECEIVED, consumer_app
+from tests.factories import Window
 from tests.helpers import PrivateRedis, Relay, running_worker, wait_for
-from tests.intake.conftest import Window, count
-from tests.shared.consumer import RECEIVED, consumer_app
+from tests.intake.conftest import count
 
 pytestmark = pytest.mark.integration
 
@@ -84,13 +87,25 @@ def test_review_decisions_reach_intake_through_its_worker(window: Window) -> Non
         "decided_by": "sc-reviewer",
         "decided_at": datetime.now(UTC).isoformat(),
     }
-    with running_worker(celery, ["intake"]):
-        for _ in range(3):  # delivered three times: posted once
-            celery.send_task("intake.apply_decision", kwargs=message, queue="intake")
-        wait_for(lambda: count(LedgerEntry) == 1)
-        celery.send_task(
-            "intake.apply_decision", kwargs={**message, "message_id": "nope"}, queue="intake"
-        )  # breaks its contract: refused, nothing changes
+    runs: list[str] = []  # the state each apply_decision ended in, on this worker
+
+    def ran(task: Any = None, state: str = "", **_kw: Any) -> None:
+        if task is not None and task.name == "intake.apply_decision":
+            runs.append(state)
+
+    signals.task_postrun.connect(ran, weak=False)
+    try:
+        with running_worker(celery, ["intake"]):
+            for _ in range(3):  # delivered three times: posted once
+                celery.send_task("intake.apply_decision", kwargs=message, queue="intake")
+            wait_for(lambda: count(LedgerEntry) == 1)
+            celery.send_task(
+                "intake.apply_decision", kwargs={**message, "message_id": "nope"}, queue="intake"
+            )  # breaks its contract: refused, nothing changes
+            wait_for(lambda: len(runs) == 4)  # the refused one has run too, before we look
+    finally:
+        signals.task_postrun.disconnect(ran)
+    assert sorted(runs) == ["FAILURE", "SUCCESS", "SUCCESS", "SUCCESS"]
     got = window.client.get(f"/api/v1/applications/{app_id}", headers=headers).json
     assert got["status"] == "approved"
     assert [e["type"] for e in got["timeline"]] == ["taken", "approved"]

@@ -18,9 +18,9 @@ from services.intake.app import create_app
 from services.intake.context import db
 from services.intake.imports import lifecycle
 from services.intake.models import ImportChunk, ImportRecord, Learner, Outbox
+from tests.factories import Window
 from tests.helpers import PrivateRedis, Relay, WorkerProcess, running_worker, wait_for
-from tests.intake.conftest import Window
-from tests.intake.import_data import Generated, generate, to_csv
+from tests.import_data import Generated, generate, to_csv
 
 pytestmark = pytest.mark.integration
 QUEUE = "intake.imports"

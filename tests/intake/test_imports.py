@@ -9,10 +9,10 @@ import codecs
 import csv
 import io
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from services.intake import decisions
@@ -30,31 +30,9 @@ from services.intake.models import (
     LedgerEntry,
     Outbox,
 )
-from tests.intake.conftest import Window, count
-from tests.intake.import_data import GOOD_TRAINING, generate, person, to_csv, to_xlsx
-
-
-def send(window: Window, headers: dict[str, str], data: bytes, name: str = "records.csv") -> Any:
-    return window.client.post(
-        "/api/v1/imports",
-        headers=headers,
-        data={"file": (io.BytesIO(data), name)},
-        content_type="multipart/form-data",
-    )
-
-
-def process(import_id: str) -> None:
-    """What the import worker does: prepare, then every chunk (each its own transaction)."""
-    ctx = worker_context()
-    with db.transaction() as session:
-        lifecycle.prepare(session, ctx, uuid.UUID(import_id))
-    with db.transaction() as session:
-        numbers = session.scalars(
-            select(ImportChunk.number).where(ImportChunk.import_id == uuid.UUID(import_id))
-        ).all()
-    for number in numbers:
-        with db.transaction() as session:
-            chunks.read_chunk(session, ctx, uuid.UUID(import_id), number)
+from tests.factories import Window
+from tests.import_data import GOOD_TRAINING, generate, person, to_csv, to_xlsx
+from tests.intake.conftest import count, process, send
 
 
 def all_issues(window: Window, headers: dict[str, str], import_id: str) -> list[dict[str, Any]]:
@@ -79,9 +57,7 @@ def expected_issues(generated: Any) -> list[tuple[int, str, str, str]]:
     return sorted(rows)
 
 
-def test_the_template_has_the_chinese_headers(window: Window) -> None:
-    from openpyxl import load_workbook
-
+def test_the_csv_template_has_the_chinese_headers(window: Window) -> None:
     headers = window.token()
     r = window.client.get("/api/v1/imports/template?format=csv", headers=headers)
     assert r.status_code == 200 and r.data.startswith(codecs.BOM_UTF8)
@@ -89,10 +65,20 @@ def test_the_template_has_the_chinese_headers(window: Window) -> None:
         "姓名", "证件类型", "证件号码", "手机号码", "培训机构", "培训项目",
         "开始日期", "结束日期", "学时", "证书编号",
     ]  # fmt: skip
+
+
+def test_the_template_is_a_workbook_by_default(window: Window) -> None:
+    from openpyxl import load_workbook
+
+    headers = window.token()
     r = window.client.get("/api/v1/imports/template", headers=headers)
     assert r.status_code == 200 and "attachment" in r.headers["Content-Disposition"]
     sheet = load_workbook(io.BytesIO(r.data)).active
     assert [c.value for c in sheet[1]][:3] == ["姓名", "证件类型", "证件号码"]
+
+
+def test_a_template_format_not_offered_is_422(window: Window) -> None:
+    headers = window.token()
     assert (
         window.client.get("/api/v1/imports/template?format=xls", headers=headers).json["errors"][0][
             "field"
@@ -101,15 +87,27 @@ def test_the_template_has_the_chinese_headers(window: Window) -> None:
     )
 
 
-def test_counts_and_every_issue_row_exactly(window: Window) -> None:
+@pytest.fixture
+def read_300(window: Window) -> dict[str, Any]:
+    """A file of 300 rows with known bad and repeated ones, sent and read to "in review"."""
     headers = window.token()
     generated = generate(300)
-    r = send(window, headers, to_csv(generated.rows))
-    assert r.status_code == 202, r.json
-    assert r.json["status"] == "received" and r.json["rows_total"] == 300
-    import_id = r.json["id"]
-    process(import_id)
-    got = window.client.get(f"/api/v1/imports/{import_id}", headers=headers).json
+    sent = send(window, headers, to_csv(generated.rows))
+    assert sent.status_code == 202, sent.json
+    process(sent.json["id"])
+    got = window.client.get(f"/api/v1/imports/{sent.json['id']}", headers=headers).json
+    return {
+        "headers": headers,
+        "generated": generated,
+        "sent": sent.json,
+        "import_id": sent.json["id"],
+        "got": got,
+    }
+
+
+def test_a_file_is_received_then_read_to_in_review_counting_every_row(read_300) -> None:
+    sent, got, generated = read_300["sent"], read_300["got"], read_300["generated"]
+    assert sent["status"] == "received" and sent["rows_total"] == 300
     assert got["status"] == "in_review"
     assert (got["rows_read"], got["valid"], got["invalid"], got["duplicate"]) == (
         300,
@@ -117,7 +115,11 @@ def test_counts_and_every_issue_row_exactly(window: Window) -> None:
         len(generated.invalid),
         len(generated.duplicate),
     )
-    issues = all_issues(window, headers, import_id)
+
+
+def test_every_issue_is_reported_by_row_column_and_reason_masked(window: Window, read_300) -> None:
+    generated = read_300["generated"]
+    issues = all_issues(window, read_300["headers"], read_300["import_id"])
     assert sorted((i["row"], i["column"], i["kind"], i["reason"]) for i in issues) == (
         expected_issues(generated)
     )
@@ -126,12 +128,23 @@ def test_counts_and_every_issue_row_exactly(window: Window) -> None:
         row[column] for row in generated.rows for column in ("document_number", "phone", "name")
     }
     assert not {i["value"] for i in issues} & sent
-    # The same issues as CSV, with the Chinese headers.
-    r = window.client.get(f"/api/v1/imports/{import_id}/errors.csv", headers=headers)
+
+
+def test_the_issues_export_as_csv_under_chinese_headers(window: Window, read_300) -> None:
+    r = window.client.get(
+        f"/api/v1/imports/{read_300['import_id']}/errors.csv", headers=read_300["headers"]
+    )
     lines = list(csv.reader(io.StringIO(r.data.decode("utf-8-sig"))))
     assert lines[0] == ["行号", "列", "类型", "值", "原因"]
-    assert sorted((int(a), b, c, e) for a, b, c, _, e in lines[1:]) == expected_issues(generated)
-    # One record per valid row, one account per learner, all opened by the import.
+    assert sorted((int(a), b, c, e) for a, b, c, _, e in lines[1:]) == expected_issues(
+        read_300["generated"]
+    )
+
+
+def test_one_record_per_valid_row_and_one_account_per_learner_opened_by_the_import(
+    read_300,
+) -> None:
+    generated, got = read_300["generated"], read_300["got"]
     good_docs = {
         row["document_number"]
         for number, row in enumerate(generated.rows, start=2)
@@ -141,11 +154,16 @@ def test_counts_and_every_issue_row_exactly(window: Window) -> None:
     assert count(Learner) == count(Account) == len(good_docs) == got["accounts_opened"]
     with db.transaction() as session:
         opened_by = set(session.scalars(select(Account.opened_by_import_id)))
+    assert opened_by == {uuid.UUID(read_300["import_id"])}
+
+
+def test_the_import_goes_to_review_as_one_batch_naming_no_learner(read_300) -> None:
+    generated, got = read_300["generated"], read_300["got"]
+    with db.transaction() as session:
         batch = session.get(Application, uuid.UUID(got["application_id"]))
         handoff = session.scalars(
             select(Outbox.payload).where(Outbox.task_name == "review.open_case")
         ).all()
-    assert opened_by == {uuid.UUID(import_id)}
     assert batch is not None and batch.kind.value == "import" and batch.learner_id is None
     (message,) = handoff
     assert message["kind"] == "import" and message["outcome_kind"] == "social_training"
@@ -153,10 +171,15 @@ def test_counts_and_every_issue_row_exactly(window: Window) -> None:
     assert summary["records"] == generated.valid and summary["rows_total"] == 300
     assert sum(b - a + 1 for a, b in summary["record_rows"]) == generated.valid
     assert "samples" not in summary  # no learner named in a message
-    samples = window.client.get(f"/api/v1/imports/{import_id}/samples", headers=headers).json
+
+
+def test_the_samples_are_spread_over_the_file_and_masked(window: Window, read_300) -> None:
+    samples = window.client.get(
+        f"/api/v1/imports/{read_300['import_id']}/samples", headers=read_300["headers"]
+    ).json
     assert len(samples) == 20 and len({s["row"] for s in samples}) == 20
     rows = sorted(s["row"] for s in samples)
-    assert rows[-1] - rows[0] > generated.valid // 2  # spread over the file, not its head
+    assert rows[-1] - rows[0] > read_300["generated"].valid // 2  # spread, not the file's head
     assert all("*" in s["document_number"] and "*" in s["name"] for s in samples)
 
 
@@ -326,13 +349,32 @@ def test_a_chunk_done_again_changes_nothing(window: Window) -> None:
     assert after == before
 
 
-def test_who_may_send_and_see_imports(window: Window) -> None:
+SUBCENTRE_REVIEWER = {"unit": "S001", "path": "/ZJ/B01/S001/", "level": "subcentre",
+                      "roles": ("reviewer",), "state": None}  # fmt: skip
+OTHER_POINT = {"unit": "AP000002", "path": "/ZJ/B01/S002/AP000002/"}
+
+
+def test_staff_who_are_not_a_window_cannot_send_an_import(window: Window) -> None:
+    subcentre = window.token(**SUBCENTRE_REVIEWER)
+    data = to_csv(generate(5, seed=9).rows)
+    assert send(window, subcentre, data).status_code == 403
+    assert count(Import) == count(Outbox) == 0
+    assert send(window, window.token(), data).status_code == 202  # a window's staff may
+
+
+def test_a_suspended_point_cannot_send_an_import(window: Window) -> None:
+    suspended = window.token(state="SUSPENDED")
+    data = to_csv(generate(5, seed=3).rows)
+    assert send(window, suspended, data).status_code == 403
+    assert count(Import) == count(Outbox) == 0
+    assert send(window, window.token(state="OPERATING"), data).status_code == 202
+
+
+def test_an_import_is_seen_within_its_points_subtree_only(window: Window) -> None:
     point = window.token()
     r = send(window, point, to_csv(generate(5).rows))
-    subcentre = window.token(unit="S001", path="/ZJ/B01/S001/", level="subcentre",
-                             roles=("reviewer",), state=None)  # fmt: skip
-    other_point = window.token(unit="AP000002", path="/ZJ/B01/S002/AP000002/")
-    assert send(window, subcentre, to_csv(generate(5, seed=9).rows)).status_code == 403
+    subcentre = window.token(**SUBCENTRE_REVIEWER)
+    other_point = window.token(**OTHER_POINT)
     assert (
         window.client.get(f"/api/v1/imports/{r.json['id']}", headers=subcentre).status_code == 200
     )
@@ -341,8 +383,7 @@ def test_who_may_send_and_see_imports(window: Window) -> None:
     )
     listed = window.client.get("/api/v1/imports", headers=other_point).json
     assert listed["total"] == 0
-    suspended = window.token(state="SUSPENDED")
-    assert send(window, suspended, to_csv(generate(5, seed=3).rows)).status_code == 403
+    assert window.client.get("/api/v1/imports", headers=point).json["total"] == 1
 
 
 BAD_FILES = [
@@ -380,37 +421,49 @@ def test_missing_unknown_and_repeated_columns_are_named(window: Window) -> None:
         "repeated columns: 证件号码",
     ]
     assert count(Import) == 0
+
+
+def test_a_file_of_a_header_and_no_rows_is_422(window: Window) -> None:
     header_only = send(window, window.token(), to_csv([]))
     assert header_only.status_code == 422
     assert header_only.json["errors"][0]["reason"] == "a header and no rows"
+    assert count(Import) == count(Outbox) == 0
 
 
-def limited_window(var_dir: Any, **limits: Any) -> tuple[FlaskClient, Window]:
-    app = create_app(limits)
-    client = app.test_client()
-    return client, Window(client, var_dir)
-
-
-def test_files_over_the_limits_are_refused_before_any_row(var_dir: Any) -> None:
+@pytest.fixture
+def limited(var_dir: Any) -> Iterator[Window]:
+    """A window of an intake app taking at most 50 rows and 20,000 bytes a file."""
     app = create_app({"max_import_rows": 50, "max_import_bytes": 20_000})
     with app.app_context():
-        window = Window(app.test_client(), var_dir)
-        headers = window.token()
-        r = send(window, headers, to_csv(generate(51).rows))
-        assert r.status_code == 413
-        assert r.json["errors"][0]["reason"] == "51 rows; at most 50"
-        r = send(window, headers, to_xlsx(generate(51).rows), "records.xlsx")
-        assert r.status_code == 413 and r.json["errors"][0]["reason"] == "51 rows; at most 50"
-        big = to_csv(generate(50).rows) + b"#" * 20_000
-        r = send(window, headers, big)
-        assert r.status_code == 413 and r.json["errors"][0]["field"] == "file"
-        assert count(Import) == count(Outbox) == 0
+        yield Window(app.test_client(), var_dir)
+
+
+def test_a_csv_file_over_the_row_limit_is_refused_before_any_row(limited: Window) -> None:
+    r = send(limited, limited.token(), to_csv(generate(51).rows))
+    assert r.status_code == 413
+    assert r.json["errors"][0]["reason"] == "51 rows; at most 50"
+    assert count(Import) == count(Outbox) == 0
+    assert send(limited, limited.token(), to_csv(generate(50).rows)).status_code == 202
+
+
+def test_a_workbook_over_the_row_limit_is_refused_before_any_row(limited: Window) -> None:
+    r = send(limited, limited.token(), to_xlsx(generate(51).rows), "records.xlsx")
+    assert r.status_code == 413 and r.json["errors"][0]["reason"] == "51 rows; at most 50"
+    assert count(Import) == count(Outbox) == 0
+
+
+def test_a_file_over_the_size_limit_is_refused_before_any_row(limited: Window) -> None:
+    rows = to_csv(generate(50).rows)
+    r = send(limited, limited.token(), rows + b"#" * 20_000)
+    assert r.status_code == 413 and r.json["errors"][0]["field"] == "file"
+    assert count(Import) == count(Outbox) == 0
+    assert send(limited, limited.token(), rows).status_code == 202  # the same rows, unpadded
 
 
 def test_a_refused_opening_is_opened_by_the_import_and_a_pending_one_waits(
     window: Window,
 ) -> None:
-    from tests.intake.conftest import decide
+    from tests.factories import decide
 
     headers = window.token()
     refused = window.learner(name="赵六")

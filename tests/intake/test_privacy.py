@@ -9,7 +9,7 @@ import subprocess
 
 from sqlalchemy.engine import make_url
 
-from tests.intake.conftest import Window, decide, mobile, resident_id
+from tests.factories import Window, decide, mobile, resident_id
 
 
 def test_database_dump_holds_no_id_or_phone_number_in_clear(window: Window, caplog) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from services.intake import reconcile
 from services.intake.context import db
 from services.intake.models import Application, Outbox
-from tests.intake.conftest import decide
+from tests.factories import decide
 
 
 def outbox(task: str) -> list[dict]:

@@ -13,7 +13,8 @@ import pytest
 from services.intake import serving
 from services.intake.context import worker_context
 from services.intake.models import Application, LedgerEntry, Outbox
-from tests.intake.conftest import Window, count, decide, mobile, resident_id
+from tests.factories import Window, decide, mobile, resident_id
+from tests.intake.conftest import count
 
 HOME = {"unit": "AP000001", "path": "/ZJ/B01/S001/AP000001/"}
 ELSEWHERE = {"unit": "AP000009", "path": "/ZJ/B05/S060/AP000009/"}  # another city
@@ -35,9 +36,7 @@ def lookup(window: Window, headers: dict[str, str], details: dict[str, Any]) -> 
     return window.client.post("/api/v1/learners/lookup", headers=headers, json=body)
 
 
-def test_a_window_in_another_city_finds_the_learner_and_serves_them(
-    window: Window, caplog: Any
-) -> None:
+def test_a_window_in_another_city_finds_the_learner_masked(window: Window, caplog: Any) -> None:
     caplog.set_level(logging.DEBUG)
     number, details = opened_at_home(window, name="欧阳明华")
     there = window.token(**ELSEWHERE)
@@ -47,13 +46,32 @@ def test_a_window_in_another_city_finds_the_learner_and_serves_them(
     assert account["number"] == number[:2] + "*" * (len(number) - 6) + number[-4:]
     assert account["status"] == "open" and account["unit_code"] == "AP000001"
     assert account["learner"]["name"] == "欧**华"
-    ref = found.json["account_ref"]
+    assert details["document_number"] not in caplog.text
+
+
+def test_there_the_reference_reaches_the_account_and_the_number_alone_does_not(
+    window: Window,
+) -> None:
+    number, details = opened_at_home(window)
+    there = window.token(**ELSEWHERE)
+    found = lookup(window, there, details).json
+    ref = found["account_ref"]
     # The number alone is still not enough there: the account lies outside its subtree.
     assert window.client.get(f"/api/v1/accounts/{number}", headers=there).status_code == 404
     assert (
         window.client.get(f"/api/v1/accounts/{ref}", headers=there).json["number"]
-        == (account["number"])
+        == (found["account"]["number"])
     )
+
+
+def test_a_window_in_another_city_takes_a_deposit_through_the_reference(
+    window: Window, caplog: Any
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    number, details = opened_at_home(window, name="欧阳明华")
+    there = window.token(**ELSEWHERE)
+    found = lookup(window, there, details).json
+    account, ref = found["account"], found["account_ref"]
     evidence = [window.upload(there)]
     body = window.deposit_body(number, evidence)
     del body["account_number"]
@@ -93,25 +111,44 @@ def test_staff_who_are_not_a_window_find_only_their_subtree(window: Window) -> N
     assert lookup(window, other_county, details).status_code == 404
     not_operating = window.token(**ELSEWHERE, state="ACTIVE")
     assert lookup(window, not_operating, details).status_code == 404
+    # The learner's own county finds them, and so does the same point once it is a window.
+    home_county = window.token(
+        unit="S001", path="/ZJ/B01/S001/", level="subcentre", roles=("reviewer",), state=None
+    )
+    assert lookup(window, home_county, details).status_code == 200
+    assert lookup(window, window.token(**ELSEWHERE), details).status_code == 200
 
 
-def test_a_reference_serves_only_the_window_it_was_given_to_and_only_for_a_while(
-    window: Window,
-) -> None:
-    number, details = opened_at_home(window)
+def test_a_reference_serves_only_the_window_it_was_given_to(window: Window) -> None:
+    _number, details = opened_at_home(window)
     ref = lookup(window, window.token(**ELSEWHERE), details).json["account_ref"]
     assert window.client.get(
         f"/api/v1/accounts/{ref}", headers=window.token(**THIRD)
     ).status_code == (404)
+
+
+def test_a_tampered_reference_reaches_nothing(window: Window) -> None:
+    _number, details = opened_at_home(window)
+    ref = lookup(window, window.token(**ELSEWHERE), details).json["account_ref"]
     tampered = ref[:-1] + ("0" if ref[-1] != "0" else "1")
     there = window.token(**ELSEWHERE)
     assert window.client.get(f"/api/v1/accounts/{tampered}", headers=there).status_code == 404
+    assert window.client.get(f"/api/v1/accounts/{ref}", headers=there).status_code == 200
+
+
+def test_a_reference_serves_for_a_while_only(window: Window) -> None:
+    number, _details = opened_at_home(window)
+    there = window.token(**ELSEWHERE)
     ctx = worker_context()
     expired_ctx = replace(ctx, settings=replace(ctx.settings, account_ref_ttl=-1))
     alive, _ = serving.issue_ref(ctx, found_account_id(number), "AP000009")
     assert window.client.get(f"/api/v1/accounts/{alive}", headers=there).status_code == 200
     expired, _ = serving.issue_ref(expired_ctx, found_account_id(number), "AP000009")
     assert window.client.get(f"/api/v1/accounts/{expired}", headers=there).status_code == 404
+
+
+def test_a_malformed_reference_reaches_nothing(window: Window) -> None:
+    there = window.token(**ELSEWHERE)
     assert window.client.get("/api/v1/accounts/ar1.garbage", headers=there).status_code == 404
 
 
@@ -136,14 +173,22 @@ def test_an_opening_refused_as_a_second_account_gives_the_window_the_reference(
     assert account.status_code == 200 and account.json["unit_code"] == "AP000001"
 
 
-def test_lookup_and_account_refusals_name_the_field(window: Window) -> None:
+def test_a_document_no_account_holds_is_404(window: Window) -> None:
     there = window.token(**ELSEWHERE)
     unknown = {"document_type": "resident_id", "document_number": resident_id()}
     r = window.client.post("/api/v1/learners/lookup", headers=there, json=unknown)
     assert r.status_code == 404 and r.json["detail"] == "no learning account holds this document"
+
+
+def test_a_lookup_with_an_invalid_document_number_is_422(window: Window) -> None:
+    there = window.token(**ELSEWHERE)
     bad = {"document_type": "resident_id", "document_number": "330102199003071234"}
     r = window.client.post("/api/v1/learners/lookup", headers=there, json=bad)
     assert r.status_code == 422 and r.json["errors"][0]["field"] == "document_number"
+
+
+def test_a_deposit_names_its_account_by_number_or_by_reference_not_both(window: Window) -> None:
+    there = window.token(**ELSEWHERE)
     number, _ = opened_at_home(window)
     evidence = [window.upload(there)]
     both = {**window.deposit_body(number, evidence), "account_ref": "ar1.x"}
@@ -160,8 +205,8 @@ def test_lookup_and_account_refusals_name_the_field(window: Window) -> None:
 def test_an_import_shows_the_account_number_whole_only_within_its_home_subtree(
     window: Window, importer: dict[str, str], whole: bool
 ) -> None:
-    from tests.intake.import_data import to_csv
-    from tests.intake.test_imports import process, send
+    from tests.import_data import to_csv
+    from tests.intake.conftest import process, send
 
     number, details = opened_at_home(window, name="张三", phone=mobile())
     row = {

@@ -57,6 +57,7 @@ from services.notify.app import create_app as notify_app
 from services.org.app import create_app as org_app
 from services.review.app import create_app as review_app
 from shared.auth import Principal, TokenIssuer
+from tests.factories import INTAKE_TABLES, NOTIFY_TABLES, ORG_TABLES, REVIEW_TABLES
 
 # Fuzzed examples per operation, on top of the examples and coverage phases. With the 85
 # operations (intake's twice) the module takes about a minute on 2 cores.
@@ -101,14 +102,6 @@ FUZZ = settings(
     print_blob=False,
 )
 
-ORG_TABLES = "audit_records, refresh_tokens, activation_codes, staff, units, outbox"
-INTAKE_TABLES = (
-    "ledger_entries, import_records, import_issues, import_chunks, imports, "
-    "application_events, application_versions, idempotency_keys, applications, accounts, "
-    "learners, attachments, processed_messages, outbox"
-)
-REVIEW_TABLES = "cases, routes, outbox, audit_records"
-NOTIFY_TABLES = "inbox_reads, inbox_items, deliveries, events, refused_events, outbox"
 ADMIN, PASSWORD = "fuzz-province-admin", "fuzz-pass-word-123"
 POINT = ("AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point")
 PROVINCE = ("ZJ", "/ZJ/", "province")

@@ -13,20 +13,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from sqlalchemy import text
 
 from services.notify import config
+from services.notify.app import create_app
 from services.notify.context import NotifyContext, build_context, worker_db
 from shared import sealing
+from tests.factories import NOTIFY_TABLES
 from tests.helpers import QuietHandler
 
-TABLES = "inbox_reads, inbox_items, deliveries, events, refused_events, outbox"
+
+@pytest.fixture(scope="module")
+def notify_app() -> Flask:
+    return create_app()
 
 
 @pytest.fixture(autouse=True)
 def fresh_notify() -> Iterator[None]:
     with worker_db().transaction() as session:
-        session.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+        session.execute(text(f"TRUNCATE {NOTIFY_TABLES} RESTART IDENTITY CASCADE"))
     yield
 
 

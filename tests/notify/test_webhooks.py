@@ -13,18 +13,17 @@ from typing import Any
 
 import pytest
 import redis
-from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from services.notify import delivery
 from services.notify.app import create_app
 from services.notify.channels import webhook
 from services.notify.context import worker_db
-from services.notify.models import Delivery
+from services.notify.models import Delivery, Webhook
 from services.notify.ratelimit import RateLimiter, parse_limits
+from tests.factories import TokenFactory
 from tests.helpers import QuietHandler
 from tests.notify.conftest import context, event
-from tests.review.conftest import TokenFactory
 
 POINT = ("AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point")
 
@@ -70,15 +69,15 @@ def receiver() -> Iterator[Receiver]:
     r.server.server_close()
 
 
-@pytest.fixture(scope="module")
-def notify_app() -> Flask:
-    return create_app()
-
-
 def register(client, headers, url: str, types=("review.application_decided",)):
     return client.post(
         "/api/v1/webhooks", headers=headers, json={"url": url, "event_types": list(types)}
     )
+
+
+def webhooks() -> int:
+    with worker_db().transaction() as session:
+        return int(session.scalar(select(func.count()).select_from(Webhook)) or 0)
 
 
 def send_due() -> list[str]:
@@ -92,15 +91,29 @@ def send_due() -> list[str]:
     return outcomes
 
 
-def test_signed_deliveries_to_the_units_webhook(notify_app, receiver, var_dir) -> None:
+def test_a_registration_answers_its_secret_once(notify_app, receiver, var_dir) -> None:
+    client = notify_app.test_client()
+    tech = TokenFactory(var_dir).make(*POINT, roles=("technical",))
+    r = register(client, tech, receiver.url)
+    assert r.status_code == 201, r.json
+    assert len(r.json["secret"]) == 64
+    listed = client.get("/api/v1/webhooks", headers=tech).json["items"]
+    assert [h["id"] for h in listed] == [r.json["id"]] and "secret" not in listed[0]
+
+
+@pytest.fixture
+def hooked(notify_app, receiver, var_dir) -> dict[str, Any]:
+    """AP000001's technical staff registered the receiver for decisions; the receiver knows
+    the secret."""
     client = notify_app.test_client()
     tech = TokenFactory(var_dir).make(*POINT, roles=("technical",))
     r = register(client, tech, receiver.url)
     assert r.status_code == 201, r.json
     receiver.secret = r.json["secret"]
-    assert len(receiver.secret) == 64
-    listed = client.get("/api/v1/webhooks", headers=tech).json["items"]
-    assert [h["id"] for h in listed] == [r.json["id"]] and "secret" not in listed[0]
+    return {"client": client, "tech": tech, "id": r.json["id"]}
+
+
+def test_the_webhook_gets_its_units_events_of_its_types_signed(receiver, hooked) -> None:
     decided = event()
     with worker_db().transaction() as session:
         delivery.accept(session, decided)
@@ -125,29 +138,56 @@ def test_signed_deliveries_to_the_units_webhook(notify_app, receiver, var_dir) -
     with worker_db().transaction() as session:
         (row,) = session.scalars(select(Delivery).where(Delivery.channel == "webhook")).all()
         assert got["id"] == str(row.id)
+
+
+def test_a_receiver_refusing_the_signature_is_a_dead_delivery(receiver, hooked) -> None:
     # A receiver with the wrong secret refuses (401): permanent, dead-lettered, not retried.
     receiver.secret = "not-the-secret"
     with worker_db().transaction() as session:
         delivery.accept(session, event())
     assert send_due() == ["dead"]
-    assert client.delete(f"/api/v1/webhooks/{r.json['id']}", headers=tech).status_code == 204
+
+
+def test_a_deleted_webhook_gets_nothing(hooked) -> None:
+    client, tech = hooked["client"], hooked["tech"]
+    assert client.delete(f"/api/v1/webhooks/{hooked['id']}", headers=tech).status_code == 204
     with worker_db().transaction() as session:
         assert delivery.accept(session, event()) == []  # deleted: nothing planned for it
     assert send_due() == []
 
 
-def test_registration_is_checked(notify_app, var_dir) -> None:
-    tokens = TokenFactory(var_dir)
-    client = notify_app.test_client()
-    tech = tokens.make(*POINT, roles=("technical",))
-    r = register(client, tech, "http://front.example.com/hook")
-    assert r.status_code == 422 and r.json["errors"][0]["field"] == "url"
-    r = register(client, tech, "https://front.example.com/hook", types=["nobody.knows"])
-    assert r.status_code == 422 and r.json["errors"][0]["field"] == "event_types.0"
-    r = register(client, tech, "ftp://front.example.com/hook")
+@pytest.mark.parametrize(
+    ("url", "types", "field"),
+    [
+        ("http://front.example.com/hook", ["review.application_decided"], "url"),
+        ("https://front.example.com/hook", ["nobody.knows"], "event_types.0"),
+        ("ftp://front.example.com/hook", ["review.application_decided"], None),
+    ],
+    ids=["plain-http-off-loopback", "unknown-event-type", "not-http"],
+)
+def test_a_registration_refused_names_the_field(
+    notify_app, var_dir, url: str, types: list[str], field: str | None
+) -> None:
+    tech = TokenFactory(var_dir).make(*POINT, roles=("technical",))
+    r = register(notify_app.test_client(), tech, url, types=types)
     assert r.status_code == 422
-    window = tokens.make(*POINT, roles=("service",))
+    if field is not None:
+        assert r.json["errors"][0]["field"] == field
+    assert webhooks() == 0
+
+
+def test_only_technical_staff_register_webhooks(notify_app, var_dir) -> None:
+    window = TokenFactory(var_dir).make(*POINT, roles=("service",))
+    client = notify_app.test_client()
     assert register(client, window, "https://front.example.com/hook").status_code == 403
+    assert webhooks() == 0
+    tech = TokenFactory(var_dir).make(*POINT, roles=("technical",))
+    assert register(client, tech, "https://front.example.com/hook").status_code == 201
+    assert webhooks() == 1
+
+
+def test_in_production_only_https_is_taken(var_dir) -> None:
+    tech = TokenFactory(var_dir).make(*POINT, roles=("technical",))
     production = create_app({"env": "production"}).test_client()
     r = register(production, tech, "http://127.0.0.1:9000/hook")
     assert r.status_code == 422 and "https" in r.json["errors"][0]["reason"]
@@ -171,6 +211,9 @@ def test_rate_limits_defer_without_spending_an_attempt(run_env) -> None:
     waits = [limiter.wait_for("sms") for _ in range(3)]
     assert waits[:2] == [0.0, 0.0] and 0 < waits[2] <= 1.0
     assert limiter.wait_for("inbox") == 0.0  # no limit named
+
+
+def test_a_rate_that_is_not_a_number_is_refused() -> None:
     with pytest.raises(ValueError, match="channel=<messages per second>"):
         parse_limits("sms=fast")
 

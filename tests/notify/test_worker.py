@@ -90,7 +90,7 @@ def test_gateway_down_then_back_and_always_failing_through_a_real_worker(
     from services.notify.app import create_app
     from services.notify.context import worker_context
     from services.notify.worker import celery
-    from tests.review.conftest import TokenFactory
+    from tests.factories import TokenFactory
 
     for name, value in {
         "CB_SMS_PROVIDER": "http",

@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from services.org.context import db
-from tests.org.conftest import World
+from tests.factories import World
 
 
 def test_each_step_is_recorded_with_actor_and_request_id(world: World) -> None:

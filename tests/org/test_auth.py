@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from services.org.context import context
 from shared.auth import Principal, TokenIssuer, TokenVerifier, generate_keypair
 from shared.errors import Unauthorized
-from tests.org.conftest import PASSWORD, World
+from tests.factories import PASSWORD, Actor, World
 
 
 def test_token_carries_scope_and_verifies_with_public_key(world: World, var_dir) -> None:
@@ -99,11 +100,15 @@ def test_token_answers_are_never_stored(world: World) -> None:
     assert "no-store" not in world.client.get("/healthz").headers.get("Cache-Control", "")
 
 
+def deactivate(world: World, who: Actor, by: Actor) -> Any:
+    return world.client.post(f"/api/v1/staff/{who.staff_id}/deactivate", headers=by.headers)
+
+
 def test_deactivated_account_cannot_sign_in_refresh_or_act(world: World) -> None:
     admin = world.staff("S001", ["admin"], "s001-admin")
     frank = world.staff("S001", ["reviewer"], "frank")
     pair = world.client.post("/api/v1/auth/token", json={"username": "frank", "password": PASSWORD})
-    r = world.client.post(f"/api/v1/staff/{frank.staff_id}/deactivate", headers=admin.headers)
+    r = deactivate(world, frank, admin)
     assert r.status_code == 200 and r.json["active"] is False
     assert (
         world.client.post(
@@ -123,10 +128,28 @@ def test_deactivated_account_cannot_sign_in_refresh_or_act(world: World) -> None
         'Bearer realm="creditbank", error="invalid_token", '
         'error_description="this account is deactivated"'
     )
-    r = world.client.post(f"/api/v1/staff/{frank.staff_id}/deactivate", headers=admin.headers)
+
+
+def test_deactivating_a_deactivated_account_is_409(world: World) -> None:
+    admin = world.staff("S001", ["admin"], "s001-admin")
+    frank = world.staff("S001", ["reviewer"], "frank")
+    assert deactivate(world, frank, admin).status_code == 200
+    r = deactivate(world, frank, admin)
     assert r.status_code == 409
-    r = world.client.post(f"/api/v1/staff/{admin.staff_id}/deactivate", headers=admin.headers)
+
+
+def test_an_admin_cannot_deactivate_their_own_account(world: World) -> None:
+    admin = world.staff("S001", ["admin"], "s001-admin")
+    r = deactivate(world, admin, admin)
     assert r.status_code == 409
+
+
+def test_after_reactivation_a_new_sign_in_acts_and_one_of_before_stays_dead(
+    world: World,
+) -> None:
+    admin = world.staff("S001", ["admin"], "s001-admin")
+    frank = world.staff("S001", ["reviewer"], "frank")
+    assert deactivate(world, frank, admin).status_code == 200
     r = world.client.post(f"/api/v1/staff/{frank.staff_id}/reactivate", headers=admin.headers)
     assert r.status_code == 200
     r = world.client.get("/api/v1/me", headers=frank.headers)  # a sign-in of before stays dead
@@ -134,17 +157,28 @@ def test_deactivated_account_cannot_sign_in_refresh_or_act(world: World) -> None
     assert world.client.get("/api/v1/me", headers=world.login("frank").headers).status_code == 200
 
 
-def test_expired_forged_and_missing_tokens_are_401(world: World, tmp_path) -> None:
+PROVINCIAL_ADMIN = Principal(1, "x", "ZJ", "/ZJ/", "province", frozenset({"admin"}))
+
+
+def test_a_missing_token_is_401_without_an_error(world: World) -> None:
     r = world.client.get("/api/v1/units")
     assert r.status_code == 401
     assert r.headers["WWW-Authenticate"] == 'Bearer realm="creditbank"'  # no token, no error
-    principal = Principal(1, "x", "ZJ", "/ZJ/", "province", frozenset({"admin"}))
+    assert world.client.get("/api/v1/units", headers=world.admin().headers).status_code == 200
+
+
+def test_a_token_signed_with_another_key_is_401(world: World, tmp_path) -> None:
+    principal = PROVINCIAL_ADMIN
     generate_keypair(tmp_path / "k", tmp_path / "k.pub")
     forged = TokenIssuer((tmp_path / "k").read_bytes(), "creditbank-org", "creditbank", 60)
     r = world.client.get(
         "/api/v1/units", headers={"Authorization": f"Bearer {forged.issue(principal)}"}
     )
     assert r.status_code == 401 and r.json["detail"] == "the access token is not valid"
+
+
+def test_an_expired_token_is_401_saying_so(world: World) -> None:
+    principal = PROVINCIAL_ADMIN
     issuer = context().issuer
     expired = TokenIssuer.__new__(TokenIssuer)
     expired.__dict__.update(issuer.__dict__, ttl=-10)
@@ -153,6 +187,9 @@ def test_expired_forged_and_missing_tokens_are_401(world: World, tmp_path) -> No
     )
     assert r.status_code == 401 and "expired" in r.json["detail"]
     assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+
+
+def test_an_unsigned_token_is_401(world: World) -> None:
     none_alg = jwt.encode({"sub": "1", "exp": time.time() + 60}, key=None, algorithm="none")
     r = world.client.get("/api/v1/units", headers={"Authorization": f"Bearer {none_alg}"})
     assert r.status_code == 401

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from services.org.context import db
 from services.org.models import AuditRecord, Outbox, Staff, Unit
-from tests.org.conftest import PASSWORD, World
+from tests.factories import PASSWORD, World
 
 
 def counts() -> tuple[int, ...]:
@@ -88,7 +88,7 @@ def test_body_over_the_limit_is_413(world: World, bureau) -> None:
     assert counts() == before
 
 
-def test_duplicates_are_409(world: World, bureau) -> None:
+def test_a_duplicate_point_name_is_409(world: World, bureau) -> None:
     assert (
         world.client.post(
             "/api/v1/acceptance-points", headers=bureau.headers, json=GOOD
@@ -98,6 +98,11 @@ def test_duplicates_are_409(world: World, bureau) -> None:
     before = counts()
     r = world.client.post("/api/v1/acceptance-points", headers=bureau.headers, json=GOOD)
     assert r.status_code == 409 and "name" in fields_of(r)
+    assert counts()[:3] == before[:3]
+
+
+def test_a_duplicate_username_is_409(world: World, bureau) -> None:
+    before = counts()
     admin = world.admin()
     body = {
         "username": "bureau",
@@ -111,30 +116,29 @@ def test_duplicates_are_409(world: World, bureau) -> None:
     assert counts()[:3] == (before[0], before[1] + 1, before[2])  # only the admin was added
 
 
-def test_weak_password_and_bad_username(world: World) -> None:
+STAFF = {
+    "username": "ok-name",
+    "display_name": "x",
+    "unit_code": "S001",
+    "roles": ["reviewer"],
+    "password": PASSWORD,
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"password": "short"}, "password"),
+        ({"username": "空 格"}, "username"),
+        ({"roles": ["wizard"]}, "roles.0"),
+    ],
+    ids=["weak-password", "bad-username", "unknown-role"],
+)
+def test_staff_refusals_name_the_field(world: World, change: dict, field: str) -> None:
     admin = world.admin()
     before = counts()
-    body = {
-        "username": "ok-name",
-        "display_name": "x",
-        "unit_code": "S001",
-        "roles": ["reviewer"],
-        "password": "short",
-    }
-    r = world.client.post("/api/v1/staff", headers=admin.headers, json=body)
-    assert r.status_code == 422 and "password" in fields_of(r)
-    r = world.client.post(
-        "/api/v1/staff",
-        headers=admin.headers,
-        json={**body, "password": PASSWORD, "username": "空 格"},
-    )
-    assert r.status_code == 422 and "username" in fields_of(r)
-    r = world.client.post(
-        "/api/v1/staff",
-        headers=admin.headers,
-        json={**body, "password": PASSWORD, "roles": ["wizard"]},
-    )
-    assert r.status_code == 422 and "roles.0" in fields_of(r)
+    r = world.client.post("/api/v1/staff", headers=admin.headers, json={**STAFF, **change})
+    assert r.status_code == 422 and field in fields_of(r)
     assert counts() == before
 
 

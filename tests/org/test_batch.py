@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 
 from services.org.context import db
 from services.org.models import Unit
 from shared.levels import Level
-from tests.org.conftest import World
+from tests.factories import World
 
 
 def points() -> list[str]:
@@ -45,27 +47,35 @@ def test_good_rows_kept_bad_rows_reported(world: World) -> None:
     assert points() == ["上城社区学校", "下城成人学校", "培训机构"]
 
 
-def test_file_level_errors_refuse_the_whole_file(world: World) -> None:
+def post_batch(world: World, data: bytes | None) -> Any:
     bureau = world.staff("B01", ["bureau"], "hz-bureau")
-    bad_header = "name,parent,kind\nx,S001,y\n"
-    r = world.client.post(
+    if data is None:
+        return world.client.post("/api/v1/acceptance-points/batch", headers=bureau.headers)
+    return world.client.post(
         "/api/v1/acceptance-points/batch",
         headers=bureau.headers,
-        data=bad_header.encode(),
+        data=data,
         content_type="text/csv",
     )
+
+
+def test_a_file_with_wrong_columns_is_refused_whole_naming_them(world: World) -> None:
+    r = post_batch(world, b"name,parent,kind\nx,S001,y\n")
     assert r.status_code == 422
     fields = {e["field"]: e["reason"] for e in r.json["errors"]}
     assert fields["parent_code"] == "required column is missing"
     assert fields["kind"] == "unknown column"
-    r = world.client.post(
-        "/api/v1/acceptance-points/batch",
-        headers=bureau.headers,
-        data=CSV.encode("gbk"),
-        content_type="text/csv",
-    )
+    assert points() == []
+
+
+def test_a_file_not_in_utf8_is_refused_whole(world: World) -> None:
+    r = post_batch(world, CSV.encode("gbk"))
     assert r.status_code == 422 and r.json["errors"][0]["reason"] == "not UTF-8"
-    r = world.client.post("/api/v1/acceptance-points/batch", headers=bureau.headers)
+    assert points() == []
+
+
+def test_a_request_without_a_file_is_422(world: World) -> None:
+    r = post_batch(world, None)
     assert r.status_code == 422
     assert points() == []
 

@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import pytest
-from flask_smorest import Blueprint
-from sqlalchemy import text
+from flask import Flask
 
-from services.intake import config as intake_config
-from services.intake.app import db as intake_db
 from services.org import tasks
-from shared.auth import current_principal
-from shared.web import create_service_app
-from tests.intake.conftest import Window
-from tests.org.conftest import PASSWORD, World
+from tests.factories import PASSWORD, Window, World
+from tests.org.conftest import other_service
 
 
-def other_service():
-    """The intake service's app with one view that needs a signed-in caller."""
-    blp = Blueprint("probe", __name__)
+def listed_points() -> list[str]:
+    from sqlalchemy import select
 
-    @blp.route("/whoami")
-    def whoami():
-        return {"unit": current_principal().unit_code}
+    from services.org.context import db
+    from services.org.models import Unit
+    from shared.levels import Level
 
-    settings = intake_config.settings()
-    app = create_service_app("intake", settings, intake_db, [blp], "t", "t")
-    return app.test_client()
+    with db.transaction() as session:
+        return list(session.scalars(select(Unit.code).where(Unit.level == Level.ACCEPTANCE_POINT)))
 
 
 def test_suspension_reaches_another_service_at_once(world: World) -> None:
@@ -64,12 +57,14 @@ def test_a_deactivated_accounts_token_is_dead_to_org_writes_without_redis(
     bureau = world.staff("S001", ["bureau"], "s001-bureau")
     world.client.post(f"/api/v1/staff/{bureau.staff_id}/deactivate", headers=admin.headers)
     redis_client.flushdb()
-    r = world.client.post(
-        "/api/v1/acceptance-points",
-        headers=bureau.headers,
-        json={"name": "新点", "parent_code": "S001", "point_kind": "other", "point_tier": "city"},
-    )
+    point = {"name": "新点", "parent_code": "S001", "point_kind": "other", "point_tier": "city"}
+    r = world.client.post("/api/v1/acceptance-points", headers=bureau.headers, json=point)
     assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    assert listed_points() == []
+    # The same write by an active bureau goes through, Redis empty as it is.
+    active = world.staff("S001", ["bureau"], "s001-bureau-2")
+    r = world.client.post("/api/v1/acceptance-points", headers=active.headers, json=point)
+    assert r.status_code == 201 and listed_points() == [r.json["code"]]
 
 
 def test_redis_loss_is_mended_by_the_sync_and_org_writes_stay_guarded(
@@ -92,7 +87,13 @@ def test_redis_loss_is_mended_by_the_sync_and_org_writes_stay_guarded(
     assert r.status_code == 403  # org's database still says SUSPENDED
     assert tasks.sync_revocations() == 1
     assert world.client.get("/api/v1/me", headers=admin.headers).status_code == 403
-    world.client.post(f"/api/v1/acceptance-points/{code}/reinstate", headers=superior.headers)
+
+
+def test_the_sync_rewrites_the_live_states_and_drops_those_of_no_point(
+    world: World, redis_client
+) -> None:
+    code, admin = world.operating_point("S001")
+    redis_client.flushdb()  # as after a Redis restart without persistence
     redis_client.set("cb:auth:unit-state:AP999999", "SUSPENDED")  # stale: no such point
     tasks.sync_revocations()
     assert redis_client.get("cb:auth:unit-state:AP999999") is None
@@ -165,15 +166,9 @@ def test_the_live_state_stands_for_the_tokens_claim_when_redis_holds_one(redis_c
 
 
 @pytest.fixture
-def intake_window(var_dir) -> Window:
+def intake_window(clean_intake: None, intake_app: Flask, var_dir) -> Window:
     """Intake's own app, from empty tables, to act at a point's window."""
-    from services.intake.app import create_app
-    from services.intake.context import db as intake_db
-    from tests.intake.conftest import TABLES
-
-    with intake_db.transaction() as session:
-        session.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
-    return Window(create_app().test_client(), var_dir)
+    return Window(intake_app.test_client(), var_dir)
 
 
 def test_a_clerk_takes_applications_as_soon_as_her_point_starts(

@@ -2,7 +2,29 @@
 
 from __future__ import annotations
 
-from tests.org.conftest import PASSWORD, World
+from sqlalchemy import func, select
+
+from services.org.context import db
+from services.org.models import Staff, Unit
+from shared.levels import Level
+from tests.factories import PASSWORD, World
+
+
+def points() -> list[str]:
+    with db.transaction() as session:
+        return list(session.scalars(select(Unit.code).where(Unit.level == Level.ACCEPTANCE_POINT)))
+
+
+def unit_state(code: str) -> str:
+    with db.transaction() as session:
+        unit = session.get(Unit, code)
+        assert unit is not None
+        return unit.state.value
+
+
+def staff_named(username: str) -> int:
+    with db.transaction() as session:
+        return int(session.scalar(select(func.count()).where(Staff.username == username)) or 0)
 
 
 def test_subcentre_never_sees_another_subcentres_points(world: World) -> None:
@@ -22,6 +44,7 @@ def test_subcentre_never_sees_another_subcentres_points(world: World) -> None:
         f"/api/v1/acceptance-points/{theirs}/suspend", headers=s001.headers, json={"reason": "x"}
     )
     assert r.status_code == 404
+    assert unit_state(theirs) == "LISTED"  # nothing done to it either
 
 
 def test_branch_sees_its_city_and_province_sees_everything(world: World) -> None:
@@ -36,8 +59,16 @@ def test_branch_sees_its_city_and_province_sees_everything(world: World) -> None
     admin = world.admin()
     r = world.client.get("/api/v1/units?level=acceptance_point", headers=admin.headers)
     assert r.json["total"] == 2
+
+
+def test_units_are_listed_by_parent(world: World) -> None:
+    admin = world.admin()
     r = world.client.get("/api/v1/units?parent=ZJ&per_page=100", headers=admin.headers)
     assert r.json["total"] == 14  # 11 branches and sub-centres 90-92
+
+
+def test_units_are_searched_by_name(world: World) -> None:
+    admin = world.admin()
     r = world.client.get("/api/v1/units?q=舟山&level=branch", headers=admin.headers)
     assert [u["code"] for u in r.json["items"]] == ["B09"]
 
@@ -86,6 +117,11 @@ def test_bureau_lists_only_within_its_area(world: World) -> None:
         ).status_code
         == 404
     )
+    assert len(points()) == 2  # the two within the area, nothing else
+
+
+def test_only_a_bureau_lists_points(world: World) -> None:
+    body = {"name": "某社区学校", "point_kind": "community_school", "point_tier": "township"}
     reviewer = world.staff("S001", ["reviewer"], "sc-reviewer")
     assert (
         world.client.post(
@@ -95,6 +131,12 @@ def test_bureau_lists_only_within_its_area(world: World) -> None:
         ).status_code
         == 403
     )
+    assert points() == []
+    bureau = world.staff("S001", ["bureau"], "sc-bureau")
+    r = world.client.post(
+        "/api/v1/acceptance-points", headers=bureau.headers, json={**body, "parent_code": "S001"}
+    )
+    assert r.status_code == 201 and points() == [r.json["code"]]
 
 
 def test_admin_creates_staff_only_in_its_subtree(world: World) -> None:
@@ -112,8 +154,18 @@ def test_admin_creates_staff_only_in_its_subtree(world: World) -> None:
         json={**body, "username": "s014-rev", "unit_code": "S014"},
     )
     assert r.status_code == 404
+
+
+def test_the_staff_list_holds_the_callers_subtree_only(world: World) -> None:
+    branch = world.staff("B01", ["admin"], "b01-admin")
+    world.staff("S001", ["reviewer"], "s001-rev")
+    world.staff("S014", ["reviewer"], "s014-rev")
     r = world.client.get("/api/v1/staff", headers=branch.headers)
     assert {s["username"] for s in r.json["items"]} == {"b01-admin", "s001-rev"}
+
+
+def test_only_an_admin_creates_staff(world: World) -> None:
+    body = {"display_name": "复审员", "roles": ["reviewer"], "password": PASSWORD}
     manager = world.staff("B01", ["management"], "b01-mgr")
     r = world.client.post(
         "/api/v1/staff",
@@ -121,6 +173,14 @@ def test_admin_creates_staff_only_in_its_subtree(world: World) -> None:
         json={**body, "username": "s001-rev2", "unit_code": "S001"},
     )
     assert r.status_code == 403
+    assert staff_named("s001-rev2") == 0
+    admin = world.staff("B01", ["admin"], "b01-admin")
+    r = world.client.post(
+        "/api/v1/staff",
+        headers=admin.headers,
+        json={**body, "username": "s001-rev2", "unit_code": "S001"},
+    )
+    assert r.status_code == 201 and staff_named("s001-rev2") == 1
 
 
 def test_compliance_lists_points_lacking_window_or_roles(world: World) -> None:

@@ -11,8 +11,8 @@ from services.org import tasks
 from services.org.context import db
 from services.org.models import RefreshToken, TokenFamily
 from shared.db import utcnow
+from tests.factories import World
 from tests.helpers import running_worker, wait_for
-from tests.org.conftest import World
 
 
 def make_tokens(world: World) -> None:

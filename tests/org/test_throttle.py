@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 
 from services.org.app import create_app
 from shared.logs import JsonFormatter
-from tests.org.conftest import PASSWORD, World
+from tests.factories import PASSWORD, World
 
 OWNER = {"REMOTE_ADDR": "198.51.100.7"}
 WRONG = "wrong-pass-1"

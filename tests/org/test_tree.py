@@ -10,7 +10,7 @@ from services.org import tree
 from services.org.context import db
 from services.org.models import AuditRecord, Unit
 from shared.levels import Level
-from tests.org.conftest import World
+from tests.factories import World
 
 DOMAIN = tree.DATA_DIR
 

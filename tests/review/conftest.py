@@ -1,9 +1,9 @@
-"""Review fixtures: fresh tables and the default route table for each test."""
+"""Review fixtures: fresh tables and the default route table for each test, tokens of any
+reviewer (``tests.factories.TokenFactory``), and cases as intake's messages open them."""
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -20,13 +20,14 @@ from services.review.context import worker_context, worker_db
 from services.review.models import Case
 from services.review.routing import seed_routes
 from shared import contracts, evidence
-from shared.auth import Principal, TokenIssuer
+from shared.auth import Principal
+from tests.factories import REVIEW_TABLES, TokenFactory
 
 
 @pytest.fixture(autouse=True)
 def fresh_review() -> Iterator[None]:
     with worker_db().transaction() as session:
-        session.execute(text("TRUNCATE cases, routes, outbox, audit_records RESTART IDENTITY"))
+        session.execute(text(f"TRUNCATE {REVIEW_TABLES} RESTART IDENTITY"))
         seed_routes(session)
     yield
 
@@ -76,9 +77,6 @@ def open_case_message(level: str = "acceptance_point", **overrides: Any) -> dict
     return message
 
 
-_ids = itertools.count(500)
-
-
 @pytest.fixture(scope="module")
 def review_app() -> Flask:
     return create_app()
@@ -87,33 +85,6 @@ def review_app() -> Flask:
 @pytest.fixture
 def client(review_app: Flask):
     return review_app.test_client()
-
-
-class TokenFactory:
-    """Tokens for reviewers (or other staff) of any unit, signed with the run's key."""
-
-    def __init__(self, var_dir: Path) -> None:
-        private = (var_dir / "keys" / "jwt_private.pem").read_bytes()
-        self.issuer = TokenIssuer(private, "creditbank-org", "creditbank", 900)
-
-    def make(
-        self,
-        unit: str,
-        path: str,
-        level: str,
-        staff_id: int | None = None,
-        roles: tuple[str, ...] = ("reviewer",),
-    ) -> dict[str, str]:
-        principal = Principal(
-            staff_id or next(_ids),
-            f"r{unit.lower()}",
-            unit,
-            path,
-            level,
-            frozenset(roles),
-            "OPERATING" if level == "acceptance_point" else None,
-        )
-        return {"Authorization": f"Bearer {self.issuer.issue(principal)}"}
 
 
 @pytest.fixture

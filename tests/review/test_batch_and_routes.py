@@ -59,7 +59,7 @@ def test_many_decisions_each_reported_on_its_own(client, token) -> None:
         assert still_open is not None and still_open.decision is None
 
 
-def test_a_malformed_batch_is_refused_whole(client, token) -> None:
+def test_a_malformed_decision_in_a_batch_refuses_it_whole(client, token) -> None:
     case = opened()
     me = token(*POINT)
     r = client.post(
@@ -74,12 +74,16 @@ def test_a_malformed_batch_is_refused_whole(client, token) -> None:
     )
     assert r.status_code == 422
     assert {e["field"] for e in r.json["errors"]} == {"decisions.1.case_id", "decisions.1.decision"}
+    with worker_db().transaction() as session:
+        assert session.get(Case, case.id).decision is None  # type: ignore[union-attr]
+
+
+def test_an_empty_batch_is_422(client, token) -> None:
+    me = token(*POINT)
     assert (
         client.post("/api/v1/cases/decisions", headers=me, json={"decisions": []}).status_code
         == 422
     )
-    with worker_db().transaction() as session:
-        assert session.get(Case, case.id).decision is None  # type: ignore[union-attr]
 
 
 TABLE = [
@@ -94,10 +98,7 @@ def route_count() -> int:
         return int(session.scalar(select(func.count()).select_from(Route)) or 0)
 
 
-def test_the_route_table_is_versioned_and_only_the_province_edits_it(client, token) -> None:
-    before = opened()  # routed under version 1: up to the sub-centre
-    current = client.get("/api/v1/routes", headers=token(*POINT)).json
-    assert current["version"] == 1 and len(current["routes"]) == len(DEFAULT_ROUTES)
+def test_only_a_provincial_admin_edits_the_route_table(client, token) -> None:
     count = route_count()
     branch_admin = token("B01", "/ZJ/B01/", "branch", roles=("admin",))
     assert (
@@ -109,9 +110,20 @@ def test_the_route_table_is_versioned_and_only_the_province_edits_it(client, tok
         client.put("/api/v1/routes", headers=province_reviewer, json={"routes": TABLE}).status_code
         == 403
     )
+    assert route_count() == count  # nothing half-written
+
+
+def test_a_route_table_naming_a_route_twice_is_422(client, token) -> None:
+    count = route_count()
     admin = token(*PROVINCE_ADMIN, roles=("admin",))
     r = client.put("/api/v1/routes", headers=admin, json={"routes": [*TABLE, TABLE[0]]})
     assert r.status_code == 422 and r.json["errors"][0]["field"] == "routes.3"
+    assert route_count() == count  # nothing half-written
+
+
+def test_a_route_table_with_unknown_values_is_422_naming_each(client, token) -> None:
+    count = route_count()
+    admin = token(*PROVINCE_ADMIN, roles=("admin",))
     r = client.put(
         "/api/v1/routes",
         headers=admin,
@@ -120,6 +132,13 @@ def test_the_route_table_is_versioned_and_only_the_province_edits_it(client, tok
     assert r.status_code == 422
     assert {e["field"] for e in r.json["errors"]} == {"routes.0.top_level", "routes.0.outcome_kind"}
     assert route_count() == count  # nothing half-written
+
+
+def test_a_new_route_table_routes_new_applications_only(client, token) -> None:
+    before = opened()  # routed under version 1: up to the sub-centre
+    current = client.get("/api/v1/routes", headers=token(*POINT)).json
+    assert current["version"] == 1 and len(current["routes"]) == len(DEFAULT_ROUTES)
+    admin = token(*PROVINCE_ADMIN, roles=("admin",))
     r = client.put("/api/v1/routes", headers=admin, json={"routes": TABLE})
     assert r.status_code == 200 and r.json["version"] == 2 and len(r.json["routes"]) == 3
     after = opened()
@@ -128,6 +147,11 @@ def test_the_route_table_is_versioned_and_only_the_province_edits_it(client, tok
     # The next level of an application opened under version 1 keeps version 1.
     upper = opened(level="subcentre", application_id=str(before.application_id))
     assert (upper.route_version, upper.top_level) == (1, Level.SUBCENTRE)
+
+
+def test_every_version_of_the_route_table_stays_readable(client, token) -> None:
+    admin = token(*PROVINCE_ADMIN, roles=("admin",))
+    assert client.put("/api/v1/routes", headers=admin, json={"routes": TABLE}).status_code == 200
     old = client.get("/api/v1/routes?version=1", headers=token(*POINT)).json
     assert old["version"] == 1 and len(old["routes"]) == len(DEFAULT_ROUTES)
     assert client.get("/api/v1/routes?version=9", headers=token(*POINT)).status_code == 404

@@ -59,6 +59,9 @@ def test_a_batch_case_shows_its_figures_and_is_checked(client, token) -> None:
     checks = {c["check"]: c for c in got["checks"]}
     assert all(c["passed"] for c in checks.values()), checks
     assert checks["batch_adds_up"]["detail"].startswith("120 rows: 100 records")
+
+
+def test_a_batch_whose_figures_do_not_add_up_is_flagged() -> None:
     wrong = batch_case(rows_total=130)
     (adds_up,) = [c for c in wrong.checks if c["check"] == "batch_adds_up"]
     assert adds_up == {
@@ -105,9 +108,12 @@ def test_approving_less_rejected_rows_passes_them_up_and_tells_intake(client, to
     assert final["rejected_rows"] == []
 
 
+POINT = ("AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point")
+
+
 def test_rows_that_cannot_be_rejected_are_named(client, token) -> None:
     case = batch_case()
-    point = token("AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point")
+    point = token(*POINT)
     url = f"/api/v1/cases/{case.id}/decision"
     r = client.post(
         url,
@@ -126,8 +132,20 @@ def test_rows_that_cannot_be_rejected_are_named(client, token) -> None:
         ("rejected_rows.0.row", "row 55 is not a record of this batch"),
         ("rejected_rows.2.row", "row 7 is named twice"),
     ]
+    assert sent("intake.apply_decision") == []  # nothing half-decided
+
+
+def test_a_batch_cannot_be_returned(client, token) -> None:
+    url = f"/api/v1/cases/{batch_case().id}/decision"
+    point = token(*POINT)
     r = client.post(url, headers=point, json={"decision": "return", "reason": "请更正"})
     assert r.status_code == 422 and r.json["errors"][0]["field"] == "decision"
+    assert sent("intake.apply_decision") == []  # nothing half-decided
+
+
+def test_a_batch_rejected_whole_names_no_rows(client, token) -> None:
+    url = f"/api/v1/cases/{batch_case().id}/decision"
+    point = token(*POINT)
     r = client.post(
         url,
         headers=point,
@@ -138,8 +156,19 @@ def test_rows_that_cannot_be_rejected_are_named(client, token) -> None:
         },
     )
     assert r.status_code == 422 and r.json["errors"][0]["field"] == "rejected_rows"
+    assert sent("intake.apply_decision") == []  # nothing half-decided
+
+
+def test_each_rejected_row_needs_a_reason(client, token) -> None:
+    url = f"/api/v1/cases/{batch_case().id}/decision"
+    point = token(*POINT)
     r = client.post(url, headers=point, json={"decision": "approve", "rejected_rows": [{"row": 7}]})
     assert r.status_code == 422 and r.json["errors"][0]["field"] == "rejected_rows.0.reason"
+    assert sent("intake.apply_decision") == []  # nothing half-decided
+
+
+def test_a_single_application_has_no_rows_to_reject(client, token) -> None:
+    point = token(*POINT)
     single = opened()
     r = client.post(
         f"/api/v1/cases/{single.id}/decision",
@@ -148,6 +177,11 @@ def test_rows_that_cannot_be_rejected_are_named(client, token) -> None:
     )
     assert r.status_code == 422 and r.json["errors"][0]["field"] == "rejected_rows"
     assert sent("intake.apply_decision") == []  # nothing half-decided
+
+
+def test_a_batch_rejected_whole_with_a_reason_tells_intake(client, token) -> None:
+    url = f"/api/v1/cases/{batch_case().id}/decision"
+    point = token(*POINT)
     r = client.post(url, headers=point, json={"decision": "reject", "reason": "机构资质不符"})
     assert r.status_code == 200
     (told,) = sent("intake.apply_decision")

@@ -75,15 +75,25 @@ def test_a_redelivered_message_opens_nothing_new() -> None:
     assert open_(message) is None
     assert open_({**message, "message_id": "11111111-1111-4111-8111-111111111111"}) is None
     assert len(all_cases()) == 1
+
+
+def test_the_next_level_and_the_next_round_each_open_their_own_case() -> None:
+    message = open_case_message()
+    assert open_(message) is not None
     nxt = open_({**message, "level": "subcentre"})
     assert nxt is not None and nxt.unit_code == "S001"
     assert open_({**message, "round": 2}) is not None
     assert len(all_cases()) == 3
 
 
-def test_checks_are_attached_and_duplicates_found_province_wide() -> None:
+def test_a_sound_case_passes_every_check() -> None:
     first = open_(open_case_message())
     assert first is not None and all(c["passed"] for c in first.checks)
+
+
+def test_a_certificate_already_deposited_elsewhere_is_found_province_wide() -> None:
+    first = open_(open_case_message())
+    assert first is not None
     elsewhere = open_case_message(
         unit_code="AP000009", unit_path="/ZJ/B05/S060/AP000009/", attachments=[]
     )
@@ -92,6 +102,12 @@ def test_checks_are_attached_and_duplicates_found_province_wide() -> None:
     results = {c["check"]: c for c in second.checks}
     assert results["certificate_unique"]["passed"] is False
     assert str(first.application_id) in results["certificate_unique"]["detail"]
+
+
+def test_a_case_without_evidence_is_flagged() -> None:
+    case = open_(open_case_message(attachments=[]))
+    assert case is not None
+    results = {c["check"]: c for c in case.checks}
     assert results["evidence_present"]["passed"] is False
 
 

@@ -44,13 +44,15 @@ def test_deadlines_are_parsed_per_level() -> None:
     assert some[Level.ACCEPTANCE_POINT] == timedelta(days=1.5)
     assert some[Level.BRANCH] == timedelta(days=10)
     assert some[Level.SUBCENTRE] == timedelta(days=5)
-    for bad, message in [
-        ("county=3", "unknown level"),
-        ("x", "not a number"),
-        ("0", "more than 0"),
-    ]:
-        with pytest.raises(ValueError, match=message):
-            deadlines.parse_deadlines(bad)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [("county=3", "unknown level"), ("x", "not a number"), ("0", "more than 0")],
+)
+def test_bad_deadlines_are_refused_saying_why(bad: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        deadlines.parse_deadlines(bad)
 
 
 def test_a_case_is_due_by_its_levels_deadline() -> None:
@@ -128,14 +130,26 @@ def test_backlog_per_level_and_unit_within_the_callers_scope(client, token) -> N
     ]
     province = client.get("/api/v1/backlog", headers=token("ZJ", "/ZJ/", "province")).json
     assert sum(u["pending"] + u["claimed"] for u in province["units"]) == 5
+    assert c.status == CaseStatus.PENDING
+
+
+def test_the_backlog_is_shown_for_one_level(client, token) -> None:
+    opened()
+    opened(level="subcentre")
     only = client.get(
         "/api/v1/backlog?level=subcentre", headers=token("ZJ", "/ZJ/", "province")
     ).json
     assert [u["unit_code"] for u in only["units"]] == ["S001"]
+
+
+def test_a_backlog_of_an_unknown_level_is_422(client, token) -> None:
     r = client.get("/api/v1/backlog?level=county", headers=token("ZJ", "/ZJ/", "province"))
     assert r.status_code == 422 and r.json["errors"][0]["field"] == "level"
+
+
+def test_the_backlog_needs_a_sign_in(client, token) -> None:
     assert client.get("/api/v1/backlog").status_code == 401
-    assert c.status == CaseStatus.PENDING
+    assert client.get("/api/v1/backlog", headers=token(*POINT)).status_code == 200
 
 
 @pytest.mark.integration

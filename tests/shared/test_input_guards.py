@@ -20,8 +20,8 @@ import pytest
 from marshmallow import ValidationError, fields
 
 from shared.schemas import Strict
+from tests.factories import TokenFactory
 from tests.helpers import ROOT, free_port, wait_for
-from tests.review.conftest import TokenFactory
 
 PROVINCE = ("ZJ", "/ZJ/", "province")
 

@@ -14,8 +14,9 @@ from services.org.context import worker_db
 from services.org.models import Outbox
 from shared import outbox
 from shared.db import utcnow
+from tests.consumer import EFFECTS, RECEIVED, consumer_app
+from tests.factories import World
 from tests.helpers import PrivateRedis, Relay, running_worker, wait_for
-from tests.shared.consumer import EFFECTS, RECEIVED, consumer_app
 
 pytestmark = pytest.mark.integration
 
@@ -141,27 +142,14 @@ def test_redis_down_rows_wait_and_go_once_it_is_back() -> None:
         server.stop()
 
 
-def test_org_event_through_relay_and_worker(worker, redis_client, var_dir) -> None:
-    from services.org.app import create_app
+@pytest.mark.usefixtures("clean_org")  # before the worker starts: it empties Redis too
+def test_org_event_through_relay_and_worker(org_app, worker, redis_client, var_dir) -> None:
     from shared import sealing
-    from tests.org.conftest import World
 
-    app = create_app()
     relay = Relay("org").start()
     try:
-        with app.app_context():
-            from services.org import tree
-            from services.org.context import db
-
-            with db.transaction() as session:
-                session.execute(
-                    text(
-                        "TRUNCATE units, staff, activation_codes, refresh_tokens, "
-                        "audit_records RESTART IDENTITY CASCADE"
-                    )
-                )
-                tree.load_tree(session)
-            world = World(app.test_client())
+        with org_app.app_context():
+            world = World(org_app.test_client())
             code, _admin_name, activation = world.allocated_point("S010")
         wait_for(lambda: redis_client.llen(RECEIVED) >= 1)
     finally:

@@ -10,7 +10,7 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.intake.conftest import PDF, mobile, resident_id
+from tests.factories import PDF, mobile, resident_id
 from tests.window.conftest import World, check_page, sign_in
 
 

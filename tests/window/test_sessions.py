@@ -15,7 +15,7 @@ import psycopg
 import redis
 import requests
 
-from tests.intake.conftest import mobile, resident_id
+from tests.factories import mobile, resident_id
 from tests.window.conftest import PASSWORD, World
 from tests.window.system import System
 

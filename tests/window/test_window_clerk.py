@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.intake.conftest import PDF, mobile, resident_id
+from tests.factories import PDF, mobile, resident_id
 from tests.window.conftest import World, check_page, sign_in
 
 READER = "http://127.0.0.1:19196/readcard"  # the setting's default: the reader's local service

@@ -21,8 +21,8 @@ import pytest
 
 from shared.queues import QUEUES
 from shared.settings import SERVICES
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 PROCFILE = ROOT / "Procfile"
 WEB_PORTS = {"org": 8001, "intake": 8002, "review": 8003, "notify": 8004}

@@ -12,9 +12,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
+from tests.factories import PASSWORD, PDF, REVIEW_TABLES, World, resident_id
 from tests.helpers import Relay, running_worker, wait_for
-from tests.intake.conftest import PDF, resident_id
-from tests.org.conftest import PASSWORD, World, fresh_org, org_app  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 QUEUES = [
@@ -29,26 +28,23 @@ QUEUES = [
 
 
 @pytest.fixture
-def system(org_app) -> Iterator[dict[str, Any]]:  # noqa: F811 - the fixture, by name
+def system(clean_org, clean_intake, org_app, intake_app) -> Iterator[dict[str, Any]]:
+    """Org with its tree and nothing else, intake empty (whatever tests ran before left their
+    rows: these flows start from none), review with its route table, as make run's bootstrap
+    leaves them; then the relays and one worker on every queue."""
     # Registers intake's and notify's tasks on the worker's app.
     import services.intake.tasks
     import services.notify.tasks  # noqa: F401
-    from services.intake.app import create_app as intake_app
-    from services.intake.context import db as intake_db
     from services.notify.app import create_app as notify_app
     from services.review.app import create_app as review_app
     from services.review.context import worker_db
     from services.review.routing import seed_routes
     from services.review.worker import celery
-    from tests.intake.conftest import TABLES as INTAKE_TABLES
 
     with worker_db().transaction() as session:  # as make run's bootstrap does
-        session.execute(text("TRUNCATE cases, routes, outbox, audit_records"))
+        session.execute(text(f"TRUNCATE {REVIEW_TABLES}"))
         seed_routes(session)
-    intake = intake_app().test_client()  # configures intake's database, even run alone
-    # Whatever intake tests ran before left their rows: these flows start from none.
-    with intake_db.transaction() as session:
-        session.execute(text(f"TRUNCATE {INTAKE_TABLES} RESTART IDENTITY CASCADE"))
+    intake = intake_app.test_client()
     relays = [Relay("intake").start(), Relay("review").start()]
     try:
         with (
@@ -254,7 +250,7 @@ def test_from_window_to_ledger(system, var_dir, run_env) -> None:
 
 
 def test_an_import_from_file_to_ledgers(system, var_dir, run_env) -> None:
-    from tests.intake.import_data import generate, to_xlsx
+    from tests.import_data import generate, to_xlsx
 
     world, intake, review = system["org"], system["intake"], system["review"]
     code, admin = world.operating_point("S001")

@@ -16,10 +16,11 @@ from shared.celery_app import make_celery
 from shared.db import make_engine
 from shared.relay import Relay
 from shared.settings import load_settings
+from tests.factories import REVIEW_TABLES, TokenFactory, Window
 from tests.helpers import running_worker, wait_for
-from tests.intake.conftest import Window, fresh_intake, intake_app  # noqa: F401 - fixtures
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# Intake's tables emptied (and Redis) before the relays start.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("clean_intake")]
 QUEUES = ["review.acceptance_point", "review.subcentre", "intake"]
 POINT = ("AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point")
 SUBCENTRE = ("S001", "/ZJ/B01/S001/", "subcentre")
@@ -69,7 +70,7 @@ def drained(app: Any) -> bool:
         return not any(client.llen(q) for q in QUEUES) and not client.hlen("unacked")
 
 
-def test_every_message_twice_changes_nothing(intake_app, relays_twice, task_runs, var_dir) -> None:  # noqa: F811
+def test_every_message_twice_changes_nothing(intake_app, relays_twice, task_runs, var_dir) -> None:
     import services.intake.tasks  # noqa: F401 - registers intake's tasks on the worker's app
     from services.intake.context import worker_db as intake_db
     from services.intake.models import Application, ApplicationEvent, LedgerEntry
@@ -78,10 +79,9 @@ def test_every_message_twice_changes_nothing(intake_app, relays_twice, task_runs
     from services.review.models import Case
     from services.review.routing import seed_routes
     from services.review.worker import celery
-    from tests.review.conftest import TokenFactory
 
     with review_db().transaction() as session:
-        session.execute(text("TRUNCATE cases, routes, outbox, audit_records"))
+        session.execute(text(f"TRUNCATE {REVIEW_TABLES}"))
         seed_routes(session)
     review = review_app().test_client()
     tokens = TokenFactory(var_dir)

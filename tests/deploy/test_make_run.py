@@ -13,6 +13,7 @@ import urllib.request
 
 import pytest
 
+from tests.factories import ORG_TABLES
 from tests.helpers import ROOT, wait_for
 
 pytestmark = pytest.mark.slow
@@ -44,12 +45,7 @@ def system(run_env, var_dir):
     from services.org.context import worker_db
 
     with worker_db().transaction() as session:  # a fresh system: what make run meets first
-        session.execute(
-            text(
-                "TRUNCATE audit_records, refresh_tokens, activation_codes, staff, "
-                "units, outbox RESTART IDENTITY CASCADE"
-            )
-        )
+        session.execute(text(f"TRUNCATE {ORG_TABLES} RESTART IDENTITY CASCADE"))
         session.execute(text("ALTER SEQUENCE acceptance_point_code_seq RESTART"))
     env = {
         **os.environ,
