@@ -92,9 +92,10 @@ FILL = [
         make_interval(secs => 600 + (i::bigint * 7919) %% 863400 + (i %% 1000) / 1000.0) AS d) x
     """,
     """
-    INSERT INTO ledger_entries (account_id, application_id, unit_path, outcome_kind, credits,
-        hours, description, posted_at)
-    SELECT a.account_id, a.id, a.unit_path, 'social_training', 0, ((i %% 96) + 1) * 0.5,
+    INSERT INTO ledger_entries (account_id, entry_kind, application_id, unit_path, outcome_kind,
+        credits, hours, description, posted_at)
+    SELECT a.account_id, 'deposit', a.id, a.unit_path, 'social_training', 0,
+        ((i %% 96) + 1) * 0.5,
         '电工初级培训', a.final_at
     FROM generate_series(1, %(count)s) i JOIN applications a ON a.id = md5('a' || i)::uuid
     """,

@@ -27,6 +27,7 @@ from services.intake.models import (
     ApplicationStatus,
     ApplicationVersion,
     Base,
+    EntryKind,
     Learner,
     LedgerEntry,
     Outbox,
@@ -158,6 +159,7 @@ def _post(session: Session, application: Application, account: Account) -> None:
         pg_insert(LedgerEntry)
         .values(
             account_id=account.id,
+            entry_kind=EntryKind.DEPOSIT,
             application_id=application.id,
             unit_path=application.unit_path,
             outcome_kind=application.outcome_kind,
@@ -165,7 +167,7 @@ def _post(session: Session, application: Application, account: Account) -> None:
             hours=Decimal(data.get("hours") or 0),
             description=describe(application.outcome_kind, data),
         )
-        .on_conflict_do_nothing(index_elements=["application_id"])
+        .on_conflict_do_nothing(constraint="uq_ledger_application_entry")
     )
 
 

@@ -194,17 +194,26 @@ class Attachment(Base):
     created_at: Mapped[datetime] = created_now()
 
 
+class EntryKind(enum.StrEnum):
+    DEPOSIT = "deposit"  # an approved deposit application's outcome
+    IMPORT = "import"  # an approved bulk import's record
+    CONVERSION = "conversion"  # credits an approved conversion converted outcomes into
+    REVERSAL = "reversal"  # a conversion taken back (its outcome found false): never an edit
+
+
+OUTCOME_ENTRIES = (EntryKind.DEPOSIT, EntryKind.IMPORT)  # what a learner deposited
+
+
 class LedgerEntry(Base):
-    """Append-only (a trigger refuses UPDATE and DELETE): one posting per application, or
-    per record of an import."""
+    """Append-only (a trigger refuses UPDATE and DELETE): one posting per application and
+    kind (a conversion's credits, later perhaps their reversal), or per record of an import."""
 
     __tablename__ = "ledger_entries"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    application_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("applications.id"), unique=True
-    )
+    entry_kind: Mapped[EntryKind] = mapped_column(value_enum(EntryKind, "entry_kind"))
+    application_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("applications.id"))
     import_record_id: Mapped[int | None] = mapped_column(
         ForeignKey("import_records.id"), unique=True
     )
@@ -214,12 +223,18 @@ class LedgerEntry(Base):
     credits: Mapped[Decimal] = mapped_column(Numeric(8, 2), default=Decimal(0))
     hours: Mapped[Decimal] = mapped_column(Numeric(8, 2), default=Decimal(0))
     description: Mapped[str] = mapped_column(String(200))
+    # A conversion's (or reversal's) target and what it stands on: the standard version, the
+    # rules applied and the outcomes consumed, so the entry explains itself.
+    target_institution: Mapped[str | None] = mapped_column(String(40))
+    target_programme: Mapped[str | None] = mapped_column(String(40))
+    basis: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     posted_at: Mapped[datetime] = created_now()
 
     __table_args__ = (
         CheckConstraint(
             "(application_id IS NULL) <> (import_record_id IS NULL)", name="one_source"
         ),
+        UniqueConstraint("application_id", "entry_kind", name="uq_ledger_application_entry"),
         Index("ix_ledger_entries_posted_at", "posted_at"),
     )
 
@@ -367,3 +382,7 @@ class ProcessedMessage(Base):
 
 class Outbox(OutboxMixin, Base):
     pass
+
+
+# The conversion tables share this metadata (their module imports Base from here).
+from services.intake.conversion import models as _conversion_models  # noqa: E402, F401

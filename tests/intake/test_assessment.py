@@ -168,6 +168,7 @@ class Inserter:
         self.session.execute(
             insert(LedgerEntry).values(
                 account_id=account_id,
+                entry_kind="import" if "import_record_id" in source else "deposit",
                 unit_path=path,
                 outcome_kind=kind,
                 credits=Decimal("2.00"),

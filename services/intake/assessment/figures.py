@@ -37,7 +37,13 @@ from sqlalchemy import BigInteger, Select, SQLColumnExpression, cast, func, sele
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
-from services.intake.models import Account, Application, ApplicationStatus, LedgerEntry
+from services.intake.models import (
+    OUTCOME_ENTRIES,
+    Account,
+    Application,
+    ApplicationStatus,
+    LedgerEntry,
+)
 from services.intake.outcomes import OUTCOME_SCHEMAS
 from services.intake.scope import resolve_unit
 from shared.auth import Principal
@@ -270,7 +276,10 @@ def _ledger_query(scope: Scope) -> Select[Any]:
             LedgerEntry.outcome_kind,
             LedgerEntry.hours,
         )
-        .where(*scope.within(LedgerEntry.unit_path, LedgerEntry.posted_at))
+        .where(
+            *scope.within(LedgerEntry.unit_path, LedgerEntry.posted_at),
+            LedgerEntry.entry_kind.in_(OUTCOME_ENTRIES),  # deposits, not conversions
+        )
         .subquery()
     )
     kind = sub.c.outcome_kind

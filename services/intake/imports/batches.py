@@ -15,6 +15,7 @@ from services.intake import handoff
 from services.intake.models import (
     Application,
     ApplicationKind,
+    EntryKind,
     Import,
     ImportRecord,
     ImportStatus,
@@ -87,6 +88,7 @@ def finish(
             .from_select(
                 [
                     "account_id",
+                    "entry_kind",
                     "import_record_id",
                     "unit_path",
                     "outcome_kind",
@@ -96,6 +98,7 @@ def finish(
                 ],
                 select(
                     ImportRecord.account_id,
+                    literal(EntryKind.IMPORT, LedgerEntry.entry_kind.type),
                     ImportRecord.id,
                     literal(imported.unit_path, String),
                     literal("social_training", String),
