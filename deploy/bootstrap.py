@@ -90,6 +90,24 @@ def seed_review() -> None:
     )
 
 
+def seed_intake() -> None:
+    """The sample conversion standard and catalogue (marked 示例), if intake has no standard."""
+    from services.intake.conversion import sample
+    from services.intake.conversion.applications import today
+    from shared.db import Database
+
+    database = Database(load_settings("intake").database_url)
+    with database.transaction() as session:
+        added = sample.seed(session, today())
+    database.dispose()
+    print(
+        f"intake: the sample conversion standard {sample.CODE} written (retire it once real "
+        "ones are published)"
+        if added
+        else "intake conversion standards: already present"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="create, migrate and seed the databases")
     parser.add_argument("--only", choices=SERVICES, action="append")
@@ -104,6 +122,8 @@ def main(argv: list[str] | None = None) -> None:
         load_org()
     if not args.only or "review" in args.only:
         seed_review()
+    if not args.only or "intake" in args.only:
+        seed_intake()
     sys.stdout.flush()
 
 

@@ -95,6 +95,7 @@ def review_request(
     dates: dict[str, str],
     submitted_at: datetime,
     batch: dict[str, Any] | None = None,
+    expert: bool = False,
 ) -> dict[str, Any]:
     """A ``ReviewRequest``, JSON-ready: what intake sends to the first level and each level
     sends to the next (``OpenCase``), built in one place."""
@@ -114,6 +115,7 @@ def review_request(
         "dates": dates,
         "submitted_at": submitted_at.isoformat(),
         **({"batch": batch} if batch else {}),
+        **({"expert": True} if expert else {}),
     }
 
 
@@ -161,6 +163,8 @@ class ReviewRequest(Strict):
     withdrawn = fields.Boolean(load_default=False)
     # An import's batch (kind "import") only.
     batch = fields.Nested(BatchSummary, allow_none=True, load_default=None)
+    # A conversion outside any rule (an expert judgement): it climbs one level higher.
+    expert = fields.Boolean(load_default=False)
 
 
 class OpenCase(Envelope, ReviewRequest):

@@ -40,6 +40,7 @@ class ReviewRequest(TypedDict):
     submitted_at: datetime
     withdrawn: bool
     batch: BatchSummary | None
+    expert: bool
 
 
 class OpenCase(ReviewRequest):

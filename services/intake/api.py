@@ -14,6 +14,7 @@ from werkzeug.datastructures import FileStorage
 from services.intake import applications, attachments, idempotency, learners, ledger, serving
 from services.intake import schemas as s
 from services.intake.context import context, db
+from services.intake.conversion import applications as conversions
 from services.intake.models import (
     Application,
 )
@@ -139,9 +140,18 @@ def take_application(body: dict[str, Any]) -> Response:
     """Take an application: now a deposit of a learning outcome into an open account."""
     principal = current_principal()
     if body["kind"] != "deposit":
+        where = {
+            "conversion": "POST /api/v1/conversions",
+            "account_opening": "POST /api/v1/accounts",
+        }
         raise ValidationProblem(
-            "this kind of application is not taken yet",
-            [FieldError("kind", f"{body['kind']} applications are not taken yet; only deposit")],
+            "this endpoint takes deposits",
+            [
+                FieldError(
+                    "kind",
+                    f"{body['kind']} is taken at {where.get(body['kind'], 'no endpoint yet')}",
+                )
+            ],
         )
     deposit = applications.Deposit(body["outcome_kind"], body["outcome"], body["attachments"])
     field = "account_ref" if body.get("account_ref") else "account_number"
@@ -182,15 +192,16 @@ def list_applications(args: dict[str, Any]) -> Any:
 def resubmit(body: dict[str, Any], application_id: uuid.UUID) -> dict[str, Any]:
     """Correct a returned application and send it to review again; every version is kept.
     An account opening sends its corrected ``learner``; a deposit its ``outcome_kind`` (the
-    same as before), ``outcome`` and ``attachments``."""
+    same as before), ``outcome`` and ``attachments``; a conversion its ``conversion``."""
     details = learners.LearnerDetails(**body["learner"]) if body.get("learner") else None
+    conversion = conversions.request_of(body["conversion"]) if body.get("conversion") else None
     deposit = (
         applications.Deposit(body["outcome_kind"], body.get("outcome") or {}, body["attachments"])
         if body.get("outcome_kind")
         else None
     )
     application = applications.resubmit(
-        db.session, context(), current_principal(), application_id, deposit, details
+        db.session, context(), current_principal(), application_id, deposit, details, conversion
     )
     db.session.flush()
     answer = present(application)
@@ -289,6 +300,7 @@ def account_view(principal: Any, account: Any, learner: Any) -> dict[str, Any]:
         "opened_by_import_id": account.opened_by_import_id,
         "learner": learner,
         "balances": ledger.balances(db.session, account),
+        "converted": ledger.converted(db.session, account),
     }
 
 
@@ -296,7 +308,8 @@ def account_view(principal: Any, account: Any, learner: Any) -> dict[str, Any]:
 @blp.response(200, s.AccountSchema)
 @blp.doc(security=BEARER, parameters=[ACCOUNT_PARAM])
 def get_account(account: str) -> dict[str, Any]:
-    """A learning account: its learner (masked) and its balances by outcome kind."""
+    """A learning account: its learner (masked), its deposited balances by outcome kind and
+    its converted credits by target."""
     principal = current_principal()
     found, learner = serving.reach(db.session, context(), principal, account)
     return account_view(principal, found, learner)
@@ -307,6 +320,9 @@ def get_account(account: str) -> dict[str, Any]:
 @blp.response(200, s.LedgerPageSchema)
 @blp.doc(security=BEARER, parameters=[ACCOUNT_PARAM])
 def get_ledger(args: dict[str, int], account: str) -> Any:
-    """The account's ledger, oldest first (append-only)."""
+    """The account's ledger, oldest first (append-only); each deposited outcome says which
+    conversion holds it, if one does (``held_by``)."""
     found, _ = serving.reach(db.session, context(), current_principal(), account)
-    return paginate(db.session, ledger.ledger_query(found), args["page"], args["per_page"])
+    page = paginate(db.session, ledger.ledger_query(found), args["page"], args["per_page"])
+    ledger.mark_held(db.session, page["items"])
+    return page

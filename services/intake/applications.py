@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from services.intake import handoff, learners, serving, timeline
 from services.intake.attachments import require_attachments
 from services.intake.context import IntakeContext
+from services.intake.conversion import applications as conversions
+from services.intake.conversion import catalogue
 from services.intake.imports import batches
 from services.intake.models import (
     Account,
@@ -87,6 +89,14 @@ def check_deposit(session: Session, deposit: Deposit) -> CheckedDeposit:
                 )
             ],
         )
+    if loaded.get("catalogue_code") is not None:
+        fault = catalogue.certificate_fault(
+            session, loaded["catalogue_code"], deposit.outcome_kind, loaded["level"]
+        )
+        if fault:
+            raise ValidationProblem(
+                "not a certificate of the catalogue", [FieldError(f"outcome.{fault[0]}", fault[1])]
+            )
     require_attachments(session, deposit.attachments)
     return CheckedDeposit(
         schema.dump(loaded),
@@ -142,6 +152,7 @@ def resubmit(
     application_id: uuid.UUID,
     deposit: Deposit | None = None,
     details: learners.LearnerDetails | None = None,
+    conversion: conversions.Request | None = None,
 ) -> Application:
     """A returned application, corrected: a new version and a new round of review."""
     require_window_staff(principal)
@@ -163,6 +174,12 @@ def resubmit(
         learner = session.get_one(Learner, application.learner_id, with_for_update=True)
         require_attachments(session, details.attachments)
         data, attachments = learners.correct(session, ctx, learner, details), details.attachments
+    elif application.kind == ApplicationKind.CONVERSION:
+        if conversion is None:
+            raise ValidationProblem(
+                "send the corrected conversion", [FieldError("conversion", "required")]
+            )
+        data, attachments = conversions.resubmit(session, ctx, principal, application, conversion)
     else:
         if deposit is None or deposit.outcome_kind != application.outcome_kind:
             raise ValidationProblem(
@@ -197,6 +214,8 @@ def withdraw(
         account.status = AccountStatus.CLOSED
     elif application.kind == ApplicationKind.IMPORT:
         batches.withdraw(session, application, reason)
+    elif application.kind == ApplicationKind.CONVERSION:
+        conversions.on_ended(session, application)
     timeline.event(
         session, application, "withdrawn", principal.staff_id, principal.username, reason=reason
     )

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from services.intake import timeline
 from services.intake.context import IntakeContext
+from services.intake.conversion import applications as conversions
 from services.intake.imports import batches
 from services.intake.models import (
     Account,
@@ -139,6 +140,8 @@ def _approve(session: Session, application: Application) -> None:
         account.opened_at = utcnow()
     elif application.kind == ApplicationKind.DEPOSIT:
         _post(session, application, account)
+    elif application.kind == ApplicationKind.CONVERSION:
+        conversions.on_approved(session, application, account)
 
 
 def _account_number(session: Session) -> str:
@@ -177,6 +180,8 @@ def _reject(session: Session, application: Application) -> None:
     if application.kind == ApplicationKind.ACCOUNT_OPENING:
         account = session.get_one(Account, application.account_id)
         account.status = AccountStatus.CLOSED
+    elif application.kind == ApplicationKind.CONVERSION:
+        conversions.on_ended(session, application)
 
 
 def _return(session: Session, application: Application) -> None:

@@ -81,6 +81,9 @@ def review_request(application: Application) -> dict[str, Any]:
         dates={k: v for k, v in data.items() if k.endswith(DATE_SUFFIXES) and v},
         submitted_at=version.created_at,
         batch=batch_summary(data) if application.kind == ApplicationKind.IMPORT else None,
+        expert=bool(data.get("expert"))
+        if application.kind == ApplicationKind.CONVERSION
+        else False,
     )
 
 

@@ -64,6 +64,12 @@ class AcademicCredit(Outcome):
 
 class VocationalCertificate(Outcome):
     certificate_name = text(100, required=True)
+    catalogue_code = fields.String(
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$", error="not a catalogue code"
+        ),
+        metadata={"description": "the certificate's code in the conversion catalogue, if listed"},
+    )
     certificate_number = text(64, required=True)
     issuing_authority = text(100, required=True)
     level = fields.String(required=True, validate=validate.OneOf(CERTIFICATE_LEVELS))
@@ -72,6 +78,12 @@ class VocationalCertificate(Outcome):
 
 class SkillCertificate(Outcome):
     skill_name = text(100, required=True)
+    catalogue_code = fields.String(
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$", error="not a catalogue code"
+        ),
+        metadata={"description": "the certificate's code in the conversion catalogue, if listed"},
+    )
     level = fields.String(required=True, validate=validate.OneOf(CERTIFICATE_LEVELS))
     certificate_number = text(64, required=True)
     issuing_authority = text(100, required=True)

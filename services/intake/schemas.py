@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from services.intake.conversion.schemas import ConversionInSchema
 from services.intake.learners import VERIFICATION_METHODS
 from services.intake.models import ApplicationKind, ApplicationStatus
 from services.intake.outcomes import OUTCOME_SCHEMAS, documented_outcome
@@ -76,6 +77,10 @@ class LookupInSchema(Strict):
 
 
 class ResubmitSchema(Strict):
+    conversion = fields.Nested(
+        ConversionInSchema,
+        metadata={"description": "a conversion's corrected request: required for one"},
+    )
     learner = fields.Nested(
         LearnerInSchema,
         metadata={"description": "an account opening's corrected learner: required for one"},
@@ -89,9 +94,14 @@ class ResubmitSchema(Strict):
 
     @validates_schema
     def _opening_or_deposit(self, data: dict[str, Any], **_kw: Any) -> None:
-        if data.get("learner") is None and not data.get("outcome_kind"):
+        if (
+            data.get("learner") is None
+            and not data.get("outcome_kind")
+            and not data.get("conversion")
+        ):
             raise ValidationError(
-                "send learner (an opening) or outcome_kind with outcome (a deposit)", "learner"
+                "send learner (an opening), outcome_kind with outcome (a deposit) or conversion",
+                "learner",
             )
         if data.get("outcome_kind") and data.get("outcome") is None:
             raise ValidationError("required with outcome_kind", "outcome")
@@ -193,6 +203,13 @@ class BalanceSchema(Schema):
     entries = fields.Integer()
 
 
+class ConvertedSchema(Schema):
+    target_institution = fields.String()
+    target_programme = fields.String()
+    credits = fields.Decimal(as_string=True, metadata={"description": "converted, less reversed"})
+    entries = fields.Integer()
+
+
 class AccountSchema(Schema):
     number = fields.String(
         allow_none=True,
@@ -208,11 +225,24 @@ class AccountSchema(Schema):
         allow_none=True, metadata={"description": "set when a bulk import opened it collectively"}
     )
     learner = fields.Nested(LearnerOutSchema)
-    balances = fields.List(fields.Nested(BalanceSchema))
+    balances = fields.List(
+        fields.Nested(BalanceSchema), metadata={"description": "deposited, by outcome kind"}
+    )
+    converted = fields.List(
+        fields.Nested(ConvertedSchema), metadata={"description": "converted credits, by target"}
+    )
+
+
+class HeldBySchema(Schema):
+    application_id = fields.UUID()
+    status = fields.String(metadata={"description": "reserved, consumed or reversed"})
 
 
 class LedgerEntrySchema(Schema):
     id = fields.Integer()
+    entry_kind = fields.String(
+        metadata={"description": "deposit, import (deposited outcomes), conversion, reversal"}
+    )
     application_id = fields.UUID(allow_none=True)
     import_record_id = fields.Integer(
         allow_none=True, metadata={"description": "posted from a bulk import's record instead"}
@@ -221,6 +251,17 @@ class LedgerEntrySchema(Schema):
     credits = fields.Decimal(as_string=True)
     hours = fields.Decimal(as_string=True)
     description = fields.String()
+    target_institution = fields.String(allow_none=True, metadata={"description": "conversions"})
+    target_programme = fields.String(allow_none=True, metadata={"description": "conversions"})
+    basis = fields.Dict(
+        allow_none=True,
+        metadata={"description": "a conversion's standard version, rules and outcomes consumed"},
+    )
+    held_by = fields.Nested(
+        HeldBySchema,
+        allow_none=True,
+        metadata={"description": "the conversion holding this outcome, if one does"},
+    )
     posted_at = fields.AwareDateTime()
 
 

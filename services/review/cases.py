@@ -30,7 +30,12 @@ def open_case(session: Session, ctx: ReviewContext, message: messages.ReviewRequ
     version = _route_version(session, message)
     opened_at = utcnow()
     top = routing.top_level(
-        session, version, message["kind"], message.get("outcome_kind"), message.get("credits")
+        session,
+        version,
+        message["kind"],
+        message.get("outcome_kind"),
+        message.get("credits"),
+        expert=bool(message.get("expert")),
     )
     values = {
         "application_id": message["application_id"],
@@ -56,6 +61,7 @@ def open_case(session: Session, ctx: ReviewContext, message: messages.ReviewRequ
         "opened_at": opened_at,
         "due_at": opened_at + ctx.deadlines[level],
         "batch": BATCH.dump(message["batch"]) if message.get("batch") else None,
+        "expert": bool(message.get("expert")),
     }
     inserted = session.execute(
         pg_insert(Case)

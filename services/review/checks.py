@@ -61,6 +61,9 @@ def _required_fields(message: messages.ReviewRequest) -> dict[str, Any]:
     if message["kind"] == "import":
         present = bool(message.get("batch")) and message.get("outcome_kind") == "social_training"
         return _result("required_fields", present, "a batch of social-training records")
+    if message["kind"] == "conversion":
+        present = message.get("credits") is not None
+        return _result("required_fields", present, "the credits the conversion asks for")
     if message["kind"] != "deposit":
         return _result("required_fields", True, "nothing beyond the application itself")
     missing = [
@@ -80,7 +83,11 @@ def _evidence_present(message: messages.ReviewRequest) -> dict[str, Any]:
     if message["kind"] == "import":  # each record is its own evidence: the file is kept
         return _result("evidence_present", True, "the import's file, kept by intake")
     count = len(message.get("attachments") or [])
-    needed = message["kind"] in ("deposit", "conversion", "certificate")
+    if message["kind"] == "conversion":  # the outcomes converted were proved when deposited
+        return _result(
+            "evidence_present", True, f"{count} piece(s) of evidence of the outcomes converted"
+        )
+    needed = message["kind"] in ("deposit", "certificate")
     return _result("evidence_present", count > 0 or not needed, f"{count} piece(s) of evidence")
 
 

@@ -287,4 +287,5 @@ def next_case(case: Case, level: Level) -> dict[str, Any]:
         dates=case.dates,
         submitted_at=case.submitted_at,
         batch=case.batch,
+        expert=case.expert,
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Identity,
     Index,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -112,6 +114,8 @@ class Case(Base):
     # (``shared.contracts.BatchSummary``; its sample rows are read from intake, masked), and
     # the rows this level rejected with reasons.
     batch: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # A conversion outside any rule (an expert judgement): routed one level higher.
+    expert: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     rejected_rows: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
 
     __table_args__ = (

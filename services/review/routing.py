@@ -76,9 +76,15 @@ def current_version(session: Session) -> int:
 
 
 def top_level(
-    session: Session, version: int, kind: str, outcome_kind: str | None, credits: Decimal | None
+    session: Session,
+    version: int,
+    kind: str,
+    outcome_kind: str | None,
+    credits: Decimal | None,
+    expert: bool = False,
 ) -> Level:
-    """The last level for this application under route table ``version``."""
+    """The last level for this application under route table ``version``; an expert
+    judgement (a conversion outside any rule) climbs one level above it."""
     routes = session.scalars(select(Route).where(Route.version == version, Route.kind == kind))
     by_outcome = {r.outcome_kind: r for r in routes}
     route = by_outcome.get(outcome_kind) or by_outcome.get(None)
@@ -86,9 +92,13 @@ def top_level(
         return Level.PROVINCE  # an unknown kind climbs all the way: the safe default
     top = route.top_level
     over = route.escalate_over_credits
-    if over is not None and credits is not None and credits > over and top != Level.PROVINCE:
-        top = LEVEL_ORDER[LEVEL_ORDER.index(top) + 1]
-    return top
+    if over is not None and credits is not None and credits > over:
+        top = _above(top)
+    return _above(top) if expert else top
+
+
+def _above(level: Level) -> Level:
+    return level if level == Level.PROVINCE else LEVEL_ORDER[LEVEL_ORDER.index(level) + 1]
 
 
 def next_level(point_path: str, level: Level, top: Level) -> Level | None:

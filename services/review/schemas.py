@@ -32,6 +32,9 @@ class CaseSchema(Schema):
     certificate_number = fields.String(allow_none=True)
     attachments = fields.List(fields.String())
     top_level = fields.String(metadata={"description": "the last level of its route"})
+    expert = fields.Boolean(
+        metadata={"description": "a conversion outside any rule: one level above its route"}
+    )
     route_version = fields.Integer()
     status = fields.String()
     checks = fields.List(fields.Nested(CheckSchema))

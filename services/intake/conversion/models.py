@@ -31,7 +31,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.intake.models import Base
@@ -47,6 +47,8 @@ class CatalogueCertificate(Base):
     code: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     outcome_kind: Mapped[str] = mapped_column(String(40))  # vocational or skill certificate
+    # The levels it is issued at (初级 ... 高级技师, or 五级 ... 一级); none listed: any.
+    levels: Mapped[list[str]] = mapped_column(ARRAY(String(10)), server_default="{}", default=list)
 
 
 class CatalogueInstitution(Base):
@@ -156,7 +158,8 @@ class ConversionRule(Base):
 
     __table_args__ = (
         UniqueConstraint("version_id", "number", name="uq_rule_number"),
-        Index("ix_conversion_rules_match", "version_id", "source", "catalogue_code"),
+        # A conversion reads the rules of its target only.
+        Index("ix_conversion_rules_target", "version_id", "target_programme", "target_institution"),
     )
 
 
@@ -207,7 +210,7 @@ class AuditRecord(Base):
 
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     at: Mapped[datetime] = created_now()
-    actor_id: Mapped[int] = mapped_column(Integer)
+    actor_id: Mapped[int | None] = mapped_column(Integer)  # None: bootstrap
     actor_username: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(50))
     unit_code: Mapped[str] = mapped_column(String(16))

@@ -64,7 +64,7 @@ def upgrade() -> None:
     op.create_table('audit_records',
     sa.Column('id', sa.Integer(), sa.Identity(always=False), nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('actor_id', sa.Integer(), nullable=False),
+    sa.Column('actor_id', sa.Integer(), nullable=True),
     sa.Column('actor_username', sa.String(length=64), nullable=False),
     sa.Column('action', sa.String(length=50), nullable=False),
     sa.Column('unit_code', sa.String(length=16), nullable=False),
@@ -78,6 +78,7 @@ def upgrade() -> None:
     sa.Column('code', sa.String(length=40), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('outcome_kind', sa.String(length=40), nullable=False),
+    sa.Column('levels', postgresql.ARRAY(sa.String(length=10)), server_default='{}', nullable=False),
     sa.PrimaryKeyConstraint('code', name=op.f('pk_catalogue_certificates'))
     )
     op.create_table('catalogue_institutions',
@@ -157,7 +158,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_conversion_rules')),
     sa.UniqueConstraint('version_id', 'number', name='uq_rule_number')
     )
-    op.create_index('ix_conversion_rules_match', 'conversion_rules', ['version_id', 'source', 'catalogue_code'], unique=False)
+    op.create_index('ix_conversion_rules_target', 'conversion_rules', ['version_id', 'target_programme', 'target_institution'], unique=False)
     op.create_table('conversion_reservations',
     sa.Column('id', sa.Integer(), sa.Identity(always=False), nullable=False),
     sa.Column('ledger_entry_id', sa.BigInteger(), nullable=False),
@@ -214,7 +215,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_conversion_reservations_application_id'), table_name='conversion_reservations')
     op.drop_table('conversion_reservations')
     op.execute("DROP TYPE IF EXISTS reservation_status")
-    op.drop_index('ix_conversion_rules_match', table_name='conversion_rules')
+    op.drop_index('ix_conversion_rules_target', table_name='conversion_rules')
     op.drop_table('conversion_rules')
     op.drop_table('catalogue_courses')
     op.drop_table('conversion_standard_versions')
