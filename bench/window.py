@@ -686,10 +686,10 @@ class Person:
                 with self.bare("inbox", n) as call:
                     return call("review", "GET", "/inbox", params={"page": 1, "per_page": 20})
 
-            path = inbox_path
-            listing, listed = self.pair(
-                lambda n, path=path: self.page("inbox", n, "GET", path), inbox_bare
-            )
+            def inbox_page(n: int, path: str = inbox_path) -> requests.Response:
+                return self.page("inbox", n, "GET", path)
+
+            listing, listed = self.pair(inbox_page, inbox_bare)
             inbox_path = "/review/inbox"
             cases = [c for c in dict.fromkeys(CASE_LINK.findall(listing.text)) if self.mine(c)]
             self.think()
@@ -702,10 +702,10 @@ class Person:
                     case = call("review", "GET", f"/cases/{case_id}")
                     call("intake", "GET", f"/applications/{case['application_id']}")
 
-            shown, _ = self.pair(
-                lambda n, case_id=case_id: self.page("case", n, "GET", f"/review/cases/{case_id}"),
-                case_bare,
-            )
+            def case_page(n: int, case_id: str = case_id) -> requests.Response:
+                return self.page("case", n, "GET", f"/review/cases/{case_id}")
+
+            shown, _ = self.pair(case_page, case_bare)
             csrf = _find(CSRF, shown.text, "the case page's CSRF token")
             self.think()  # the evidence looked at
             other = next(
@@ -995,10 +995,10 @@ def report(env: Env, result: Run) -> dict[str, float]:
         bare_rows = twins[page.slug]
         bare_in = [sum(c[2] for c in api_calls.get(r.rid, [])) for r in bare_rows]
         bare_out = [r.seconds - t for r, t in zip(bare_rows, bare_in, strict=True)]
-        calls = f"{statistics.median(n_calls):.0f}" if n_calls else "-"
+        made = f"{statistics.median(n_calls):.0f}" if n_calls else "-"
         print(
             f"{slug_title(page):44}{ms(percentile(client, 0.5)):>11}"
-            f"{ms(percentile(inside, 0.5)):>11}{ms(percentile(in_apis, 0.5)):>9}{calls:>6}"
+            f"{ms(percentile(inside, 0.5)):>11}{ms(percentile(in_apis, 0.5)):>9}{made:>6}"
             f"{ms(percentile(own, 0.5)):>12}{ms(percentile(outside, 0.5)):>9}   "
             f"{ms(percentile(bare_in, 0.5)):>13}{ms(percentile(bare_out, 0.5)):>9}"
         )
