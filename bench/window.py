@@ -12,10 +12,12 @@ account per simulated clerk, a reviewer account per simulated reviewer (at the p
 S001, alternately), and opens ``--learners`` learning accounts (approved at the point through
 review), so that the pages have learners to find and accounts to show.
 
-Each simulated person is a process of its own with its own browser session: it signs in
-through ``/login`` (the CSRF token read from the form) and then, until ``--warmup`` +
-``--seconds`` are over, works the pages, pausing ``--think`` seconds (0.5x to 1.5x, at
-random) where a person would read or type:
+Each simulated person is a process of its own (``requests``, no load-testing framework: a
+handful of people with pauses need no event loop, a process each keeps one person's parsing
+off another's timings, and every sample is kept for exact percentiles) with its own browser
+session: it signs in through ``/login`` (the CSRF token read from the form; one person every
+half second) and then, until ``--warmup`` + ``--seconds`` are over, works the pages, pausing
+``--think`` seconds (0.5x to 1.5x, at random) where a person would read or type:
 
 * a clerk: the workbench ``/``; ``/learners/find`` (the form, then POST a document); the
   account ``/accounts/<ref>`` (balances and ledger); the deposit form; the evidence upload
@@ -113,6 +115,7 @@ COOKIE = "cbw"  # the window's session cookie outside production (services/windo
 TOKENS = "cb:window:tokens:{}"  # where the window keeps a session's tokens (signin.TOKENS)
 HTTP_TIMEOUT = 60
 MAX_ERRORS = 20  # a simulated person gives up after this many unexpected answers
+SIGNIN_SPACING = 0.5  # seconds between one person's sign-in and the next one's
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 IDEMPOTENCY = re.compile(r'name="idempotency_key" value="([^"]+)"')
@@ -768,6 +771,7 @@ def person_main(cfg: dict[str, Any], ready: Any, go: Any, results: Any) -> None:
     # Ctrl-C reaches the bench, which stops everyone; SIGTERM (from the bench) ends at once.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     person = Person(cfg)
+    time.sleep(cfg["signin_delay"])  # one after the other, as people arrive: not a storm
     try:
         person.sign_in()
     except Exception as exc:
@@ -827,6 +831,7 @@ def people(
         ]  # fmt: skip
     for k, cfg in enumerate(cfgs):
         cfg["seed"] = args.seed * 1000 + k
+        cfg["signin_delay"] = k * SIGNIN_SPACING
     return cfgs
 
 
