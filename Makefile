@@ -48,6 +48,7 @@ bench: install servers ## run the benchmarks and print their figures
 	$(BIN)/python bench/review_flow.py
 	$(BIN)/python bench/notify.py
 	$(BIN)/python bench/bulk_import.py
+	$(BIN)/python bench/window.py
 
 migration: install ## new Alembic revision: make migration SERVICE=org MESSAGE="add x"
 	$(BIN)/python -c "from alembic import command; from shared.migrations import alembic_config, upgrade; \

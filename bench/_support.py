@@ -147,8 +147,12 @@ class Processes:
                 start_new_session=True,
             )
 
-    def serve(self, name: str, app: str, port: int, workers: int) -> None:
-        """gunicorn on loopback with the deployment's settings (deploy/gunicorn.conf.py)."""
+    def serve(
+        self, name: str, app: str, port: int, workers: int, extra: tuple[str, ...] = ()
+    ) -> None:
+        """gunicorn on loopback with the deployment's settings (deploy/gunicorn.conf.py);
+        ``extra``: more gunicorn options, which win over the file's (e.g. an access log
+        format with microseconds)."""
         self.start(
             name,
             [
@@ -159,6 +163,7 @@ class Processes:
                 f"127.0.0.1:{port}",
                 "--workers",
                 str(workers),
+                *extra,
                 app,
             ],
         )
