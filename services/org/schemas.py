@@ -183,6 +183,7 @@ class StaffListArgs(PageArgs):
     unit_code = unit_code_field(
         metadata={"description": "staff of this unit only (404 outside your subtree)"}
     )
+    q = text(64, metadata={"description": "part of the username or of the name"})
 
 
 class AuditSchema(Schema):
