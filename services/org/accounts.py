@@ -44,6 +44,11 @@ ROLES_BY_LEVEL = {
 }
 
 
+def roles_at(level: Level) -> list[str]:
+    """The roles a staff account of a unit at ``level`` may hold, in the order of ``Role``."""
+    return [role.value for role in Role if role in ROLES_BY_LEVEL[level]]
+
+
 @dataclass(frozen=True)
 class TokenPair:
     access_token: str

@@ -127,10 +127,11 @@ def list_units(args: dict[str, Any]) -> Any:
 
 
 @blp.get("/units/<code>")
-@blp.response(200, s.UnitSchema)
+@blp.response(200, s.UnitDetailSchema)
 @blp.doc(security=BEARER)
 def get_unit(code: str) -> Unit:
-    """One unit of the caller's subtree (404 for any other)."""
+    """One unit of the caller's subtree (404 for any other), with the roles its staff may
+    hold."""
     return tree.get_visible(db.session, actor(), code)
 
 
