@@ -264,7 +264,7 @@ REASONS += [
     (re.compile(r"the activation code is not valid for this account"), "激活码与用户名不符"),
     (
         re.compile(r"unknown, used, or for another account"),
-        "激活码不正确、已经用过，或不是这个用户名的",
+        "不正确、已经用过，或不属于这个用户名",
     ),
     (re.compile(r"the activation code has expired"), "激活码已过期"),
     (
@@ -315,5 +315,6 @@ FILTERS = {
     "role_name": _named(ROLE),
     "gender_name": _named(GENDER),
     "action_name": _named(AUDIT_ACTION),
+    "gap_name": _named(GAP),
     "reason": reason,
 }
