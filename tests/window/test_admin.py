@@ -396,3 +396,35 @@ def test_the_audit_record_newest_first_and_by_unit(page: Page, world: World) -> 
     page.get_by_role("button", name="筛选").click()
     refused(page, "单位代码", "应为单位代码")
     check_page(page)
+
+
+def test_the_steps_work_as_plain_forms_without_javascript(
+    browser: Browser, browser_context_args: dict[str, Any], world: World
+) -> None:
+    """No script runs in this browser: each step is a plain POST, and a refusal still shows
+    (the pages are those checked by axe-core above)."""
+    code = listed_point(world)
+    admin = f"{code.lower()}-admin"
+    plain = browser.new_context(**browser_context_args, java_script_enabled=False).new_page()
+    sign_in(plain, world.staff("S001", "management"))
+    plain.goto(f"/admin/points/{code}")
+    plain.get_by_label("管理员用户名").fill(admin)
+    plain.get_by_label("管理员姓名").fill("赵老师")
+    plain.get_by_role("button", name="分配并生成激活码").click()
+    activation = plain.get_by_test_id("activation-code").inner_text()
+    plain.get_by_role("button", name="退出").click()
+
+    plain.goto("/activate")
+    plain.get_by_label("用户名").fill(admin)
+    plain.get_by_label("激活码").fill(activation)
+    plain.get_by_label("设置密码").fill(PASSWORD)
+    plain.get_by_label("再次输入密码").fill(PASSWORD)
+    plain.get_by_role("button", name="激活").click()
+    plain.get_by_label("密码").fill(PASSWORD)
+    plain.get_by_role("button", name="登录").click()
+    plain.goto(f"/admin/points/{code}")
+    expect(plain.get_by_test_id(STATE)).to_have_text("已激活")
+    plain.get_by_role("button", name="开展业务").click()
+    expect(plain.get_by_role("alert")).to_contain_text("还不能开展业务，尚缺：服务窗口")
+    add_staff(plain, f"{code.lower()}-tech", "技术人员")
+    expect(plain.get_by_test_id("point-needs")).to_contain_text("✓ 技术人员：已有")
