@@ -9,16 +9,16 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from services.org import audit, families, throttle
 from services.org.context import OrgContext
 from services.org.models import PointState, RefreshToken, Role, Staff, TokenFamily, Unit
-from services.org.tree import get_visible
+from services.org.tree import get_visible, under
 from shared.auth import Principal
 from shared.db import utcnow
 from shared.errors import (
@@ -42,6 +42,11 @@ ROLES_BY_LEVEL = {
     # An acceptance point's admin comes only from allocation and activation.
     Level.ACCEPTANCE_POINT: {Role.MANAGEMENT, Role.TECHNICAL, Role.SERVICE, Role.REVIEWER},
 }
+
+
+def roles_at(level: Level) -> list[str]:
+    """The roles a staff account of a unit at ``level`` may hold, in the order of ``Role``."""
+    return [role.value for role in Role if role in ROLES_BY_LEVEL[level]]
 
 
 @dataclass(frozen=True)
@@ -75,12 +80,14 @@ def canonical_username(username: str) -> str:
     return username.strip().lower()
 
 
-def normalise_username(username: str) -> str:
+def normalise_username(username: str, field: str = "username") -> str:
+    """The username as stored; refused, naming ``field`` (the request's own name for it),
+    when it is not one."""
     name = canonical_username(username)
     if not USERNAME.match(name):
         raise ValidationProblem(
             "the username is not valid",
-            [FieldError("username", "3-64 of a-z, 0-9, '.', '_' or '-', starting alphanumeric")],
+            [FieldError(field, "3-64 of a-z, 0-9, '.', '_' or '-', starting alphanumeric")],
         )
     return name
 
@@ -284,6 +291,25 @@ def create_staff(
     session.flush()
     audit.record(session, actor, "staff.created", unit, target=name, roles=role_list)
     return staff
+
+
+def staff_query(principal: Principal, unit_code: str | None, q: str | None) -> Select[Any]:
+    """Staff of the caller's subtree in the order they were created: of ``unit_code`` only,
+    and whose username or name holds ``q``, when given."""
+    query = (
+        select(Staff)
+        .join(Unit, Unit.code == Staff.unit_code)
+        .where(under(principal.unit_path))
+        .order_by(Staff.id)
+    )
+    if unit_code:
+        query = query.where(Staff.unit_code == unit_code)
+    if q:
+        query = query.where(
+            Staff.username.icontains(q, autoescape=True)
+            | Staff.display_name.icontains(q, autoescape=True)
+        )
+    return query
 
 
 def visible_staff(session: Session, actor: Principal, staff_id: int) -> tuple[Staff, Unit]:

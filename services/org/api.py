@@ -127,10 +127,11 @@ def list_units(args: dict[str, Any]) -> Any:
 
 
 @blp.get("/units/<code>")
-@blp.response(200, s.UnitSchema)
+@blp.response(200, s.UnitDetailSchema)
 @blp.doc(security=BEARER)
 def get_unit(code: str) -> Unit:
-    """One unit of the caller's subtree (404 for any other)."""
+    """One unit of the caller's subtree (404 for any other), with the roles its staff may
+    hold."""
     return tree.get_visible(db.session, actor(), code)
 
 
@@ -293,19 +294,11 @@ def create_staff(body: dict[str, Any]) -> Staff:
 @blp.alt_response(404, description="the unit named lies outside your subtree")
 @blp.doc(security=BEARER)
 def list_staff(args: dict[str, Any]) -> Any:
-    """Staff accounts of the caller's subtree."""
-    from sqlalchemy import select
-
+    """Staff accounts of the caller's subtree, of one unit, or found by part of their
+    username or name."""
     principal = actor()
     tree.visible_filter(db.session, principal, args.get("unit_code"))
-    query = (
-        select(Staff)
-        .join(Unit, Unit.code == Staff.unit_code)
-        .where(tree.under(principal.unit_path))
-        .order_by(Staff.id)
-    )
-    if args.get("unit_code"):
-        query = query.where(Staff.unit_code == args["unit_code"])
+    query = accounts.staff_query(principal, args.get("unit_code"), args.get("q"))
     return paginate(db.session, query, args["page"], args["per_page"])
 
 

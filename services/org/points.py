@@ -160,7 +160,7 @@ def _pending_admin(session: Session, unit: Unit, username: str, display_name: st
     admin = session.scalar(
         select(Staff).where(Staff.unit_code == unit.code, any_(Staff.roles) == Role.ADMIN.value)
     )
-    name = normalise_username(username)
+    name = normalise_username(username, "admin_username")
     clash = session.scalar(select(Staff.id).where(Staff.username == name))
     if clash is not None and (admin is None or clash != admin.id):
         raise Conflict(f"username {name} is taken", [FieldError("admin_username", "already taken")])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from services.org.accounts import roles_at
 from services.org.models import PointState, Role
 from services.org.points import POINT_KINDS, POINT_TIERS
 from shared.levels import Level
@@ -65,6 +66,18 @@ class UnitSchema(Schema):
 
 
 UnitPageSchema = page_schema(UnitSchema, "UnitPage")
+
+
+class UnitDetailSchema(UnitSchema):
+    staff_roles = fields.Function(
+        lambda unit: roles_at(unit.level),
+        metadata={
+            "type": "array",
+            "items": {"type": "string", "enum": [r.value for r in Role]},
+            "description": "the roles its staff accounts may hold (a point's admin comes "
+            "only from allocation)",
+        },
+    )
 
 
 class UnitListArgs(PageArgs):
@@ -183,6 +196,7 @@ class StaffListArgs(PageArgs):
     unit_code = unit_code_field(
         metadata={"description": "staff of this unit only (404 outside your subtree)"}
     )
+    q = text(64, metadata={"description": "part of the username or of the name"})
 
 
 class AuditSchema(Schema):

@@ -24,7 +24,8 @@ def _safe_next(target: str | None) -> str:
 @blp.route("/login", methods=["GET", "POST"])
 def sign_in() -> Any:
     """The sign-in page; on success, the page the person was going to, or the workbench."""
-    error, username = None, ""
+    # A newly activated admin arrives with their username filled in.
+    error, username = None, request.args.get("username", "").strip()[:64]
     if request.method == "POST":
         username = request.form.get("username", "").strip()
         try:
@@ -45,16 +46,22 @@ def sign_out() -> Response:
 
 @blp.route("/activate", methods=["GET", "POST"])
 def activate() -> Any:
-    """A new acceptance point's administrator: the activation code they were given, and the
-    password they choose (org checks both)."""
-    error, form = None, {}
-    if request.method == "POST":
-        form = {k: request.form.get(k, "").strip() for k in ("username", "activation_code")}
-        body = {**form, "password": request.form.get("password", "")}
-        answer = apis()["org"].call("POST", "/activation", None, json=body)
-        if answer.status_code == 200:
-            flash(f"受理点 {answer.json()['code']} 的管理员账号已激活，请登录。")
-            return redirect(url_for("public.sign_in"), 303)
-        error = problem_of(answer)
-    status = 200 if error is None else 422
+    """A new acceptance point's administrator: the username and activation code they were
+    given, and the password they choose (org checks all three)."""
+    if request.method == "GET":
+        return render_template("public/activate.html", error=None, form={})
+    form = {k: request.form.get(k, "").strip() for k in ("username", "activation_code")}
+    password = request.form.get("password", "")
+    if password != request.form.get("password_again", ""):
+        # Not a rule but a typing check: a mistyped password would lock them out with
+        # their code spent, and nobody could tell them what they typed.
+        error = ApiError(422, "", [{"field": "password_again", "reason": "两次输入的密码不一致"}])
+        return render_template("public/activate.html", error=error, form=form), 422
+    body = {k: v for k, v in {**form, "password": password}.items() if v}
+    answer = apis()["org"].call("POST", "/activation", None, json=body)
+    if answer.status_code == 200:
+        flash(f"受理点 {answer.json()['code']} 的管理员账号已激活，请用新密码登录。")
+        return redirect(url_for("public.sign_in", username=form["username"]), 303)
+    error = problem_of(answer)
+    status = error.status if error.status in (409, 422, 429) else 502
     return render_template("public/activate.html", error=error, form=form), status

@@ -150,6 +150,11 @@ def _refresh_now(stale: str) -> str:
     answer = apis()["org"].call(
         "POST", "/auth/refresh", None, json={"refresh_token": stored["refresh"]}
     )
+    if answer.status_code in (401, 403):
+        # The sign-in is over at org (deactivated, revoked, suspended): the session that
+        # held it goes too, so no page shows the person as still signed in.
+        _redis().delete(TOKENS.format(_sid()))
+        session.clear()
     if answer.status_code != 200:
         raise SignInAgain()
     _store(answer.json())

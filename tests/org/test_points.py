@@ -186,6 +186,19 @@ def test_activation_code_reaches_notify_sealed(world: World, var_dir) -> None:
     assert sealing.unseal(private, row.payload["sealed"]["activation_code"]) == activation
 
 
+def test_a_bad_admin_username_is_named_as_the_allocation_names_it(world: World) -> None:
+    code = world.listed_point("S001")
+    manager = world.staff("S001", ["management"], "s001-mgr")
+    r = world.client.post(
+        f"/api/v1/acceptance-points/{code}/allocation",
+        headers=manager.headers,
+        json={"admin_username": "小营 admin", "admin_display_name": "管理员"},
+    )
+    assert r.status_code == 422
+    assert [e["field"] for e in r.json["errors"]] == ["admin_username"]
+    assert state(code) == "LISTED"
+
+
 def test_allocation_only_by_the_points_own_superior(world: World) -> None:
     code = world.listed_point("S001")
     other = world.staff("S002", ["admin"], "s002-admin")

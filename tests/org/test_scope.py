@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from services.org.context import db
 from services.org.models import Staff, Unit
@@ -181,6 +181,26 @@ def test_only_an_admin_creates_staff(world: World) -> None:
         json={**body, "username": "s001-rev2", "unit_code": "S001"},
     )
     assert r.status_code == 201 and staff_named("s001-rev2") == 1
+
+
+def test_staff_are_found_by_part_of_their_username_or_name(world: World) -> None:
+    admin = world.staff("S001", ["admin"], "s001-admin")
+    world.staff("S001", ["reviewer"], "s001-wang-rev")
+    world.staff("S002", ["reviewer"], "s002-wang-rev")
+    with db.transaction() as session:
+        session.execute(
+            update(Staff).where(Staff.username == "s001-admin").values(display_name="李%芳")
+        )
+
+    def found(query: str) -> set[str]:
+        r = world.client.get(f"/api/v1/staff?{query}", headers=admin.headers)
+        assert r.status_code == 200, r.json
+        return {s["username"] for s in r.json["items"]}
+
+    assert found("q=WANG") == {"s001-wang-rev"}  # S002's namesake lies outside the subtree
+    assert found("q=%25") == {"s001-admin"}  # a wildcard is a character like any other
+    assert found("q=wang&unit_code=S001") == {"s001-wang-rev"}
+    assert found("q=nobody") == set()
 
 
 def test_compliance_lists_points_lacking_window_or_roles(world: World) -> None:

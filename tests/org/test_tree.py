@@ -81,3 +81,18 @@ def test_ancestors_from_the_root_down(world: World) -> None:
     code = world.listed_point("S001")
     r = world.client.get(f"/api/v1/units/{code}/ancestors", headers=admin.headers)
     assert [u["code"] for u in r.json] == ["ZJ", "B01", "S001"]
+
+
+def test_a_unit_says_which_roles_its_staff_may_hold(world: World) -> None:
+    admin = world.admin()
+    code = world.listed_point("S001")
+    expected = {
+        "ZJ": ["admin", "management", "reviewer"],
+        "B01": ["admin", "management", "reviewer", "bureau"],
+        "S001": ["admin", "management", "reviewer", "bureau"],
+        # a point's admin comes only from allocation
+        code: ["management", "technical", "service", "reviewer"],
+    }
+    for unit, roles in expected.items():
+        r = world.client.get(f"/api/v1/units/{unit}", headers=admin.headers)
+        assert r.status_code == 200 and r.json["staff_roles"] == roles, (unit, r.json)
