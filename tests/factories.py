@@ -5,6 +5,8 @@
 - ``Window``, ``decide``, ``resident_id``, ``mobile``, ``PDF``: intake's window staff and
   what they take (learners, evidence, deposits), and review's decision applied directly;
   needs an intake app context.
+- ``Conversions``: a catalogue, published conversion standards and approved outcomes to
+  convert, over intake's API (an intake app context).
 - ``TokenFactory``: tokens for staff of any unit, signed with the run's key, for the services
   that verify tokens on their own (intake, review, notify).
 - The tables each service's tests start from empty (``ORG_TABLES``, ...), and
@@ -34,6 +36,9 @@ from shared.identity import check_character
 
 ORG_TABLES = "audit_records, refresh_tokens, token_families, activation_codes, staff, units, outbox"
 INTAKE_TABLES = (
+    "conversion_reservations, conversion_rules, conversion_standard_versions, "
+    "conversion_standards, catalogue_courses, catalogue_programmes, catalogue_institutions, "
+    "catalogue_certificates, audit_records, "
     "ledger_entries, import_records, import_issues, import_chunks, imports, "
     "application_events, application_versions, idempotency_keys, applications, accounts, "
     "learners, attachments, processed_messages, outbox"
@@ -345,3 +350,123 @@ def decide(
     }
     with db.transaction() as session:
         return decisions.apply_decision(session, worker_context(), message)
+
+
+# ---- intake: conversion standards and outcomes to convert --------------------------------
+
+PROVINCE_ADMIN = ("ZJ", "/ZJ/", "province", ("admin",), None)
+BRANCH_ADMIN = ("B01", "/ZJ/B01/", "branch", ("admin",), None)
+# What the rules of the tests point at (the sample seed has its own, marked 示例).
+CATALOGUE: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("certificates", "C-WEB", {"name": "Web前端开发", "outcome_kind": "skill_certificate",
+                               "levels": ["初级", "中级", "高级"]}),
+    ("certificates", "C-ELEC", {"name": "电工", "outcome_kind": "vocational_certificate"}),
+    ("institutions", "U1", {"name": "开放大学"}),
+    ("programmes", "U1-CS", {"institution_code": "U1", "name": "计算机应用技术"}),
+    ("programmes", "U1-ME", {"institution_code": "U1", "name": "机电一体化"}),
+    ("courses", "U1-CS-WEB", {"programme_code": "U1-CS", "name": "网页设计", "credits": "3"}),
+    ("courses", "U1-CS-EL", {"programme_code": "U1-CS", "name": "专业选修", "credits": "6"}),
+)  # fmt: skip
+TRAINING_RULE = {
+    "source": "training",
+    "min_hours": "16",
+    "target_institution": "U1",
+    "target_programme": "U1-CS",
+    "target_course": "U1-CS-EL",
+    "method": "per_hours",
+    "hours_per_credit": "16",
+    "max_credits": "6",
+}
+CERTIFICATE_RULE = {
+    "source": "certificate",
+    "catalogue_code": "C-WEB",
+    "min_level": "中级",
+    "max_age_years": 3,
+    "target_institution": "U1",
+    "target_programme": "U1-CS",
+    "target_course": "U1-CS-WEB",
+    "method": "fixed",
+    "credits": "3",
+}
+TARGET = {"institution": "U1", "programme": "U1-CS"}
+
+
+class Conversions:
+    """Conversion standards and the outcomes to convert, made through intake's API."""
+
+    def __init__(self, window: Window) -> None:
+        self.window = window
+        self.client = window.client
+        self.province = window.token(*PROVINCE_ADMIN)
+
+    def catalogue(self) -> None:
+        for kind, code, body in CATALOGUE:
+            r = self.client.put(
+                f"/api/v1/catalogue/{kind}/{code}", headers=self.province, json=body
+            )
+            assert r.status_code == 200, r.json
+
+    def standard(
+        self,
+        rules: list[dict[str, Any]] | None = None,
+        caps: list[dict[str, Any]] | None = None,
+        code: str = "STD",
+        effective_from: str = "2026-01-01",
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """A standard created and its first version published; its body as created."""
+        headers = headers or self.province
+        body = {
+            "code": code,
+            "name": f"转换标准 {code}",
+            "effective_from": effective_from,
+            "caps": caps or [],
+            "rules": rules if rules is not None else [TRAINING_RULE, CERTIFICATE_RULE],
+        }
+        r = self.client.post("/api/v1/conversion-standards", headers=headers, json=body)
+        assert r.status_code == 201, r.json
+        r = self.client.post(
+            f"/api/v1/conversion-standards/{code}/versions/1/publish", headers=headers
+        )
+        assert r.status_code == 200, r.json
+        return body
+
+    def outcome(
+        self, headers: dict[str, str], account: str, kind: str = "social_training", **fields: Any
+    ) -> int:
+        """An outcome deposited and approved: its ledger entry's id."""
+        sha = self.window.upload(headers)
+        if kind == "social_training":
+            body = self.window.deposit_body(account, [sha], **fields)
+        else:
+            outcome = {
+                "skill_name": "Web前端开发",
+                "catalogue_code": "C-WEB",
+                "level": "中级",
+                "certificate_number": f"ZS{next(_serial):08d}",
+                "issuing_authority": "评价组织",
+                "issued_on": "2025-06-01",
+                **fields,
+            }
+            body = {
+                "account_number": account,
+                "outcome_kind": kind,
+                "outcome": outcome,
+                "attachments": [sha],
+            }
+        r = self.client.post("/api/v1/applications", headers=headers, json=body)
+        assert r.status_code == 201, r.json
+        decide(r.json["id"], "approved")
+        entries = self.client.get(
+            f"/api/v1/accounts/{account}/ledger?per_page=100", headers=headers
+        ).json["items"]
+        return int(next(e["id"] for e in entries if e["application_id"] == r.json["id"]))
+
+    def body(self, account: str, outcomes: list[int], **extra: Any) -> dict[str, Any]:
+        return {
+            "account_number": account,
+            "standard": "STD",
+            "outcomes": outcomes,
+            "target": dict(TARGET),
+            **extra,
+        }

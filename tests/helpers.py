@@ -29,6 +29,13 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20.0, interval: floa
         time.sleep(interval)
 
 
+def drained(app: Any, queues: list[str]) -> bool:
+    """Nothing left on ``queues`` of the Celery ``app``'s broker, nothing unacknowledged."""
+    with app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        return not any(client.llen(q) for q in queues) and not client.hlen("unacked")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -127,7 +127,8 @@ class EventSchema(Schema):
     at = fields.AwareDateTime()
     type = fields.String(
         metadata={
-            "description": "taken, passed_up, approved, rejected, returned, resubmitted, withdrawn"
+            "description": "taken, passed_up, approved, rejected, returned, resubmitted, "
+            "withdrawn, reversed (a conversion)"
         }
     )
     round = fields.Integer()

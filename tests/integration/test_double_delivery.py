@@ -3,71 +3,19 @@ real Redis: the outcome is exactly as if each had been delivered once."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from celery import signals
 from sqlalchemy import func, select, text
 
-from shared.celery_app import make_celery
-from shared.db import make_engine
-from shared.relay import Relay
-from shared.settings import load_settings
 from tests.factories import REVIEW_TABLES, TokenFactory, Window
-from tests.helpers import running_worker, wait_for
+from tests.helpers import drained, running_worker, wait_for
 
 # Intake's tables emptied (and Redis) before the relays start.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("clean_intake")]
 QUEUES = ["review.acceptance_point", "review.subcentre", "intake"]
 POINT = ("AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point")
 SUBCENTRE = ("S001", "/ZJ/B01/S001/", "subcentre")
-
-
-class TwiceRelay(Relay):
-    """The outbox relay, publishing every message twice (same task id, as a redelivery)."""
-
-    def _publish(self, row: Any, producer: Any) -> None:
-        super()._publish(row, producer)
-        super()._publish(row, producer)
-
-
-@pytest.fixture
-def relays_twice() -> Iterator[None]:
-    relays = []
-    for service in ("intake", "review"):
-        settings = load_settings(service)
-        engine = make_engine(settings.database_url)
-        relays.append(TwiceRelay(engine, make_celery(settings), idle_wait=0.2))
-    threads = [threading.Thread(target=r.run, daemon=True) for r in relays]
-    for thread in threads:
-        thread.start()
-    yield
-    for relay in relays:
-        relay.stopping.set()
-    for thread in threads:
-        thread.join(timeout=20)
-
-
-@pytest.fixture
-def task_runs() -> Iterator[Counter[tuple[str, str]]]:
-    """How many times each task id ran on the in-process worker."""
-    runs: Counter[tuple[str, str]] = Counter()
-
-    def count_run(task_id: str = "", task: Any = None, **_kw: Any) -> None:
-        runs[(task.name, task_id)] += 1
-
-    signals.task_postrun.connect(count_run, weak=False)
-    yield runs
-    signals.task_postrun.disconnect(count_run)
-
-
-def drained(app: Any) -> bool:
-    with app.connection_for_write() as conn:
-        client = conn.default_channel.client
-        return not any(client.llen(q) for q in QUEUES) and not client.hlen("unacked")
 
 
 def test_every_message_twice_changes_nothing(intake_app, relays_twice, task_runs, var_dir) -> None:
@@ -123,7 +71,7 @@ def test_every_message_twice_changes_nothing(intake_app, relays_twice, task_runs
         plan = ["approve"] * 4 + ["return", "reject"]
         decide_all(subcentre, {case_of[a]: d for a, d in zip(ids, plan, strict=True)})
         wait_for(lambda: statuses() == Counter(approved=4, returned=1, rejected=1), timeout=30)
-        wait_for(lambda: drained(celery), timeout=30)  # every second copy has arrived too
+        wait_for(lambda: drained(celery, QUEUES), timeout=30)  # every second copy has arrived too
 
     # Every message really was delivered and run twice...
     assert {name for name, _ in task_runs} == {"review.open_case", "intake.apply_decision"}

@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 from flask import Response, request
+from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from services.intake.api import BEARER, IDEMPOTENCY, idempotent
@@ -119,7 +120,7 @@ def create_standard(body: dict[str, Any]) -> Any:
 
 @blp.get("/conversion-standards/<code>")
 @blp.arguments(s.DayArgs, location="query")
-@blp.response(200, s.VersionSchema)
+@blp.response(200, s.StandardVersionSchema)
 @blp.doc(security=BEARER)
 def get_in_force(args: dict[str, Any], code: str) -> StandardVersion:
     """The version of the standard in force on ``on`` (today by default), with its rules."""
@@ -127,15 +128,29 @@ def get_in_force(args: dict[str, Any], code: str) -> StandardVersion:
     return standards.in_force(db.session, code, args.get("on") or conversions.today())
 
 
-@blp.get("/conversion-standards/<code>/versions/<int:number>")
-@blp.response(200, s.VersionSchema)
-@blp.doc(security=BEARER)
-def get_version(code: str, number: int) -> StandardVersion:
-    return standards.version_of(db.session, current_principal(), code, number)
+@blp.route("/conversion-standards/<code>/versions/<int:number>")
+class VersionView(MethodView):
+    # One rule for both methods: with two, werkzeug answers a PUT whose number is out of
+    # range 405 (the GET rule's path matched) instead of 404.
+
+    @blp.response(200, s.StandardVersionSchema)
+    @blp.doc(security=BEARER)
+    def get(self, code: str, number: int) -> StandardVersion:
+        """One version of the standard, with its rules (a draft only to its publisher)."""
+        return standards.version_of(db.session, current_principal(), code, number)
+
+    @blp.arguments(s.StandardVersionInSchema)
+    @blp.response(200, s.StandardVersionSchema)
+    @blp.alt_response(409, description="not a draft: a published version never changes")
+    @blp.doc(security=BEARER)
+    def put(self, body: dict[str, Any], code: str, number: int) -> StandardVersion:
+        """Replace a draft's dates, caps and rules (numbered in the order sent)."""
+        edited = standards.edit(db.session, current_principal(), code, number, body)
+        return committed(edited)  # type: ignore[no-any-return]
 
 
 @blp.post("/conversion-standards/<code>/versions")
-@blp.response(201, s.VersionSchema)
+@blp.response(201, s.StandardVersionSchema)
 @blp.alt_response(409, description="the standard has a draft already")
 @blp.doc(security=BEARER)
 def new_version(code: str) -> Any:
@@ -143,18 +158,9 @@ def new_version(code: str) -> Any:
     return committed(standards.new_draft(db.session, current_principal(), code)), 201
 
 
-@blp.put("/conversion-standards/<code>/versions/<int:number>")
-@blp.arguments(s.VersionInSchema)
-@blp.response(200, s.VersionSchema)
-@blp.alt_response(409, description="not a draft: a published version never changes")
-@blp.doc(security=BEARER)
-def edit_version(body: dict[str, Any], code: str, number: int) -> StandardVersion:
-    """Replace a draft's dates, caps and rules (numbered in the order sent)."""
-    return committed(standards.edit(db.session, current_principal(), code, number, body))  # type: ignore[no-any-return]
-
-
 @blp.post("/conversion-standards/<code>/versions/<int:number>/publish")
-@blp.response(200, s.VersionSchema)
+@blp.response(200, s.StandardVersionSchema)
+@blp.alt_response(422, description="the rule set contradicts itself: each fault named")
 @blp.alt_response(409, description="not a draft")
 @blp.doc(security=BEARER)
 def publish_version(code: str, number: int) -> StandardVersion:
@@ -165,7 +171,7 @@ def publish_version(code: str, number: int) -> StandardVersion:
 
 @blp.post("/conversion-standards/<code>/versions/<int:number>/retire")
 @blp.arguments(s.RetireSchema)
-@blp.response(200, s.VersionSchema)
+@blp.response(200, s.StandardVersionSchema)
 @blp.alt_response(409, description="not published")
 @blp.doc(security=BEARER)
 def retire_version(body: dict[str, str], code: str, number: int) -> StandardVersion:
@@ -180,6 +186,8 @@ def retire_version(body: dict[str, str], code: str, number: int) -> StandardVers
 @blp.post("/conversions/preview")
 @blp.arguments(s.ConversionInSchema)
 @blp.response(200, s.PreviewSchema)
+@blp.alt_response(404, description="no such account within the caller's reach")
+@blp.alt_response(409, description="the account is not open")
 @blp.doc(security=BEARER)
 def preview(body: dict[str, Any]) -> dict[str, Any]:
     """What the standard in force makes of the chosen outcomes for the target: the rules
@@ -221,6 +229,7 @@ def preview(body: dict[str, Any]) -> dict[str, Any]:
 @blp.post("/conversions")
 @blp.arguments(s.ConversionInSchema)
 @blp.response(201, description="the conversion application, as GET /applications/{id} shows it")
+@blp.alt_response(404, description="no such account within the caller's reach")
 @blp.alt_response(409, description="an outcome is held by another conversion")
 @blp.doc(security=BEARER, parameters=[IDEMPOTENCY])
 def apply(body: dict[str, Any]) -> Response:

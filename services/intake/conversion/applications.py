@@ -55,6 +55,11 @@ from shared.db import utcnow
 from shared.errors import Conflict, FieldError, Forbidden, InvalidState, NotFound, ValidationProblem
 
 DATE_FIELDS = ("issued_on", "completed_on", "awarded_on", "end_date")
+HELD = {
+    ReservationStatus.RESERVED: "reserved by",
+    ReservationStatus.CONSUMED: "consumed by",
+    ReservationStatus.REVERSED: "consumed (then reversed) by",
+}
 
 
 @dataclass(frozen=True)
@@ -192,7 +197,7 @@ def _version(session: Session, principal: Principal, code: str, day: date) -> St
             "unknown conversion standard",
             [FieldError("standard", f"{code} is not a conversion standard")],
         )
-    if not principal.covers(standard.publisher_path):
+    if not principal.unit_path.startswith(standard.publisher_path):  # a branch's: its city
         raise ValidationProblem(
             "this standard does not apply here",
             [
@@ -253,7 +258,7 @@ def _outcomes(
             problems.append(FieldError(name, f"outcome {entry_id} is named twice"))
         elif entry is None or entry.account_id != account.id:
             problems.append(
-                FieldError(name, f"{entry_id} is not an outcome of this learner's account")
+                FieldError(name, f"{entry_id} is not an approved outcome of this learner's account")
             )
         elif entry.entry_kind not in OUTCOME_ENTRIES:
             problems.append(
@@ -263,11 +268,11 @@ def _outcomes(
             )
         elif entry_id in held:
             holder = held[entry_id]
-            state = "consumed by" if holder.status != ReservationStatus.RESERVED else "reserved by"
             conflicts.append(
                 FieldError(
                     name,
-                    f"outcome {entry_id} is already {state} conversion {holder.application_id}",
+                    f"outcome {entry_id} is already {HELD[holder.status]} conversion "
+                    f"{holder.application_id}",
                 )
             )
         else:

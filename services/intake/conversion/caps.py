@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.intake.conversion.models import Reservation, ReservationStatus
+from services.intake.conversion.rules import shown
 
 KINDS = ("per_year", "per_outcome", "per_institution", "per_programme", "certificates")
 COUNTING = (ReservationStatus.RESERVED, ReservationStatus.CONSUMED)
@@ -100,6 +101,6 @@ def refusal(cap: dict[str, Any]) -> str:
     """A cap exceeded, said plainly: which cap, its limit, what is already used."""
     unit = "certificates" if cap["kind"] == "certificates" else "credits"
     return (
-        f"the {cap['kind']} cap of {cap['limit']} {unit} would be exceeded: "
-        f"{cap['used']} already used, {cap['asked']} asked"
+        f"the {cap['kind']} cap of {shown(cap['limit'])} {unit} would be exceeded: "
+        f"{shown(cap['used'])} already used, {shown(cap['asked'])} asked"
     )

@@ -76,6 +76,11 @@ class Rule:
         return asdict(self)
 
 
+def shown(value: Any) -> str:
+    """An amount as a person reads it: 8, 2.5, 100 (not 8.0 or 1E+2)."""
+    return f"{Decimal(str(value)).normalize():f}"
+
+
 def _dec(value: str | None) -> Decimal:
     return Decimal(value) if value not in (None, "") else Decimal(0)
 
@@ -107,22 +112,26 @@ def years_before(day: date, years: int) -> date:
 
 def unmet(rule: Rule, facts: Facts, applied_on: date) -> str | None:
     """Why a rule about this outcome does not take it (too old, level or hours too low,
-    score too low), or None when every condition is met."""
+    score too low: every reason, in that order), or None when every condition is met."""
+    reasons = []
     if rule.max_age_years is not None and facts.on:
         oldest = years_before(applied_on, rule.max_age_years)
         if date.fromisoformat(facts.on) < oldest:
-            return f"older than {rule.max_age_years} years on {applied_on.isoformat()} ({facts.on})"
+            reasons.append(
+                f"older than {rule.max_age_years} years on {applied_on.isoformat()} ({facts.on})"
+            )
     if rule.min_level is not None and LEVEL_RANK.get(facts.level or "", 0) < LEVEL_RANK.get(
         rule.min_level, 0
     ):
-        return f"level {facts.level or 'unknown'} is below {rule.min_level}"
+        reasons.append(f"level {facts.level or 'unknown'} is below {rule.min_level}")
     if rule.min_hours is not None and _dec(facts.hours) < _dec(rule.min_hours):
-        return f"{facts.hours} hours is fewer than {rule.min_hours}"
+        reasons.append(f"{shown(facts.hours)} hours is fewer than {shown(rule.min_hours)}")
     if rule.min_score is not None and (
         facts.score is None or _dec(facts.score) < _dec(rule.min_score)
     ):
-        return f"score {facts.score or 'unknown'} is below {rule.min_score}"
-    return None
+        score = shown(facts.score) if facts.score is not None else "unknown"
+        reasons.append(f"score {score} is below {shown(rule.min_score)}")
+    return "; ".join(reasons) or None
 
 
 def credits_of(rule: Rule, facts: Facts) -> Decimal:

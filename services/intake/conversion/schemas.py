@@ -147,7 +147,7 @@ class RuleSchema(Strict):
     max_credits = credit_field(allow_none=True)
 
 
-class VersionInSchema(Strict):
+class StandardVersionInSchema(Strict):
     effective_from = fields.Date(required=True)
     effective_to = fields.Date(allow_none=True)
     caps = fields.List(
@@ -159,7 +159,7 @@ class VersionInSchema(Strict):
     note = text(1000, allow_none=True)
 
 
-class StandardInSchema(VersionInSchema):
+class StandardInSchema(StandardVersionInSchema):
     code = code(required=True)
     name = text(200, required=True)
 
@@ -172,7 +172,7 @@ class DayArgs(Strict):
     on = fields.Date(metadata={"description": "the version in force on this day (default: today)"})
 
 
-class VersionSchema(Schema):
+class StandardVersionSchema(Schema):
     version = fields.Integer()
     status = fields.String(metadata={"description": "draft, published or retired"})
     effective_from = fields.Date()
@@ -186,7 +186,7 @@ class VersionSchema(Schema):
     rules = fields.List(fields.Nested(RuleSchema))
 
 
-class VersionSummarySchema(Schema):
+class StandardVersionSummarySchema(Schema):
     version = fields.Integer()
     status = fields.String()
     effective_from = fields.Date()
@@ -197,8 +197,8 @@ class StandardSchema(Schema):
     code = fields.String()
     name = fields.String()
     publisher_code = fields.String()
-    versions = fields.List(fields.Nested(VersionSummarySchema))
-    in_force = fields.Nested(VersionSchema, allow_none=True)
+    versions = fields.List(fields.Nested(StandardVersionSummarySchema))
+    in_force = fields.Nested(StandardVersionSchema, allow_none=True)
 
 
 class StandardListSchema(Schema):

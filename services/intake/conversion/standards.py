@@ -26,7 +26,7 @@ from services.intake.conversion.models import (
     StandardVersion,
     VersionStatus,
 )
-from services.intake.conversion.rules import LEVEL_RANK, METHODS, SOURCES, Rule
+from services.intake.conversion.rules import LEVEL_RANK, METHODS, SOURCES, Rule, shown
 from shared.auth import Principal
 from shared.clock import CHINA
 from shared.db import utcnow
@@ -411,7 +411,7 @@ def _rule_faults(
     if per_outcome is not None and most is not None and most > per_outcome:
         fault(
             "credits" if rule.method == "fixed" else "max_credits",
-            f"gives up to {most} credits, above the per_outcome cap of {per_outcome}",
+            f"gives up to {shown(most)} credits, above the per_outcome cap of {shown(per_outcome)}",
         )
     return faults
 
