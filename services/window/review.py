@@ -134,6 +134,17 @@ def _evidence(case: dict[str, Any], application: dict[str, Any]) -> list[dict[st
     return shown
 
 
+def application_fields(application: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The application's data as the clerk filled it in: each field by its label, in the
+    form's order (any the form does not know of after them, by their own names)."""
+    kind = application.get("outcome_kind") or ""
+    data = application.get("data") or {}
+    order = [field.name for field in forms.OUTCOME_FIELDS.get(kind, ())]
+    labels = forms.labels(kind)
+    names = [name for name in order if name in data] + [n for n in data if n not in order]
+    return [(labels.get(f"outcome.{name}", name), data[name]) for name in names]
+
+
 def _earlier_decisions(case: dict[str, Any], application: dict[str, Any]) -> list[dict[str, Any]]:
     """What the levels below decided in this round, and how earlier rounds ended."""
     return [
@@ -155,7 +166,7 @@ def _case_context(case_id: uuid.UUID) -> dict[str, Any]:
         "case": case,
         "application": application,
         "samples": samples,
-        "labels": forms.labels(case.get("outcome_kind")),
+        "fields": application_fields(application),
         "evidence": _evidence(case, application),
         "earlier": _earlier_decisions(case, application),
         "claim_live": claim_live(case),
@@ -276,12 +287,38 @@ def evidence(case_id: uuid.UUID, sha256: str) -> Response:
 
 # --- the backlog and the assessment -------------------------------------------------------
 
+NAMES_AT_ONCE = 100  # org's GET /units?code= takes at most this many codes
+CHART_LABEL = 10  # characters of a unit's name beside its bar
+
+
+def unit_names(codes: list[str]) -> dict[str, str]:
+    """The names of the units ``codes`` (those of the person's subtree), from org. The names
+    are a courtesy to the reader: if org does not answer, the codes still say which unit."""
+    names: dict[str, str] = {}
+    wanted = sorted(set(codes))
+    try:
+        for start in range(0, len(wanted), NAMES_AT_ONCE):
+            chosen = ",".join(wanted[start : start + NAMES_AT_ONCE])
+            params = {"code": chosen, "per_page": NAMES_AT_ONCE}
+            for unit in call("org", "GET", "/units", params=params)["items"]:
+                names[unit["code"]] = unit["name"]
+    except ApiError:
+        return names
+    return names
+
+
+def short_name(name: str) -> str:
+    """A unit's name short enough to stand beside a bar: every unit is the credit bank's."""
+    name = name.removeprefix("浙江学分银行")
+    return name if len(name) <= CHART_LABEL else name[: CHART_LABEL - 1] + "…"
+
 
 @blp.get("/backlog")
 @required()
 def backlog() -> str:
     found = call("review", "GET", "/backlog")
-    return render_template("review/backlog.html", backlog=found)
+    names = unit_names([unit["unit_code"] for unit in found["units"]])
+    return render_template("review/backlog.html", backlog=found, names=names)
 
 
 # The levels an assessment groups by, lowest first, and the unit levels they belong to.
@@ -335,7 +372,12 @@ def assessment() -> Any:
         if exc.status not in (404, 422):
             raise
         return render_template("review/assessment.html", error=exc, **shown), exc.status
-    chart = charts.bars(figures["rows"], "score", title="各单位得分（数字见下表）")
+    names = unit_names([row["unit_code"] for row in figures["rows"]])
+    for row in figures["rows"]:
+        row["name"] = names.get(row["unit_code"], "")
+        row["label"] = short_name(row["name"]) if row["name"] else row["unit_code"]
+    shown["names"] = names
+    chart = charts.bars(figures["rows"], "score", "label", title="各单位得分（数字见下表）")
     # Our own SVG: every text in it is escaped by charts.bars.
     shown.update(figures=figures, chart=Markup(chart))  # noqa: S704
     return render_template("review/assessment.html", **shown)

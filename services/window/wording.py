@@ -293,7 +293,11 @@ REASONS += [
 
 
 def check_detail(text: str | None) -> str:
-    """What an automatic check found, part by part, as a reviewer reads it."""
+    """What an automatic check found as a reviewer reads it: whole, or part by part where
+    the check listed several problems."""
+    whole = _worded(text or "", CHECK_DETAILS)
+    if whole != (text or ""):
+        return whole
     return "；".join(_worded(part, CHECK_DETAILS) for part in (text or "").split("; ") if part)
 
 

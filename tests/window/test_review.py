@@ -62,7 +62,7 @@ class Point:
         self.world = world
         self.people = world.operating_point(parent)
         self.code = self.people["code"]
-        self.parent = parent
+        self.name = world.api("org", world.admin).ok("GET", f"/units/{self.code}")["name"]
 
     def token(self, role: str) -> str:
         return self.world.sign_in(self.people[role])
@@ -407,6 +407,7 @@ def test_the_backlog_and_the_assessment_of_a_sub_centre(
     levels = manager.get_by_test_id("backlog-levels")
     expect(levels.locator("tr[data-level='acceptance_point'] td").first).to_have_text("1")
     unit = manager.get_by_test_id("backlog-units").locator(f"tr[data-unit='{point.code}']")
+    expect(unit.locator("th")).to_have_text(f"{point.name} {point.code}")
     expect(unit.locator("td").nth(0)).to_have_text("受理点")
     expect(unit.locator("td").nth(1)).to_have_text("1")
     expect(unit.locator("td").nth(4)).to_contain_text("小时")
@@ -425,7 +426,8 @@ def test_the_backlog_and_the_assessment_of_a_sub_centre(
     expect(cells.nth(7)).to_have_text("0.0000")  # none refused
     chart = manager.get_by_test_id("chart").locator("svg")
     expect(chart).to_have_attribute("role", "img")
-    expect(chart.locator("text", has_text=point.code)).to_have_count(1)
+    expect(row.locator("th")).to_have_text(f"{point.name} {point.code}")
+    expect(chart.locator("text", has_text=point.name)).to_have_count(1)
     expect(chart.locator("rect")).to_have_count(
         manager.get_by_test_id("assessment").locator("tbody tr").count()
     )
