@@ -76,10 +76,15 @@ def test_from_the_window_to_the_ledger(
     wait_inbox(reviewer, "开户申请")
     review_first(reviewer, "开户申请")
 
-    # The learner comes back: found by document, an outcome deposited with its evidence.
-    page.goto("/learners/find")
-    page.get_by_label("证件号码").fill(document)
-    page.get_by_role("button", name="查找").click()
+    # The learner comes back: found by document (once intake has applied the approval, which
+    # travels through a queue), an outcome deposited with its evidence.
+    for _ in range(60):
+        page.goto("/learners/find")
+        page.get_by_label("证件号码").fill(document)
+        page.get_by_role("button", name="查找").click()
+        if page.get_by_test_id("account-number").inner_text().startswith("ZJ"):
+            break
+        page.wait_for_timeout(500)
     expect(page.get_by_test_id("account-number")).to_have_text(re.compile(r"^ZJ\d{12}$"))
     check_page(page)
     page.get_by_role("link", name="存入学习成果").click()
