@@ -74,7 +74,9 @@ def inbox() -> tuple[str, int]:
     return _inbox()
 
 
-@blp.post("/decisions")
+# Posted to the inbox's own address, so that the page it answers with is the inbox (its
+# filters and pages link on from there); posted again, review refuses each case decided.
+@blp.post("/inbox")
 @required("reviewer")
 def decide_many() -> tuple[str, int]:
     """The same decision for every case ticked in the inbox; each is decided or refused on

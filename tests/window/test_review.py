@@ -457,3 +457,35 @@ def test_the_backlog_and_the_assessment_of_a_sub_centre(
     assert values[point.code]["开户数"] == 2 and values[point.code]["办结申请数"] == 2
     about = {row[0]: row[1] for row in book["说明"].iter_rows(values_only=True)}
     assert about["单位"] == "S005" and about["起始日期"] == today
+
+
+def test_the_desk_works_as_plain_forms_without_script(
+    browser: Browser, browser_context_args: dict[str, Any], world: World
+) -> None:
+    """Every form of the desk is a plain POST that works where the browser runs no script.
+    (axe-core and the glyph check are scripts themselves: the same screens are checked by
+    the tests above.)"""
+    point = Point(world)
+    first, second = point.opening(), point.opening()
+    for application in (first, second):
+        point.wait_case(application)
+    page = browser.new_context(**browser_context_args, java_script_enabled=False).new_page()
+    sign_in(page, point.people["reviewer"])
+
+    open_case(page, point, first)
+    page.get_by_role("button", name=re.compile("^领取")).click()
+    expect(page.get_by_test_id("case-status")).to_contain_text("办理中")
+    page.get_by_role("button", name="放回待办").click()
+    expect(page.get_by_role("status").first).to_contain_text("已放回待办")
+
+    page.locator(f"tr[data-application='{second}']").get_by_role("checkbox").check()
+    page.get_by_label("审核意见").select_option("reject")
+    page.get_by_label(re.compile("^理由")).fill("证件复印件不清晰")
+    page.get_by_role("button", name="批量审核").click()
+    expect(page.get_by_test_id("batch-results")).to_contain_text("已审核 1 件")
+
+    open_case(page, point, first)
+    decide_in_page(page, "通过")
+    expect(page.get_by_role("status").first).to_contain_text("通过（终审）")
+    point.wait_application(second, "rejected")
+    point.wait_application(first, "approved")
