@@ -140,10 +140,10 @@ def application_fields(application: dict[str, Any]) -> list[tuple[str, Any]]:
     """The application's data as the clerk filled it in: each field by its label, in the
     form's order (any the form does not know of after them, by their own names)."""
     kind = application.get("outcome_kind") or ""
-    data = application.get("data") or {}
+    data: dict[str, Any] = application.get("data") or {}
     order = [field.name for field in forms.OUTCOME_FIELDS.get(kind, ())]
     labels = forms.labels(kind)
-    names = [name for name in order if name in data] + [n for n in data if n not in order]
+    names: list[str] = [name for name in order if name in data] + [n for n in data if n not in order]
     return [(labels.get(f"outcome.{name}", name), data[name]) for name in names]
 
 
