@@ -18,7 +18,13 @@ from services.window.signin import call, required
 blp = Blueprint("imports", __name__, url_prefix="/imports")
 RUNNING = ("received", "processing")
 ISSUES_PER_PAGE, RECORDS_PER_PAGE = 50, 50
-WHOLE_ROW = "整行"  # intake names no column for a row refused whole (a repeat)
+# The column of an issue about no one column: a row refused whole (a repeat), or the whole
+# file (a workbook found, when read, to hold more rows than allowed).
+WHOLE = {"": "整行", "file": "整个文件"}
+
+
+def column_name(column: str | None) -> str:
+    return WHOLE.get(column or "", column or "")
 
 
 def _download(path: str, params: dict[str, Any] | None = None) -> Response:
@@ -96,7 +102,7 @@ def detail(import_id: uuid.UUID) -> Any:
         issues=issues,
         running=RUNNING,
         kind=request.args.get("kind"),
-        whole_row=WHOLE_ROW,
+        column_name=column_name,
     )
 
 
@@ -112,7 +118,7 @@ def issues_in_chinese(raw: bytes) -> bytes:
         writer.writerow(
             [
                 row,
-                column or WHOLE_ROW,
+                column_name(column),
                 wording.ISSUE_KIND.get(kind, kind),
                 value,
                 wording.reason(reason),

@@ -143,7 +143,8 @@ def application_fields(application: dict[str, Any]) -> list[tuple[str, Any]]:
     data: dict[str, Any] = application.get("data") or {}
     order = [field.name for field in forms.OUTCOME_FIELDS.get(kind, ())]
     labels = forms.labels(kind)
-    names: list[str] = [name for name in order if name in data] + [n for n in data if n not in order]
+    names: list[str] = [name for name in order if name in data]
+    names += [name for name in data if name not in order]
     return [(labels.get(f"outcome.{name}", name), data[name]) for name in names]
 
 
