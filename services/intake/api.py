@@ -70,6 +70,7 @@ def present(application: Application) -> dict[str, Any]:
         "account_number": serving.shown_number(current_principal(), account),
         "data": current.data if current else {},
         "attachments": current.attachments if current else [],
+        "evidence": attachments.described(db.session, current.attachments) if current else [],
         "versions": versions,
         "timeline": events,
         "handoff": "queued" if g.get("redis_available", True) else "delayed",

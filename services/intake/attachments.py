@@ -115,6 +115,15 @@ def require_attachments(session: Session, shas: Iterable[str]) -> None:
 EXTENSIONS = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}
 
 
+def described(session: Session, shas: list[str]) -> list[Attachment]:
+    """The attachments named by ``shas``, in that order: what a viewer needs to know to show
+    each (a PDF in a frame, an image as an image) before it reads the file."""
+    found = {
+        a.sha256: a for a in session.scalars(select(Attachment).where(Attachment.sha256.in_(shas)))
+    }
+    return [found[sha] for sha in shas if sha in found]
+
+
 def of_application(
     session: Session, ctx: IntakeContext, application: Any, sha256: str
 ) -> tuple[Attachment, Path]:

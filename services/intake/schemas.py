@@ -159,6 +159,14 @@ class ApplicationSummarySchema(Schema):
     final_at = fields.AwareDateTime(allow_none=True)
 
 
+class EvidenceSchema(Schema):
+    sha256 = fields.String()
+    content_type = fields.String(
+        metadata={"description": "application/pdf, image/jpeg or image/png"}
+    )
+    size = fields.Integer()
+
+
 class ApplicationSchema(ApplicationSummarySchema):
     learner = fields.Nested(LearnerOutSchema)
     account_number = fields.String(
@@ -166,6 +174,10 @@ class ApplicationSchema(ApplicationSummarySchema):
     )
     data = fields.Dict(metadata={"description": "the current version's data"})
     attachments = fields.List(fields.String())
+    evidence = fields.List(
+        fields.Nested(EvidenceSchema),
+        metadata={"description": "the current version's attachments, in order, with their type"},
+    )
     versions = fields.List(fields.Nested(VersionSchema))
     timeline = fields.List(fields.Nested(EventSchema))
     handoff = fields.String(

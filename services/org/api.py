@@ -117,11 +117,12 @@ def me() -> Any:
 @blp.alt_response(404, description="the parent named lies outside your subtree")
 @blp.doc(security=BEARER)
 def list_units(args: dict[str, Any]) -> Any:
-    """Units in the caller's subtree, by level, parent, name or state; paginated."""
+    """Units in the caller's subtree, by level, parent, name, state or codes; paginated."""
     principal = actor()
     tree.visible_filter(db.session, principal, args.get("parent"))
+    codes = tuple(args["code"]) if args.get("code") else None
     query = tree.units_query(
-        principal, args.get("level"), args.get("parent"), args.get("q"), args.get("state")
+        principal, args.get("level"), args.get("parent"), args.get("q"), args.get("state"), codes
     )
     return paginate(db.session, query, args["page"], args["per_page"], rows=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
+from webargs.fields import DelimitedList
 
 from services.org.accounts import roles_at
 from services.org.models import PointState, Role
@@ -87,6 +88,14 @@ class UnitListArgs(PageArgs):
     )
     q = text(50, metadata={"description": "part of the unit's name"})
     state = fields.Enum(PointState, by_value=True)
+    code = DelimitedList(
+        unit_code_field(),
+        validate=validate.Length(min=1, max=100),
+        metadata={
+            "description": "only these units, comma-separated (at most 100): their names for a "
+            "page that lists codes; a code outside your subtree is simply not among them"
+        },
+    )
 
 
 class ComplianceItemSchema(Schema):

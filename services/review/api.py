@@ -115,7 +115,8 @@ def decide(body: dict[str, Any], case_id: uuid.UUID) -> Case:
 @blp.doc(security=BEARER)
 def decide_many(body: dict[str, Any]) -> dict[str, Any]:
     """Decide many cases at once; each is decided or refused on its own, and reported with
-    the status its single decision would have answered."""
+    the status its single decision would have answered, and the case as it now stands
+    (a refused one too, when it is a case of the caller's unit)."""
     principal = current_principal()
     results = []
     for item in body["decisions"]:
@@ -132,7 +133,12 @@ def decide_many(body: dict[str, Any]) -> dict[str, Any]:
                 results.append({"case_id": item["case_id"], "status": 200, "case": case})
         except Problem as problem:
             results.append(
-                {"case_id": item["case_id"], "status": problem.status, "problem": problem.body()}
+                {
+                    "case_id": item["case_id"],
+                    "status": problem.status,
+                    "problem": problem.body(),
+                    "case": decisions.seen_case(db.session, principal, item["case_id"]),
+                }
             )
     db.session.commit()
     decided = sum(1 for r in results if r["status"] == 200)

@@ -53,6 +53,16 @@ def own_case(session: Session, principal: Principal, case_id: uuid.UUID) -> Case
     return case
 
 
+def seen_case(session: Session, principal: Principal, case_id: uuid.UUID) -> Case | None:
+    """The case as the caller may see it (a reviewer's own unit's), or None: what a refused
+    decision among many is reported with, so the reviewer learns which case it was and who
+    decided it meanwhile."""
+    case = session.get(Case, case_id)
+    if case is None or case.unit_code != principal.unit_code:
+        return None
+    return case if principal.has_any("reviewer") else None
+
+
 def _claimed_by_other(case: Case, principal: Principal) -> bool:
     return (
         case.status == CaseStatus.CLAIMED

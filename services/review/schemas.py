@@ -108,7 +108,11 @@ class BatchDecisionSchema(Strict):
 class BatchResultSchema(Schema):
     case_id = fields.UUID()
     status = fields.Integer(metadata={"description": "what this decision alone would answer"})
-    case = fields.Nested(CaseSchema, allow_none=True)
+    case = fields.Nested(
+        CaseSchema,
+        allow_none=True,
+        metadata={"description": "the case as it stands, refused ones of the caller's unit too"},
+    )
     problem = fields.Nested(ProblemSchema, allow_none=True)
 
 

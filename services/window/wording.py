@@ -318,3 +318,168 @@ FILTERS = {
     "gap_name": _named(GAP),
     "reason": reason,
 }
+
+
+# --- the review desk and the bulk imports (services/window/review.py, imports.py) ---------
+
+CHECK = {
+    "required_fields": "必填项目",
+    "evidence_present": "证明材料已提交",
+    "evidence_readable": "证明材料可读",
+    "dates_plausible": "日期合理",
+    "amounts_within_bounds": "学分学时在范围内",
+    "certificate_unique": "证书编号未重复",
+    "batch_adds_up": "导入数字相符",
+}
+INDICATOR = {
+    "accounts_opened": "新开账户",
+    "deposits": "存入成果",
+    "social_training_records": "社会培训记录",
+    "social_training_hours": "社会培训学时",
+    "decided": "办结",
+    "rejected": "不通过",
+    "turnaround_median_hours": "审核时长中位数（小时）",
+    "turnaround_p90_hours": "审核时长第90百分位（小时）",
+    "rejection_rate": "不通过率",
+}
+RECORD_STATUS = {"pending": "待审核", "approved": "已记入", "rejected": "不予记入"}
+ISSUE_KIND = {"invalid": "无效", "duplicate": "重复"}
+
+# What review's automatic checks found (``detail``, one or more parts joined by "; "), as a
+# reviewer reads it; a part with no wording here is shown as the check gave it.
+CHECK_DETAILS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"a batch of social-training records"), "社会培训成果批次"),
+    (re.compile(r"nothing beyond the application itself"), "无需其他项目"),
+    (re.compile(r"outcome kind and amount present"), "成果类型和学分（学时）齐全"),
+    (re.compile(r"missing: (.+)"), r"缺少：\1"),
+    (re.compile(r"the import's file, kept by intake"), "导入文件由系统留存"),
+    (re.compile(r"(\d+) piece\(s\) of evidence"), r"证明材料 \1 份"),
+    (re.compile(r"(\d+) file\(s\) read and hash-checked"), r"\1 个文件可读取，内容与提交时一致"),
+    (re.compile(r"(\S+): missing from the evidence store"), r"\1：文件已丢失"),
+    (re.compile(r"(\S+): content no longer matches its SHA-256"), r"\1：内容与提交时不一致"),
+    (re.compile(r"(\S+): not a PDF, JPEG or PNG"), r"\1：不是 PDF、JPG 或 PNG 文件"),
+    (re.compile(r"(\d+) date\(s\) and the submission time"), r"\1 个日期及提交时间均合理"),
+    (re.compile(r"submitted in the future"), "提交时间晚于现在"),
+    (re.compile(r"end_date (\S+) is before start_date (\S+)"), r"结束日期 \1 早于开始日期 \2"),
+    (re.compile(r"(\w+) (\S+) is in the future"), r"\2 晚于今天"),
+    (re.compile(r"(\w+) (\S+) is before (\S+)"), r"\2 早于 \3"),
+    (re.compile(r"(\S+) hours in (\d+) day\(s\)"), r"\2 天内 \1 学时，超过每天 12 学时"),
+    (re.compile(r"credits (\S+), hours (\S+)"), r"学分 \1，学时 \2"),
+    (re.compile(r"no certificate number"), "无证书编号"),
+    (re.compile(r"not seen in any other application"), "未在其他申请中出现"),
+    (re.compile(r"also in application\(s\) (.+)"), r"其他申请中也有此证书编号：\1"),
+    (
+        re.compile(r"(\d+) rows: (\d+) records, (\d+) invalid, (\d+) duplicate; (\S+) hours"),
+        r"共 \1 行：有效 \2 条，无效 \3 条，重复 \4 条；学时合计 \5",
+    ),
+    (re.compile(r"(\d+) rows accounted for of (\d+)"), r"\2 行中只有 \1 行有着落"),
+    (re.compile(r"(\d+) record rows named for (\d+) records"), r"\2 条记录却列出 \1 个行号"),
+]
+
+REASONS += [
+    # review's refusals
+    (re.compile(r"case \S+ is decided; it cannot be \w+"), "该案件已审核完毕，不能再办理"),
+    (re.compile(r"case \S+ is withdrawn; it cannot be \w+"), "该申请已被受理点撤回，不能再办理"),
+    (
+        re.compile(r"case \S+ is claimed by (\S+) until (.+) \(China time\)"),
+        r"该案件已由 \1 领取，\2 前其他人不能办理",
+    ),
+    (re.compile(r"case \S+ is not claimed by you"), "该案件不是由您领取的"),
+    (re.compile(r"case \S+ not found"), "没有找到该案件（不属于本单位，或已不存在）"),
+    (re.compile(r"deciding cases needs the reviewer role"), "审核需要审核人员权限"),
+    (
+        re.compile(r"the staff member who took the application cannot approve it"),
+        "受理该申请的工作人员不能审核通过自己受理的申请",
+    ),
+    (
+        re.compile(r"you approved this application at the \w+ level already"),
+        "您已在另一级审核通过该申请，同一人不能审核通过两次",
+    ),
+    (re.compile(r"some rows cannot be rejected"), "有的行不能标记为不予记入"),
+    (re.compile(r"row (\d+) is not a record of this batch"), r"第 \1 行不是本批次的有效记录"),
+    (re.compile(r"row (\d+) is named twice"), r"第 \1 行填写了两次"),
+    (
+        re.compile(r"a batch is approved or rejected; a file cannot be returned for correction"),
+        "批量导入只能通过或不通过，不能退回补正",
+    ),
+    (
+        re.compile(r"approve \(rejecting rows if need be\) or reject a batch"),
+        "请选择通过（可标记不予记入的行）或不通过",
+    ),
+    (
+        re.compile(r"rows are rejected while approving the rest; .*"),
+        "只有“通过”时才能标记不予记入的行；不通过即整批不予记入",
+    ),
+    (re.compile(r"only with decision approve"), "只能与“通过”一起填写"),
+    (re.compile(r"only an import's batch has rows to reject"), "只有批量导入才能标记不予记入的行"),
+    (re.compile(r"this case is not an import's batch"), "该案件不是批量导入"),
+    (re.compile(r"Not a valid integer\.?"), "请填写数字"),
+    (re.compile(r"Shorter than minimum length 1\.?"), "请填写"),
+    (re.compile(r"Must be one of: .*"), "请从选项中选择"),
+    # an import's refused rows
+    (re.compile(r"not a number with at most 2 decimals"), "应为数字，最多两位小数"),
+    (re.compile(r"must be between (\S+) and (\S+)"), r"应在 \1 至 \2 之间"),
+    (re.compile(r"not a date \(write it as 2026-03-01\)"), "日期格式不正确（例如 2026-03-01）"),
+    (re.compile(r"longer than (\d+) characters"), r"超过 \1 个字"),
+    (re.compile(r"unknown document type"), "无法识别的证件类型"),
+    (re.compile(r"repeats row (\d+) of this file"), r"与本文件第 \1 行重复"),
+    (re.compile(r"the same record as row (\d+) of this file"), r"与本文件第 \1 行是同一条记录"),
+    (re.compile(r"already held \(import \S+, row (\d+)\)"), r"已导入过（另一批导入的第 \1 行）"),
+    (re.compile(r"already held"), "已有该记录"),
+    (re.compile(r"not the name on learning account (\S+)"), r"与学习账户 \1 的姓名不一致"),
+    (
+        re.compile(r"an application to open this learner's account is still in review"),
+        "该学员的开户申请仍在审核中",
+    ),
+    (re.compile(r"withdrawn: (.+)"), r"受理点已撤回：\1"),
+    # an import's file refused whole
+    (re.compile(r"the file's columns are not the template's"), "文件的列与模板不一致"),
+    (re.compile(r"missing columns: (.+)"), r"缺少列：\1"),
+    (re.compile(r"unknown columns: (.+)"), r"无法识别的列：\1"),
+    (re.compile(r"repeated columns: (.+)"), r"重复的列：\1"),
+    (re.compile(r"send a CSV or XLSX file"), "请上传 CSV 或 XLSX 文件"),
+    (
+        re.compile(r"the file is an Excel 97-2003 \(\.xls\) workbook.*"),
+        "这是旧版 Excel（.xls）文件，请另存为 .xlsx 或 CSV",
+    ),
+    (
+        re.compile(r"the file is (a PDF document|a PNG image|a JPEG image)"),
+        "这不是表格文件，请上传 CSV 或 XLSX 文件",
+    ),
+    (re.compile(r"the file's encoding is not accepted"), "文件编码不受支持"),
+    (re.compile(r"encoded as .*; save it as UTF-8 or GBK"), "请将文件另存为 UTF-8 或 GBK 编码"),
+    (
+        re.compile(r"neither UTF-8 nor GBK text .*"),
+        "既不是 UTF-8 也不是 GBK 编码，请另存为 UTF-8 或 GBK",
+    ),
+    (re.compile(r"the file is (empty|not plain text)"), "文件为空或不是文本文件"),
+    (re.compile(r"the workbook is empty|no header row|empty"), "文件为空（没有表头）"),
+    (re.compile(r"the file has no rows|a header and no rows"), "文件只有表头，没有数据行"),
+    (re.compile(r"a file may hold at most ([\d,]+) rows"), r"每个文件最多 \1 行"),
+    (re.compile(r"a file may be at most (\d+) MB"), r"每个文件最大 \1 MB"),
+]
+
+
+def check_detail(text: str | None) -> str:
+    """What an automatic check found as a reviewer reads it: whole, or part by part where
+    the check listed several problems."""
+    whole = _worded(text or "", CHECK_DETAILS)
+    if whole != (text or ""):
+        return whole
+    return "；".join(_worded(part, CHECK_DETAILS) for part in (text or "").split("; ") if part)
+
+
+def _worded(text: str, table: list[tuple[re.Pattern[str], str]]) -> str:
+    for pattern, wording in table:
+        if pattern.fullmatch(text.strip()):
+            return pattern.sub(wording, text.strip())
+    return text
+
+
+FILTERS.update(
+    check_name=_named(CHECK),
+    check_detail=check_detail,
+    record_status_name=_named(RECORD_STATUS),
+    indicator_name=_named(INDICATOR),
+    issue_kind_name=_named(ISSUE_KIND),
+)

@@ -48,3 +48,20 @@ def test_evidence_is_404_outside_the_subtree_and_for_files_not_the_applications(
     assert window.client.get(f"{url}/{elsewhere}", headers=headers).status_code == 404
     assert window.client.get(f"{url}/{'0' * 64}", headers=headers).status_code == 404
     assert window.client.get(f"{url}/{mine}", headers=headers).status_code == 200  # control
+
+
+def test_an_application_describes_its_evidence_in_order(window: Window) -> None:
+    """What a viewer needs before it reads a file: each piece's type and size, in order."""
+    headers = window.token()
+    account = window.open_account(headers)
+    evidence = [window.upload(headers, PNG, "scan.png"), window.upload(headers)]
+    r = window.client.post(
+        "/api/v1/applications", headers=headers, json=window.deposit_body(account, evidence)
+    )
+    assert r.status_code == 201, r.json
+    got = window.client.get(f"/api/v1/applications/{r.json['id']}", headers=headers).json
+    assert got["evidence"] == [
+        {"sha256": evidence[0], "content_type": "image/png", "size": len(PNG)},
+        {"sha256": evidence[1], "content_type": "application/pdf", "size": len(PDF)},
+    ]
+    assert r.json["evidence"] == got["evidence"]

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from services.intake import decisions
 from services.intake.app import create_app
 from services.intake.context import db, worker_context
-from services.intake.imports import chunks, lifecycle
+from services.intake.imports import batches, chunks, lifecycle
 from services.intake.models import (
     Account,
     Application,
@@ -673,3 +673,14 @@ def test_the_sweep_resends_what_a_stalled_import_waits_for_once_per_grace(
         assert chunk is not None
         chunks.read_chunk(session, worker_context(), import_id, chunk.number)
     assert resend(0) == 0  # every chunk done: nothing to send
+
+
+@pytest.mark.parametrize(("records", "expected"), [(5, [2, 3, 4, 5, 6]), (39, None), (300, None)])
+def test_samples_span_the_file_from_its_first_record_to_its_last(
+    records: int, expected: list[int] | None
+) -> None:
+    numbers = list(range(2, records + 2))
+    picked = batches.spread(numbers, batches.SAMPLE_ROWS)
+    assert picked == (expected or sorted(set(picked)))  # in order, none twice
+    assert len(picked) == min(records, batches.SAMPLE_ROWS)
+    assert picked[0] == numbers[0] and picked[-1] == numbers[-1]

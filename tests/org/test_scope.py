@@ -248,3 +248,21 @@ def test_a_list_filter_naming_a_unit_outside_the_subtree_is_404(world: World) ->
     assert r.status_code == 200 and r.json["total"] >= 1
     r = world.client.get("/api/v1/staff?unit_code=S001", headers=s001.headers)
     assert {s["unit_code"] for s in r.json["items"]} == {"S001"} and r.json["total"] == 2
+
+
+def test_units_named_by_their_codes_only_within_the_subtree(world: World) -> None:
+    """A page listing codes (the backlog, the assessment) asks their names at once; a code
+    outside the caller's subtree is simply not among them, as one that does not exist."""
+    mine = world.listed_point("S001", "甲社区学校")
+    theirs = world.listed_point("S002", "乙社区学校")
+    s001 = world.staff("S001", ["admin"], "s001-admin")
+    r = world.client.get(f"/api/v1/units?code={mine},S001,{theirs},S999", headers=s001.headers)
+    assert r.status_code == 200, r.json
+    assert {u["code"]: u["name"] for u in r.json["items"]} == {
+        "S001": "浙江学分银行杭州市上城区分中心",
+        mine: "甲社区学校",
+    }
+    r = world.client.get("/api/v1/units?code=nonsense", headers=s001.headers)
+    assert r.status_code == 422 and r.json["errors"][0]["field"] == "code.0"
+    many = ",".join(f"AP{n:06d}" for n in range(101))
+    assert world.client.get(f"/api/v1/units?code={many}", headers=s001.headers).status_code == 422

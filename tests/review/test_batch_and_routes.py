@@ -54,6 +54,10 @@ def test_many_decisions_each_reported_on_its_own(client, token) -> None:
     assert (r.json["decided"], r.json["refused"]) == (2, 4)
     assert r.json["results"][0]["case"]["decision"] == "approve"
     assert r.json["results"][3]["problem"]["current_state"] == "decided"
+    # A refused case of the unit comes with who decided it meanwhile; a stranger's, with none.
+    assert r.json["results"][3]["case"]["decided_by"] == "rap000001"
+    assert r.json["results"][2]["case"]["id"] == str(taken.id)
+    assert r.json["results"][4]["case"] is None
     with worker_db().transaction() as session:
         still_open = session.get(Case, taken.id)
         assert still_open is not None and still_open.decision is None

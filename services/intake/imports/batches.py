@@ -190,6 +190,16 @@ def _batch_data(session: Session, imported: Import, numbers: list[int]) -> dict[
     }
 
 
+def spread(numbers: list[int], count: int) -> list[int]:
+    """``count`` of ``numbers`` (all of them when there are fewer) evenly spaced from the
+    first to the last: a stride of ``len // count`` would take only the head of a file of
+    fewer than twice ``count`` records."""
+    if len(numbers) <= count:
+        return numbers
+    last = len(numbers) - 1
+    return [numbers[i * last // (count - 1)] for i in range(count)]
+
+
 def samples(session: Session, imported: Import) -> list[dict[str, Any]]:
     """``SAMPLE_ROWS`` records spread evenly over the file, for a reviewer to check against
     the training organisation's own list: the learner masked (name and document)."""
@@ -200,7 +210,7 @@ def samples(session: Session, imported: Import) -> list[dict[str, Any]]:
             .order_by(ImportRecord.row)
         )
     )
-    picked = numbers[:: max(1, len(numbers) // SAMPLE_ROWS)][:SAMPLE_ROWS]
+    picked = spread(numbers, SAMPLE_ROWS)
     rows = session.execute(
         select(ImportRecord, Learner.name_mask, Learner.document_mask)
         .join(Learner, Learner.id == ImportRecord.learner_id)
