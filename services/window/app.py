@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import redis
 from flask import Flask, Response, g, redirect, render_template, request, url_for
 
-from services.window import apis, config, sessions, wording
+from services.window import apis, assets, config, sessions, wording
 from services.window.admin import blp as admin_blp
 from services.window.apis import ApiError
 from services.window.imports import blp as imports_blp
@@ -57,6 +57,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["window_redis"] = client
     sessions.init_app(app, client, settings.window_idle_seconds, settings.env == "production")
     apis.init_app(app, settings)
+    assets.init_app(app)
     _wire(app, settings)
     for blp in (public_blp, window_blp, imports_blp, review_blp, admin_blp):
         app.register_blueprint(blp)

@@ -41,6 +41,8 @@ class RedisSessions(SessionInterface):
         self.redis, self.idle, self.cookie, self.secure = client, idle_seconds, cookie, secure
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
+        if request.path.startswith(f"{app.static_url_path}/"):
+            return ServerSession("", new=True)  # a file: no session read, none written
         sid = request.cookies.get(self.cookie, "")
         if len(sid) == 43:  # token_urlsafe(32)
             raw = self.redis.get(KEY.format(sid))
@@ -56,7 +58,10 @@ class RedisSessions(SessionInterface):
             self.redis.delete(KEY.format(session.sid))
             response.delete_cookie(self.cookie, path="/")
             return
-        self.redis.set(KEY.format(session.sid), json.dumps(dict(session)), ex=self.idle)
+        key = KEY.format(session.sid)
+        # Unchanged (most pages): only its idle timeout starts again.
+        if session.modified or session.new or not self.redis.expire(key, self.idle):
+            self.redis.set(key, json.dumps(dict(session)), ex=self.idle)
         response.set_cookie(
             self.cookie,
             session.sid,
