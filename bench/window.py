@@ -27,9 +27,10 @@ half second) and then, until ``--warmup`` + ``--seconds`` are over, works the pa
   level split the cases by id, so they never collide); the decision (approve), whose redirect
   is the next inbox.
 
-After every HTML page the simulated browser asks again for the page's style sheets and
-scripts, as Chromium does for files served ``Cache-Control: no-cache`` with an ETag (304 each;
-fetched whole once, at sign-in); ``--no-assets`` leaves that out.
+After every HTML page the simulated browser asks for the page's style sheets and scripts as
+Chromium does: not at all while its cached copy is fresh (``max-age``, as the window serves
+its files, addressed by their content), else again with their ETag (a 304 for a file served
+``no-cache``); fetched whole once, at sign-in; ``--no-assets`` leaves them out.
 
 Next to every page view the same person makes, with the window's current access token for
 its session (read from the window's Redis) over a plain HTTP session, the API calls that
@@ -416,7 +417,8 @@ class Person:
         self.rng = random.Random(cfg["seed"])
         self.records: list[tuple[Any, ...]] = []
         self.errors: list[str] = []
-        self.etags: dict[str, str] = {}  # the browser's cache of the static files
+        # The browser's cache of the static files: their ETag, and until when they are fresh.
+        self.etags: dict[str, tuple[str, float]] = {}
         self.serial = self.pairs = 0
         self.end = math.inf
 
@@ -465,16 +467,20 @@ class Person:
         return answer
 
     def assets(self, html: str) -> None:
-        """The page's style sheets and scripts, as the browser asks for them again on every
-        page: the window serves them ``no-cache`` with an ETag, so each is revalidated (304)
-        once it is in the cache; fetched whole the first time (at sign-in, not measured)."""
+        """The page's style sheets and scripts, as the browser treats them on every page:
+        nothing while the cached copy is fresh (``max-age``); revalidated with its ETag (a
+        304) when it is not (``no-cache``); fetched whole the first time (at sign-in)."""
         if not self.cfg["assets"]:
             return
         for path in dict.fromkeys(ASSET.findall(html)):
-            etag = self.etags.get(path)
+            etag, fresh_until = self.etags.get(path, ("", 0.0))
+            if time.monotonic() < fresh_until:
+                continue
             headers = {"If-None-Match": etag} if etag else {}
             answer = self.page("static", -1, "GET", path, 304 if etag else 200, headers=headers)
-            self.etags[path] = answer.headers.get("ETag", "")
+            age = re.search(r"max-age=(\d+)", answer.headers.get("Cache-Control", ""))
+            fresh = time.monotonic() + int(age.group(1)) if age else 0.0
+            self.etags[path] = (answer.headers.get("ETag", etag), fresh)
 
     def token(self) -> str:
         """The access token the window holds for this session now (the same one it uses)."""
