@@ -965,7 +965,7 @@ def report(env: Env, result: Run) -> dict[str, float]:
     if static:
         st = [r.seconds for r in static]
         print(
-            f"{'all: GET /static/* (304, after each page)':44}{len(st):>8}"
+            f"{'all: GET /static/* (when not fresh)':44}{len(st):>8}"
             f"{ms(percentile(st, 0.5)):>11}{ms(percentile(st, 0.95)):>11}{0.0:>6.1f}"
         )
         heads["window_static_304_p50_ms"] = percentile(st, 0.5) * 1000
@@ -1041,7 +1041,7 @@ def report(env: Env, result: Run) -> dict[str, float]:
     window_cpu = result.cpu.get("window", 0.0)
     print(
         f"\nCPU during the measured {seconds:.0f} s (this machine: {os.cpu_count()} cores; "
-        f"{pages} page views, {pages / seconds:.1f}/s, {len(static)} static revalidations, "
+        f"{pages} page views, {pages / seconds:.1f}/s, {len(static)} static requests, "
         "and the bare twins)"
     )
     print(f"{'':44}{'seconds':>10}{'cores':>8}")
@@ -1148,7 +1148,7 @@ def main(argv: list[str] | None = None) -> None:
             f"pauses of {args.think:g} s on average between pages; {args.warmup:g} s of warm-up, "
             f"then {args.seconds:g} s measured; every page view with its bare API twin "
             f"(same token, plain HTTP session) just before or after it, in turn; "
-            + ("" if args.no_assets else "static files revalidated after each HTML page; ")
+            + ("" if args.no_assets else "static files fetched as a browser caches them; ")
             + f"access tokens live {args.token_ttl} s",
             flush=True,
         )
