@@ -37,6 +37,9 @@ class Principal:
     unit_state: str | None = None
     # The sign-in (refresh-token family) the token was issued from; revoked as a whole.
     family_id: str | None = None
+    # The unit's name as org knew it at sign-in, for what a service records or signs (a
+    # certificate names the point that took it and the units that approved it).
+    unit_name: str | None = None
 
     def covers(self, path: str) -> bool:
         """True when ``path`` is this principal's unit or lies beneath it."""
@@ -75,6 +78,8 @@ class TokenIssuer:
         }
         if principal.family_id:
             claims["fam"] = principal.family_id
+        if principal.unit_name:
+            claims["unit_name"] = principal.unit_name
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)  # type: ignore[arg-type]
 
 
@@ -125,6 +130,7 @@ class TokenVerifier:
             roles=frozenset(claims.get("roles", [])),
             unit_state=claims.get("state"),
             family_id=claims.get("fam"),
+            unit_name=claims.get("unit_name"),
         )
         return principal, int(claims["exp"])
 

@@ -209,6 +209,9 @@ class ApplyDecision(Envelope):
     decided_by_id = fields.Integer(required=True)
     decided_by = fields.String(required=True, validate=validate.Length(1, 64))
     decided_at = fields.AwareDateTime(required=True)
+    # The unit that decided (its code, and its name as the decider's token gave it).
+    unit_code = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 16))
+    unit_name = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 200))
     reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=500))
     # A batch's rows this level rejected (the rest of the batch goes on).
     rejected_rows = fields.List(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal, TypedDict, overload
+from typing import Any, Literal, NotRequired, TypedDict, overload
 
 from shared import contracts
 
@@ -74,6 +74,8 @@ class ApplyDecision(TypedDict):
     decided_by_id: int
     decided_by: str
     decided_at: datetime
+    unit_code: NotRequired[str | None]
+    unit_name: NotRequired[str | None]
     reason: str | None
     rejected_rows: list[RejectedRow]
 

@@ -216,6 +216,7 @@ class TokenFactory:
         level: str,
         staff_id: int | None = None,
         roles: tuple[str, ...] = ("reviewer",),
+        name: str | None = None,
     ) -> dict[str, str]:
         principal = Principal(
             staff_id or next(_token_ids),
@@ -225,6 +226,7 @@ class TokenFactory:
             level,
             frozenset(roles),
             "OPERATING" if level == "acceptance_point" else None,
+            unit_name=name or f"{unit}的名称",
         )
         return {"Authorization": f"Bearer {self.issuer.issue(principal)}"}
 
@@ -263,6 +265,7 @@ class Window:
         roles: tuple[str, ...] = ("service",),
         state: str | None = "OPERATING",
         staff_id: int | None = None,
+        name: str | None = None,
     ) -> dict[str, str]:
         principal = Principal(
             staff_id or next(self.ids),
@@ -272,6 +275,7 @@ class Window:
             level,
             frozenset(roles),
             state,
+            unit_name=name or f"{unit}的名称",
         )
         return {"Authorization": f"Bearer {self.issuer.issue(principal)}"}
 
@@ -332,6 +336,7 @@ def decide(
     level: str = "acceptance_point",
     message_id: str | None = None,
     reason: str | None = None,
+    unit: tuple[str, str] | None = None,
 ) -> str:
     """What review would send to intake: applied directly (the queue path has its own tests)."""
     from services.intake import decisions
@@ -347,6 +352,7 @@ def decide(
         "decided_by": "reviewer",
         "decided_at": date.today(),
         "reason": reason,
+        **({"unit_code": unit[0], "unit_name": unit[1]} if unit else {}),
     }
     with db.transaction() as session:
         return decisions.apply_decision(session, worker_context(), message)

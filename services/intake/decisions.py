@@ -77,6 +77,8 @@ def apply_decision(session: Session, ctx: IntakeContext, message: messages.Apply
         message["decided_by"],
         message["level"],
         message.get("reason"),
+        unit_code=message.get("unit_code"),
+        unit_name=message.get("unit_name"),
     )
     if message.get("rejected_rows") and application.kind == ApplicationKind.IMPORT:
         batches.reject_rows(session, application, message["level"], message["rejected_rows"])

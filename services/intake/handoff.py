@@ -56,7 +56,15 @@ def take(
     )
     session.add(application)
     timeline.add_version(session, application, data, attachments, principal)
-    timeline.event(session, application, "taken", principal.staff_id, principal.username)
+    timeline.event(
+        session,
+        application,
+        "taken",
+        principal.staff_id,
+        principal.username,
+        unit_code=principal.unit_code,
+        unit_name=principal.unit_name,
+    )
     hand_to_review(session, application)
     return application
 

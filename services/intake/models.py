@@ -179,6 +179,10 @@ class ApplicationEvent(Base):
     actor_id: Mapped[int | None] = mapped_column(Integer)
     actor: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text)
+    # The unit that acted (the point that took it, the level that decided), by code and by
+    # its name as the actor's token gave it.
+    unit_code: Mapped[str | None] = mapped_column(String(16))
+    unit_name: Mapped[str | None] = mapped_column(String(200))
 
 
 class Attachment(Base):

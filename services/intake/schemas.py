@@ -133,6 +133,8 @@ class EventSchema(Schema):
     )
     round = fields.Integer()
     level = fields.String(allow_none=True)
+    unit_code = fields.String(allow_none=True, metadata={"description": "the unit that acted"})
+    unit_name = fields.String(allow_none=True, metadata={"description": "its name then"})
     actor_id = fields.Integer(allow_none=True)
     actor = fields.String(allow_none=True)
     reason = fields.String(allow_none=True)

@@ -42,6 +42,8 @@ def event(
     actor: str | None = None,
     level: str | None = None,
     reason: str | None = None,
+    unit_code: str | None = None,
+    unit_name: str | None = None,
 ) -> None:
     application.events.append(
         ApplicationEvent(
@@ -52,5 +54,7 @@ def event(
             actor_id=actor_id,
             actor=actor,
             reason=reason,
+            unit_code=unit_code,
+            unit_name=unit_name,
         )
     )

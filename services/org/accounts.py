@@ -115,6 +115,7 @@ def principal_of(staff: Staff, unit: Unit, family_id: str | None = None) -> Prin
         frozenset(staff.roles),
         unit.state.value if unit.state else None,
         family_id,
+        unit.name,
     )
 
 

@@ -156,6 +156,7 @@ def decide(
         principal.username,
         utcnow(),
     )
+    case.decided_unit_name = principal.unit_name
     case.closed_at = case.decided_at
     _audit(
         session,
@@ -245,6 +246,8 @@ def send_outcome(session: Session, case: Case, passed_up: bool) -> None:
             "decided_by_id": case.decided_by_id,
             "decided_by": case.decided_by,
             "decided_at": decided_at,
+            "unit_code": case.unit_code,
+            "unit_name": case.decided_unit_name,
             "reason": case.reason,
             "rejected_rows": case.rejected_rows or [],
         },

@@ -108,6 +108,7 @@ class Case(Base):
     decision: Mapped[Decision | None] = mapped_column(value_enum(Decision, "case_decision"))
     decided_by_id: Mapped[int | None] = mapped_column(Integer)
     decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_unit_name: Mapped[str | None] = mapped_column(String(200))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reason: Mapped[str | None] = mapped_column(Text)
     # An import reviewed as one batch: its figures and record row numbers

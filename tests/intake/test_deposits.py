@@ -31,9 +31,10 @@ def test_deposit_approved_is_posted_once_to_the_ledger(window: Window) -> None:
     assert r.status_code == 201, r.json
     app_id = r.json["id"]
     assert r.json["data"]["hours"] == "48.00" and r.json["attachments"] == evidence
-    assert decide(app_id, "passed_up") == "passed_up"
+    assert decide(app_id, "passed_up", unit=("AP000001", "社区学校")) == "passed_up"
     message = "6f2b1c1e-0000-4000-8000-000000000001"
-    assert decide(app_id, "approved", level="subcentre", message_id=message) == "approved"
+    sub = ("S001", "上城区分中心")
+    assert decide(app_id, "approved", level="subcentre", message_id=message, unit=sub) == "approved"
     assert decide(app_id, "approved", level="subcentre", message_id=message) == "duplicate"
     assert count(LedgerEntry) == 1
     got = window.client.get(f"/api/v1/accounts/{account}", headers=headers).json
@@ -43,10 +44,12 @@ def test_deposit_approved_is_posted_once_to_the_ledger(window: Window) -> None:
     ledger = window.client.get(f"/api/v1/accounts/{account}/ledger", headers=headers).json
     assert ledger["total"] == 1 and ledger["items"][0]["description"] == "电工初级培训"
     timeline = window.client.get(f"/api/v1/applications/{app_id}", headers=headers).json
-    assert [(e["type"], e["level"]) for e in timeline["timeline"]] == [
-        ("taken", None),
-        ("passed_up", "acceptance_point"),
-        ("approved", "subcentre"),
+    assert [
+        (e["type"], e["level"], e["unit_code"], e["unit_name"]) for e in timeline["timeline"]
+    ] == [
+        ("taken", None, "AP000001", "AP000001的名称"),  # the point, as its clerk's token names it
+        ("passed_up", "acceptance_point", "AP000001", "社区学校"),
+        ("approved", "subcentre", "S001", "上城区分中心"),
     ]
 
 

@@ -24,6 +24,7 @@ def test_token_carries_scope_and_verifies_with_public_key(world: World, var_dir)
     assert principal.unit_code == "S001" and principal.unit_path == "/ZJ/B01/S001/"
     assert principal.roles == {"reviewer", "management"}
     assert principal.unit_state is None
+    assert principal.unit_name == "浙江学分银行杭州市上城区分中心"  # for what services record
 
 
 def test_point_staff_are_seen_with_the_points_live_state(world: World, var_dir) -> None:

@@ -81,12 +81,14 @@ def test_approval_below_the_top_level_passes_the_application_up(client, token) -
 
 def test_last_level_approval_is_final_for_intake(client, token) -> None:
     case = opened(level="subcentre")
-    sub = token("S001", "/ZJ/B01/S001/", "subcentre")
+    sub = token("S001", "/ZJ/B01/S001/", "subcentre", name="上城区分中心")
     r = client.post(f"/api/v1/cases/{case.id}/decision", headers=sub, json={"decision": "approve"})
     assert r.status_code == 200
     (intake, notify) = outbox_messages()
     assert intake[:2] == ("intake.apply_decision", "intake")
     assert intake[2]["outcome"] == "approved"
+    # the unit that decided, named as its reviewer's token named it (a certificate says so)
+    assert (intake[2]["unit_code"], intake[2]["unit_name"]) == ("S001", "上城区分中心")
     assert notify[:2] == ("notify.deliver", "notify")
     assert notify[2]["event_type"] == "review.application_decided"
     assert notify[2]["unit_code"] == "AP000001"  # the point that took it tells the learner
