@@ -36,7 +36,8 @@ from shared.identity import check_character
 
 ORG_TABLES = "audit_records, refresh_tokens, token_families, activation_codes, staff, units, outbox"
 INTAKE_TABLES = (
-    "conversion_reservations, conversion_rules, conversion_standard_versions, "
+    "certificate_entries, certificates, conversion_reservations, conversion_rules, "
+    "conversion_standard_versions, "
     "conversion_standards, catalogue_courses, catalogue_programmes, catalogue_institutions, "
     "catalogue_certificates, audit_records, "
     "ledger_entries, import_records, import_issues, import_chunks, imports, "

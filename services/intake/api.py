@@ -11,7 +11,15 @@ from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 
-from services.intake import applications, attachments, idempotency, learners, ledger, serving
+from services.intake import (
+    applications,
+    attachments,
+    corrections,
+    idempotency,
+    learners,
+    ledger,
+    serving,
+)
 from services.intake import schemas as s
 from services.intake.context import context, db
 from services.intake.conversion import applications as conversions
@@ -224,6 +232,23 @@ def withdraw(body: dict[str, Any], application_id: uuid.UUID) -> dict[str, Any]:
     answer = present(application)
     db.session.commit()
     return answer
+
+
+@blp.post("/deposits/<uuid:application_id>/reversal")
+@blp.arguments(s.WithdrawSchema)
+@blp.response(201, s.LedgerEntrySchema)
+@blp.alt_response(409, description="not an approved deposit, reversed already, or a conversion "
+                  "stands on it")  # fmt: skip
+@blp.doc(security=BEARER)
+def reverse_deposit(body: dict[str, Any], application_id: uuid.UUID) -> Any:
+    """Take back an approved deposit (its outcome found false): a reversal entry of its
+    credits and hours, never an edit; a certificate stating it is suspended at once
+    (administrators above the point; audited)."""
+    entry = corrections.reverse_deposit(
+        db.session, current_principal(), application_id, body["reason"]
+    )
+    db.session.commit()
+    return entry, 201
 
 
 @blp.get("/applications/<uuid:application_id>/attachments/<sha256>")

@@ -9,6 +9,7 @@ from flask import Flask
 
 from services.intake import api, config
 from services.intake.assessment import api as assessment_api
+from services.intake.certificates import api as certificates_api
 from services.intake.context import build_context, db
 from services.intake.conversion import api as conversion_api
 from services.intake.imports import api as imports_api
@@ -21,7 +22,13 @@ UPLOAD_SLACK = 64 * 1024  # multipart framing around the file itself
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     settings = config.settings(overrides)
-    blueprints = [api.blp, imports_api.blp, assessment_api.blp, conversion_api.blp]
+    blueprints = [
+        api.blp,
+        imports_api.blp,
+        assessment_api.blp,
+        conversion_api.blp,
+        certificates_api.blp,
+    ]
     # JSON bodies stay under max_body_bytes; evidence and import uploads carry a file.
     body_limits = {
         "intake.upload_attachment": settings.max_attachment_bytes + UPLOAD_SLACK,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -10,18 +12,38 @@ from sqlalchemy.orm import Session
 from services.intake.conversion.models import Reservation, ReservationStatus
 from services.intake.models import OUTCOME_ENTRIES, Account, EntryKind, LedgerEntry
 
+CONVERTED = "conversion"  # the outcome kind of a conversion's entries (and their reversals)
+
+
+def reversed_applications(session: Session, entries: Iterable[LedgerEntry]) -> set[uuid.UUID]:
+    """Of the applications behind ``entries``, those whose posting has been reversed."""
+    ids = {e.application_id for e in entries if e.application_id is not None}
+    if not ids:
+        return set()
+    found = session.scalars(
+        select(LedgerEntry.application_id).where(
+            LedgerEntry.application_id.in_(ids), LedgerEntry.entry_kind == EntryKind.REVERSAL
+        )
+    )
+    return {i for i in found if i is not None}
+
 
 def balances(session: Session, account: Account) -> list[dict[str, Any]]:
     """Deposited credits, hours and count of postings by outcome kind, derived from the
-    ledger (deposits and imports; a conversion does not add to them: it converts them)."""
+    ledger (deposits and imports, less what was reversed of them; a conversion does not add
+    to them: it converts them)."""
     rows = session.execute(
         select(
             LedgerEntry.outcome_kind,
             func.sum(LedgerEntry.credits),
             func.sum(LedgerEntry.hours),
-            func.count(),
+            func.count().filter(LedgerEntry.entry_kind.in_(OUTCOME_ENTRIES)),
         )
-        .where(LedgerEntry.account_id == account.id, LedgerEntry.entry_kind.in_(OUTCOME_ENTRIES))
+        .where(
+            LedgerEntry.account_id == account.id,
+            LedgerEntry.outcome_kind != CONVERTED,
+            LedgerEntry.entry_kind.in_((*OUTCOME_ENTRIES, EntryKind.REVERSAL)),
+        )
         .group_by(LedgerEntry.outcome_kind)
         .order_by(LedgerEntry.outcome_kind)
     ).all()
@@ -39,7 +61,7 @@ def converted(session: Session, account: Account) -> list[dict[str, Any]]:
         )
         .where(
             LedgerEntry.account_id == account.id,
-            LedgerEntry.entry_kind.in_((EntryKind.CONVERSION, EntryKind.REVERSAL)),
+            LedgerEntry.outcome_kind == CONVERTED,
         )
         .group_by(LedgerEntry.target_institution, LedgerEntry.target_programme)
         .order_by(LedgerEntry.target_institution, LedgerEntry.target_programme)

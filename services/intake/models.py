@@ -388,5 +388,6 @@ class Outbox(OutboxMixin, Base):
     pass
 
 
-# The conversion tables share this metadata (their module imports Base from here).
+# The conversion and certificate tables share this metadata (they import Base from here).
+from services.intake.certificates import models as _certificate_models  # noqa: E402, F401
 from services.intake.conversion import models as _conversion_models  # noqa: E402, F401

@@ -27,6 +27,15 @@ def require_window_staff(principal: Principal) -> None:
         raise Forbidden("applications are taken by service-window staff (role: service)")
 
 
+CORRECTING_LEVELS = ("province", "branch", "subcentre")
+
+
+def require_corrector(principal: Principal, what: str) -> None:
+    """A posting is corrected (reversed) by an administrator of a unit above the points."""
+    if principal.unit_level not in CORRECTING_LEVELS or not principal.has_any("admin"):
+        raise Forbidden(f"{what} is reversed by an administrator of a unit above the point")
+
+
 def resolve_unit(session: Session, principal: Principal, code: str | None) -> tuple[str, str]:
     """(code, path) of the unit asked for. Intake does not hold the org tree: a unit other
     than the caller's own is found by the path of any application taken beneath it."""

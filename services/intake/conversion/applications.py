@@ -26,7 +26,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.intake import handoff, serving, timeline
+from services.intake import handoff, ledger, serving, timeline
+from services.intake.certificates import relying
 from services.intake.context import IntakeContext
 from services.intake.conversion import audit, caps, catalogue, rules, standards
 from services.intake.conversion.models import (
@@ -48,11 +49,11 @@ from services.intake.models import (
     Learner,
     LedgerEntry,
 )
-from services.intake.scope import require_window_staff
+from services.intake.scope import require_corrector, require_window_staff
 from shared.auth import Principal
 from shared.clock import CHINA
 from shared.db import utcnow
-from shared.errors import Conflict, FieldError, Forbidden, InvalidState, NotFound, ValidationProblem
+from shared.errors import Conflict, FieldError, InvalidState, NotFound, ValidationProblem
 
 DATE_FIELDS = ("issued_on", "completed_on", "awarded_on", "end_date")
 HELD = {
@@ -251,6 +252,7 @@ def _outcomes(
             )
         )
     }
+    reversed_ = ledger.reversed_applications(session, entries.values())
     for index, entry_id in enumerate(ids):
         entry = entries.get(entry_id)
         name = f"outcomes.{index}"
@@ -266,6 +268,8 @@ def _outcomes(
                     name, f"{entry_id} is a {entry.entry_kind.value}, not a deposited outcome"
                 )
             )
+        elif entry.application_id in reversed_:
+            problems.append(FieldError(name, f"outcome {entry_id} has been reversed"))
         elif entry_id in held:
             holder = held[entry_id]
             conflicts.append(
@@ -505,10 +509,7 @@ def reverse(
     """An approved conversion taken back (e.g. its outcome was found false): a reversal entry
     of the same credits, never an edit of the posting; its outcomes stay consumed (they
     cannot be converted again) but count toward no cap. Audited."""
-    if principal.unit_level not in ("province", "branch", "subcentre") or not principal.has_any(
-        "admin"
-    ):
-        raise Forbidden("a conversion is reversed by an administrator of a unit above the point")
+    require_corrector(principal, "a conversion")
     application = session.get(Application, application_id, with_for_update=True)
     if application is None or not principal.covers(application.unit_path):
         raise NotFound(f"application {application_id} not found")
@@ -544,6 +545,7 @@ def reverse(
     )
     session.add(entry)
     _set(session, application_id, ReservationStatus.CONSUMED, ReservationStatus.REVERSED)
+    relying.suspend(session, principal, [original.id], f"所依据的学分转换已冲销：{reason}")
     timeline.event(
         session, application, "reversed", principal.staff_id, principal.username, reason=reason
     )
