@@ -120,23 +120,16 @@ def certificate_id(number: str) -> str:
     return f"urn:zjcb:certificate:{number}"
 
 
-def build(facts: Facts, issuer: Issuer) -> dict[str, Any]:
-    """The unsigned credential of ``facts``: an OpenBadgeCredential for one outcome, else a
-    ClrCredential (see ``sign`` for the signed one)."""
-    if not facts.outcomes:
-        raise ValueError("a certificate certifies at least one outcome")
-    if len(facts.outcomes) == 1:
-        return _badge(facts, issuer, facts.outcomes[0], certificate_id(facts.number))
-    raise ValueError("a certificate of several outcomes is signed part by part: use sign()")
-
-
 def sign(
     facts: Facts, issuer: Issuer, key: Ed25519PrivateKey, verification_method: str
 ) -> dict[str, Any]:
     """The signed credential of ``facts``, its proofs dated ``facts.issued_at``."""
     created = facts.issued_at
+    if not facts.outcomes:
+        raise ValueError("a certificate certifies at least one outcome")
     if len(facts.outcomes) == 1:
-        return proofs.sign(build(facts, issuer), key, verification_method, created)
+        badge = _badge(facts, issuer, facts.outcomes[0], certificate_id(facts.number))
+        return proofs.sign(badge, key, verification_method, created)
     parts = [
         proofs.sign(
             _badge(facts, issuer, outcome, f"{certificate_id(facts.number)}:{i}"),

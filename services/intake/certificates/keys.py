@@ -12,9 +12,7 @@ The published key list names every key, retired ones too, each with its window. 
 made it (a window or a key changed by hand, a truncated copy), not who made it: a forger
 signs his own list with his own key. Trust comes from where the list was taken: HTTPS from
 the bank's address for the online verifier, the copy shipped with the offline one (which
-prints each key's fingerprint to compare). A signature still lets a verifier that pinned an
-earlier list check that a new one is signed by a key it already knows
-(``KeyList.signed_by``).
+prints the signing key's fingerprint to compare).
 """
 
 from __future__ import annotations
@@ -57,10 +55,13 @@ class PublicKey:
     not_before: datetime
     not_after: datetime | None = None
     retired: datetime | None = None
+    # The key id the list gives it: kid_of(public_raw) unless stated. Stated so that a list
+    # holding two keys under one kid (8 bytes collide one day) can be represented and tried.
+    kid: bytes = b""
 
-    @property
-    def kid(self) -> bytes:
-        return kid_of(self.public_raw)
+    def __post_init__(self) -> None:
+        if not self.kid:
+            object.__setattr__(self, "kid", kid_of(self.public_raw))
 
     @property
     def kid_hex(self) -> str:
@@ -112,7 +113,7 @@ class KeyRing:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
 
-    def keys(self) -> list[SigningKey]:
+    def signing_keys(self) -> list[SigningKey]:
         """Every key, oldest first."""
         if not self.directory.is_dir():
             return []
@@ -121,7 +122,7 @@ class KeyRing:
 
     def current(self, now: datetime) -> SigningKey:
         """The newest key whose window holds ``now``; ``CertificateError`` (NO_SIGNING_KEY)."""
-        usable = [k for k in self.keys() if k.info.window_refusal(now) is None]
+        usable = [k for k in self.signing_keys() if k.info.window_refusal(now) is None]
         if not usable:
             raise CertificateError("NO_SIGNING_KEY", "no certificate signing key is valid now")
         return usable[-1]
@@ -145,7 +146,7 @@ class KeyRing:
 
     def rotate(self, now: datetime, lifetime: timedelta | None = None) -> SigningKey:
         """A new current key; every key not yet retired is retired at ``now`` and kept."""
-        for key in self.keys():
+        for key in self.signing_keys():
             if key.info.retired is None:
                 _write(replace(key, info=replace(key.info, retired=now)), exclusive=False)
         return self.generate(now, lifetime)
@@ -157,7 +158,9 @@ class KeyRing:
             "type": LIST_TYPE,
             "controller": controller,
             "updated": format_datetime(now),
-            "verificationMethod": [_method(k.info, list_id, controller) for k in self.keys()],
+            "verificationMethod": [
+                _method(key.info, list_id, controller) for key in self.signing_keys()
+            ],
         }
         signer = self.current(now)
         return proofs.sign(document, signer.private_key, signer.method_id(list_id), now)
@@ -208,10 +211,6 @@ class KeyList:
     def by_kid(self, kid: bytes) -> list[PublicKey]:
         """Every key with this 8-byte key id (there may be two: try each)."""
         return [k for k in self.keys if k.kid == kid]
-
-    def signed_by(self, trusted: KeyList) -> bool:
-        """Whether this list was signed by a key ``trusted`` (an earlier list) already holds."""
-        return any(k.public_raw == self.signer.public_raw for k in trusted.keys)
 
 
 def _method(info: PublicKey, list_id: str, controller: str) -> dict[str, Any]:
