@@ -9,7 +9,7 @@ specifications' error types keep those names (``PROOF_VERIFICATION_ERROR``,
 from __future__ import annotations
 
 
-class CertificateError(ValueError):
+class CertificateError(Exception):
     """A certificate, payload, key list or status list refused, with the reason why."""
 
     def __init__(self, code: str, message: str) -> None:

@@ -238,10 +238,11 @@ def _verified_subject(
     if refusal:
         raise CertificateError(error, f"the status list was {refusal}")
     try:
-        valid_until = credential.get("validUntil")
         parse_datetime(credential["validFrom"])
-        if valid_until is not None and parse_datetime(valid_until) < now:
-            raise CertificateError(error, "the status list is past its validUntil")
+        valid_until = credential.get("validUntil")
+        ended = valid_until is not None and parse_datetime(valid_until) < now
     except (KeyError, ValueError) as exc:
         raise CertificateError(error, "the status list's dates are not valid") from exc
+    if ended:
+        raise CertificateError(error, "the status list is past its validUntil")
     return subject
