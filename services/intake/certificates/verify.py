@@ -74,11 +74,11 @@ class Verdict:
 
 
 def verify(text: str | bytes, keys: KeyList, status_lists: StatusSource, now: datetime) -> Verdict:
-    """The verdict on ``text``: a QR payload if it starts with ``ZJCB1:``, else a credential."""
-    head = text[:10].lstrip() if isinstance(text, str) else text[:10].lstrip().decode("latin-1")
-    if head.startswith(cose.PREFIX):
-        return verify_payload(str(text), keys, status_lists, now)
-    return verify_credential(text, keys, status_lists, now)
+    """The verdict on ``text``: a credential if it is a JSON object, else a QR payload."""
+    head = text.lstrip()[:1] if isinstance(text, str) else text.lstrip()[:1].decode("latin-1")
+    if head == "{" or isinstance(text, bytes):
+        return verify_credential(text, keys, status_lists, now)
+    return verify_payload(text, keys, status_lists, now)
 
 
 def verify_credential(
