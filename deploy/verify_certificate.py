@@ -62,6 +62,10 @@ def report(verdict: verify.Verdict, keys: KeyList) -> str:
             )
     if verdict.key is not None:
         lines.append(f"signed by key {verdict.key.kid_hex} (SHA-256 {verdict.key.fingerprint})")
+    lines.append(
+        f"key list {keys.id}: {len(keys.keys)} key(s), itself signed by {keys.signer.kid_hex}"
+        f" (SHA-256 {keys.signer.fingerprint}): compare with the bank's"
+    )
     return "\n".join(lines)
 
 
