@@ -322,3 +322,20 @@ def test_a_credential_of_fifty_outcomes_fits_under_the_size_cap(
     text = json.dumps(certificate_bank.sign(certificate_facts(50)), ensure_ascii=False)
     assert len(text.encode()) < jcs.MAX_BYTES
     assert judged(certificate_bank, text).genuine
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"learner_name": "e\u0301"},
+        {"number": "ZJ 2026"},
+        {"id_salt": "not hex"},
+    ],
+    ids=["a name not in NFC", "a number with a space", "a salt not in hex"],
+)
+def test_facts_a_verifier_would_refuse_are_refused_at_signing(
+    certificate_bank: CertificateBank, changes: dict[str, Any]
+) -> None:
+    with pytest.raises(CertificateError):
+        certificate_bank.sign(certificate_facts(**changes))
+    assert certificate_bank.sign(certificate_facts())["proof"]["proofValue"].startswith("z")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.intake.certificates import proofs, status_list, vocabulary
+from services.intake.certificates import jcs, proofs, status_list, vocabulary
 from services.intake.certificates.errors import CertificateError
 from services.intake.certificates.proofs import format_datetime, parse_datetime
 
@@ -123,7 +124,19 @@ def certificate_id(number: str) -> str:
 def sign(
     facts: Facts, issuer: Issuer, key: Ed25519PrivateKey, verification_method: str
 ) -> dict[str, Any]:
-    """The signed credential of ``facts``, its proofs dated ``facts.issued_at``."""
+    """The signed credential of ``facts``, its proofs dated ``facts.issued_at``.
+
+    What a verifier would refuse is refused here (``CertificateError``): a text not in NFC,
+    a code outside its form, a figure out of range. Nothing is issued that cannot verify.
+    """
+    document = _signed(facts, issuer, key, verification_method)
+    vocabulary.check_credential(jcs.loads(json.dumps(document, ensure_ascii=False)))
+    return document
+
+
+def _signed(
+    facts: Facts, issuer: Issuer, key: Ed25519PrivateKey, verification_method: str
+) -> dict[str, Any]:
     created = facts.issued_at
     if not facts.outcomes:
         raise ValueError("a certificate certifies at least one outcome")

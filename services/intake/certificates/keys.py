@@ -289,6 +289,8 @@ def _write(key: SigningKey, exclusive: bool) -> None:
         del data[term]
     data["secretKeyMultibase"] = multibase.encode_private_key(key.private_key.private_bytes_raw())
     target = key.path if exclusive else key.path.with_suffix(".tmp")
+    if not exclusive:
+        target.unlink(missing_ok=True)  # left by a rotation that died half way
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=2)
