@@ -36,6 +36,15 @@ def ensure_keys() -> None:
             f"keys: created the personal-data keys {pii_keys} (keep a backup: without it the "
             "learners' ID and phone numbers cannot be read)"
         )
+    from services.intake.certificates.bank import certificate_keys_dir, ensure_key
+    from shared.db import utcnow
+
+    intake = load_settings("intake")
+    if ensure_key(intake, utcnow()):
+        print(
+            f"keys: created the first certificate signing key in {certificate_keys_dir(intake)} "
+            "(rotate with python -m deploy.certificate_keys rotate)"
+        )
     seal_public = settings.key_file(settings.notify_public_key_file, "notify_seal_public.pem")
     if not seal_public.exists():
         sealing.generate_keypair(seal_public.with_name("notify_seal_private.pem"), seal_public)

@@ -68,6 +68,10 @@ class Settings:
     import_chunk_rows: int = 5000
     import_resume_seconds: int = 120
     pii_key_file: str = ""
+    # Certificates: their signing keys' directory (default var/keys/certificates; never the
+    # personal-data key), and how many years one is valid (0: as long as it is not revoked).
+    certificate_keys_dir: str = ""
+    certificate_valid_years: int = 0
     # How long a window may serve a learner after they presented their document there.
     account_ref_ttl: int = 8 * 3600
     task_time_limit: int = 300

@@ -50,6 +50,10 @@ def pytest_configure(config: pytest.Config) -> None:
     auth.generate_keypair(keys / "jwt_private.pem", keys / "jwt_public.pem")
     sealing.generate_keypair(keys / "notify_seal_private.pem", keys / "notify_seal_public.pem")
     pii.generate_keys(keys / "pii.json")
+    from services.intake.certificates.keys import KeyRing
+    from shared.db import utcnow
+
+    KeyRing(keys / "certificates").generate(utcnow())
     redis_db = _claim_redis_db()
     env = {
         "CB_ENV": "test",

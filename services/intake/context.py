@@ -10,6 +10,7 @@ from pathlib import Path
 from flask import current_app
 
 from services.intake import config
+from services.intake.certificates.bank import Bank
 from shared import evidence
 from shared.db import Database
 from shared.pii import PiiCipher, load_cipher
@@ -22,6 +23,7 @@ class IntakeContext:
     cipher: PiiCipher
     attachments_dir: Path
     notify_public_pem: bytes  # seals a learner's phone number for notify
+    bank: Bank  # the certificate issuer: its addresses, signing keys and publications
 
 
 @cache
@@ -34,7 +36,9 @@ def build_context(settings: Settings) -> IntakeContext:
     key_file = settings.key_file(settings.pii_key_file, "pii.json")
     attachments = evidence.root(settings)
     notify_public = settings.key_file(settings.notify_public_key_file, "notify_seal_public.pem")
-    return IntakeContext(settings, load_cipher(key_file), attachments, notify_public.read_bytes())
+    return IntakeContext(
+        settings, load_cipher(key_file), attachments, notify_public.read_bytes(), Bank(settings)
+    )
 
 
 # --- the database and the context, for the web app and for a worker process -------------

@@ -17,6 +17,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from services.intake import timeline
+from services.intake.certificates import issuance
+from services.intake.certificates.models import Certificate
 from services.intake.context import IntakeContext
 from services.intake.conversion import applications as conversions
 from services.intake.imports import batches
@@ -85,18 +87,26 @@ def apply_decision(session: Session, ctx: IntakeContext, message: messages.Apply
     if outcome == "passed_up":
         return outcome
     {"approved": _approve, "rejected": _reject, "returned": _return}[outcome](session, application)
+    issued = None
+    if outcome == "approved" and application.kind == ApplicationKind.CERTIFICATE:
+        issued = issuance.issue(session, ctx.bank, ctx.cipher, application)
     if application.kind == ApplicationKind.IMPORT:
         batches.finish(session, application, outcome, message["level"], message.get("reason"))
     else:
-        _tell_learner(session, ctx, application, message)
+        _tell_learner(session, ctx, application, message, issued)
     return outcome
 
 
 def _tell_learner(
-    session: Session, ctx: IntakeContext, application: Application, message: messages.ApplyDecision
+    session: Session,
+    ctx: IntakeContext,
+    application: Application,
+    message: messages.ApplyDecision,
+    issued: Certificate | None = None,
 ) -> None:
     """``intake.application_decided`` for notify: plain facts (the account number masked),
-    and the learner's phone number (and e-mail address, if given) sealed for notify alone."""
+    and the learner's phone number (and e-mail address, if given) sealed for notify alone;
+    a certificate's number, and its link sealed too (it opens a page with the name)."""
     learner = session.get_one(Learner, application.learner_id)
     account = session.get_one(Account, application.account_id)
     sealed = {
@@ -114,7 +124,11 @@ def _tell_learner(
         "level": message["level"],
         "reason": message.get("reason"),
         "account_number": mask_account_number(account.number) if account.number else None,
+        "certificate_number": issued.number if issued else None,
     }
+    if issued is not None:
+        link = ctx.bank.addresses.page(issued.id)
+        sealed["certificate_url"] = sealing.seal(ctx.notify_public_pem, link)
     outbox.enqueue(
         session,
         Outbox,

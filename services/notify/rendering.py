@@ -23,7 +23,7 @@ KIND_NAMES = {
     "account_opening": "开户",
     "deposit": "学习成果存入",
     "conversion": "学分转换",
-    "certificate": "证书认证",
+    "certificate": "学习成果证明开具",
     "import": "社会培训成果批量导入",
 }
 
@@ -70,11 +70,14 @@ def render(
     """The subject and body of ``event_type`` on ``channel``, or ``RenderError``. A template
     may name a sealed secret (``{{ activation_code }}``): it renders as a placeholder."""
     context = {
+        # What a template may test for, absent unless the event has it.
+        "reason": None,
+        "account_number": None,
+        "certificate_number": None,
+        "certificate_url": None,
         **{name: placeholder(name) for name in secret_names},
         "level_name": LEVEL_NAMES.get(str(data.get("level")), ""),
         "kind_name": KIND_NAMES.get(str(data.get("kind")), "申请"),
-        "reason": None,
-        "account_number": None,
         **data,
     }
     try:

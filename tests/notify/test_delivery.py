@@ -78,6 +78,22 @@ def test_the_learner_hears_by_sms_with_only_a_masked_number_at_rest(var_dir) -> 
     assert attempt(ctx, sms_id) == "not due"  # sent is sent
 
 
+def test_a_certificate_link_travels_sealed_and_is_opened_only_in_the_sms(var_dir) -> None:
+    from shared import sealing
+
+    public = (var_dir / "keys" / "notify_seal_public.pem").read_bytes()
+    link = "http://127.0.0.1:8005/v/1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed"
+    message = learner_decision(var_dir, "approved")
+    message["data"].update(kind="certificate", certificate_number="ZJC20260000001")
+    message["sealed"]["certificate_url"] = sealing.seal(public, link)
+    (sms_id,) = accept(message)
+    (row,) = [d for d in deliveries() if d.channel.value == "sms"]
+    assert link not in row.body and "ZJC20260000001" in row.body  # at rest: a placeholder
+    assert attempt(context(), sms_id) == "sent"
+    written = (var_dir / "sms" / f"{sms_id}.txt").read_text()
+    assert "学习成果证明开具申请已通过审核" in written and link in written
+
+
 def test_gateway_down_then_back_delivers_once(var_dir, gateway) -> None:
     ctx = context(sms_provider="http", sms_gateway_url=gateway.url, notify_retry_base_seconds=0.01)
     gateway.failures = [503, 502]

@@ -10,7 +10,7 @@ frozendicts), and we need nothing else of it.
 Claims: CWT ``iss`` (1), ``iat`` (6, the signing time, checked against the key's window),
 ``nbf`` (5) and ``exp`` (4) from the credential's validFrom/validUntil, and a private claim
 (-65537) with the certificate's number, the learner's name, the ID hash's salt and the first
-16 bytes of the hash, each outcome as [code, hours×10 or null, credits×10, yyyymmdd], the
+16 bytes of the hash, each outcome as [code, hours×100 or null, credits×100, yyyymmdd], the
 status index and the two status list URLs. kid = the first 8 bytes of the SHA-256 of the
 public key; two keys may share one, so each is tried.
 
@@ -196,8 +196,8 @@ def _cwt(claims: Claims) -> dict[int, Any]:
             "o": [
                 [
                     o.code,
-                    None if o.hours is None else _tenths(o.hours),
-                    _tenths(o.credits),
+                    None if o.hours is None else _hundredths(o.hours),
+                    _hundredths(o.credits),
                     int(o.achieved_on.strftime("%Y%m%d")),
                 ]
                 for o in claims.outcomes
@@ -240,17 +240,18 @@ def _outcome(value: Sequence[Any]) -> QrOutcome:
     code, hours, credits, day = value
     return QrOutcome(
         code=_str(code),
-        hours=None if hours is None else Decimal(_int(hours)) / 10,
-        credits=Decimal(_int(credits)) / 10,
+        hours=None if hours is None else Decimal(_int(hours)) / 100,
+        credits=Decimal(_int(credits)) / 100,
         achieved_on=datetime.strptime(str(_int(day)), "%Y%m%d").date(),
     )
 
 
-def _tenths(value: Decimal) -> int:
-    tenths = value * 10
-    if tenths != tenths.to_integral_value():
-        raise ValueError(f"{value} is finer than a tenth")
-    return int(tenths)
+def _hundredths(value: Decimal) -> int:
+    """An amount as the ledger holds it (two decimals), in hundredths."""
+    hundredths = value * 100
+    if hundredths != hundredths.to_integral_value():
+        raise ValueError(f"{value} is finer than a hundredth")
+    return int(hundredths)
 
 
 def _epoch(moment: datetime) -> int:

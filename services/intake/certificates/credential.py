@@ -267,7 +267,7 @@ def _conversion(conversion: Conversion) -> dict[str, Any]:
 
 def _number(value: Decimal) -> int | float:
     """A JSON number: an integer when whole (JCS writes 3.0 as 3 anyway), else a float,
-    exact for the halves and tenths credits and hours come in."""
+    whose shortest form reads back as the same two-decimal amount."""
     return int(value) if value == value.to_integral_value() else float(value)
 
 
