@@ -37,12 +37,12 @@ def wrap(text: str, width: float, measure: Callable[[str], float]) -> list[str]:
 
 
 def _wrap(parts: list[str], width: float, measure: Callable[[str], float]) -> list[str]:
-    parts = _split_long(parts, width, measure)
+    parts, free = _split_long(parts, width, measure)
     lines: list[str] = []
     start = 0
     while start < len(parts):
         end = _fill(parts, start, width, measure)
-        end = _adjust(parts, start, end)
+        end = _adjust(parts, start, end, free)
         line = "".join(parts[start:end]).strip(SPACE)
         if line:
             lines.append(line)
@@ -60,25 +60,25 @@ def _fill(parts: list[str], start: int, width: float, measure: Callable[[str], f
     return end
 
 
-def _adjust(parts: list[str], start: int, end: int) -> int:
+def _adjust(parts: list[str], start: int, end: int, free: set[int]) -> int:
     """Move the break back until the next line does not start with a closing mark and this
     one does not end with an opening mark; when no break in the line allows that, let the
     line run on past its width until one does."""
     if end >= len(parts):
         return end
     candidate = end
-    while candidate > start + 1 and not _allowed(parts, start, candidate):
+    while candidate > start + 1 and not _allowed(parts, start, candidate, free):
         candidate -= 1
-    if _allowed(parts, start, candidate):
+    if _allowed(parts, start, candidate, free):
         return candidate
     candidate = end
-    while candidate < len(parts) and not _allowed(parts, start, candidate):
+    while candidate < len(parts) and not _allowed(parts, start, candidate, free):
         candidate += 1
     return candidate
 
 
-def _allowed(parts: list[str], start: int, end: int) -> bool:
-    if end >= len(parts):
+def _allowed(parts: list[str], start: int, end: int, free: set[int]) -> bool:
+    if end >= len(parts) or end in free:
         return True
     head = parts[end].lstrip(SPACE)[:1] or _next_char(parts, end)
     tail = "".join(parts[start:end]).rstrip(SPACE)[-1:]
@@ -92,23 +92,37 @@ def _next_char(parts: list[str], index: int) -> str:
     return ""
 
 
-def _split_long(parts: list[str], width: float, measure: Callable[[str], float]) -> list[str]:
-    """A Latin run wider than a line (a long URL) cut into pieces that fit."""
+def _split_long(
+    parts: list[str], width: float, measure: Callable[[str], float]
+) -> tuple[list[str], set[int]]:
+    """A Latin run wider than a line (a long URL) cut into pieces that fit, and where the
+    cuts are (a break there is always allowed: inside a URL, a "." may start a line)."""
     result: list[str] = []
+    free: set[int] = set()
     for part in parts:
         if len(part) > 1 and part.strip(SPACE) and measure(part) > width:
             piece = ""
             for char in part:
                 if piece and measure(piece + char) > width:
                     result.append(piece)
+                    free.add(len(result))
                     piece = ""
                 piece += char
             result.append(piece)
         else:
             result.append(part)
-    return result
+    return result, free
 
 
 def check(lines: list[str]) -> list[str]:
-    """The lines that break the rules (for tests): starting closed or ending open."""
-    return [line for line in lines if line and (line[0] in NO_START or line[-1] in NO_END)]
+    """The lines that break the rules (for tests): starting closed or ending open. A piece of
+    a Latin run cut to fit (a URL going on after a line's last letter) may start with
+    ". : /", where no rule forbids a break."""
+    wrong = []
+    for before, line in zip(["", *lines], lines, strict=False):
+        if not line:
+            continue
+        continued = before[-1:].isascii() and before[-1:].isalnum() and line[0] in ".:/-_"
+        if (line[0] in NO_START and not continued) or line[-1] in NO_END:
+            wrong.append(line)
+    return wrong
