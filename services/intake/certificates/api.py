@@ -103,6 +103,7 @@ def get_certificate(certificate_id: uuid.UUID) -> dict[str, Any]:
 @blp.get("/certificates/<uuid:certificate_id>/pdf")
 @blp.response(
     200,
+    {"type": "string", "format": "binary"},
     description="the certificate for printing: an A4 PDF in Chinese with its QR code",
     content_type="application/pdf",
 )
