@@ -354,6 +354,12 @@ CHECK_DETAILS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"outcome kind and amount present"), "成果类型和学分（学时）齐全"),
     (re.compile(r"missing: (.+)"), r"缺少：\1"),
     (re.compile(r"the import's file, kept by intake"), "导入文件由系统留存"),
+    (re.compile(r"the credits the conversion asks for"), "转换申请的学分已列明"),
+    (
+        re.compile(r"(\d+) piece\(s\) of evidence of the outcomes converted"),
+        r"所转换成果的证明材料 \1 份（存入时已审核）",
+    ),
+    (re.compile(r"the record's entries, each reviewed already"), "所列各项均已审核"),
     (re.compile(r"(\d+) piece\(s\) of evidence"), r"证明材料 \1 份"),
     (re.compile(r"(\d+) file\(s\) read and hash-checked"), r"\1 个文件可读取，内容与提交时一致"),
     (re.compile(r"(\S+): missing from the evidence store"), r"\1：文件已丢失"),
