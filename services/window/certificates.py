@@ -21,7 +21,17 @@ import uuid
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.wrappers import Response as BaseResponse
 
 from services.window import forms
@@ -32,9 +42,9 @@ blp = Blueprint("certificates", __name__)
 PURPOSES = ("revocation", "suspension")
 # intake's names of the three changes of status, as its addresses spell them
 CHANGES = {
-    "suspension": ("暂停", "证明已暂停：核查期间，验证页面显示“已暂停”。"),
+    "suspension": ("暂停", "证明已暂停：核查期间，核验页面显示“已暂停”。"),
     "reinstatement": ("恢复", "证明已恢复有效。"),
-    "revocation": ("撤销", "证明已撤销：验证页面显示“已撤销”及理由。"),
+    "revocation": ("撤销", "证明已撤销：核验页面显示“已撤销”及理由。"),
 }
 # Which changes a certificate's page offers in each status (intake decides and may refuse).
 OFFERS = {
@@ -95,7 +105,7 @@ def issuer() -> Response:
         "id": keys["controller"],
         "type": ["Profile"],
         "name": "浙江省终身教育学分银行",
-        "url": url_for("certificates.verify", _external=True),
+        "url": current_app.config["CB_SETTINGS"].window_public_url.rstrip("/") + "/verify",
     }
     response = Response(_json(profile), mimetype="application/json")
     response.headers.update({"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"})
@@ -141,7 +151,13 @@ def qr_check(certificate_id: uuid.UUID) -> tuple[str, int]:
     payload = request.form.get("payload", "").strip()
     verdict = None
     if payload:
-        verdict = _public("POST", "/verify", json={"text": payload, "number": found["number"]})
+        try:
+            body = {"text": payload, "number": found["number"]}
+            verdict = _public("POST", "/verify", json=body)
+        except ApiError as exc:
+            if exc.status != 422:  # 422: too long to be a certificate's
+                raise
+            verdict = {"outcome": "not_genuine", "reasons": []}
     signed = _signed_number(verdict) if verdict else None
     ours = verdict is not None and verdict["outcome"] != "not_genuine" and signed == found["number"]
     return render_template(
@@ -230,13 +246,15 @@ def verify() -> Any:
 # --- at the window: the application, the account's certificates --------------------------
 
 
-def account_certificates(account: str) -> list[dict[str, Any]]:
+def account_certificates(account: str) -> list[dict[str, Any]] | None:
     """The account's certificates, newest first, for its page (a Jinja global, so that the
-    account's own view needs no change: a page without them still shows the account)."""
+    account's own view needs no change); None if intake did not say (the page still shows
+    the account, and says the certificates cannot be shown now)."""
+    params = {"account": account, "per_page": 100}
     try:
-        found = call("intake", "GET", "/certificates", params={"account": account, "per_page": 100})
+        found = call("intake", "GET", "/certificates", params=params)
     except ApiError:
-        return []
+        return None
     return list(found["items"])
 
 

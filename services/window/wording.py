@@ -578,6 +578,9 @@ def verdict_reason(reason: Any) -> str:
     return VERDICT_REASON.get(reason.get("code", ""), "") or reason.get("message", "")
 
 
+CHECK_DETAILS += [
+    (re.compile(r"the record's entries, each reviewed already"), "证明所载各笔均已审核通过"),
+]
 FILTERS.update(
     certificate_status_name=_named(CERTIFICATE_STATUS),
     verdict_name=_named(VERDICT),
