@@ -3,13 +3,15 @@ certificate of a learner's approved deposit, reviewers approve it up its route, 
 sees it issued; the verification page its QR code opens (a browser never signed in) says it
 is genuine and shows what was signed, and that the QR payload is this certificate's; staff
 of the issuing unit revoke it with a reason (the point's reviewer is refused); the page then
-says revoked, with the reason; a tampered payload pasted into the verify page is not
-genuine. axe-core and the glyph check pass on every page."""
+says revoked, with the reason (and so does its credential uploaded); a tampered payload
+pasted into the verify page is not genuine. axe-core and the glyph check pass on every page."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -53,7 +55,11 @@ def issued_row(page: Page, account: str) -> Any:
 
 
 def test_a_certificate_asked_for_issued_verified_and_revoked(
-    page: Page, browser: Browser, browser_context_args: dict[str, Any], world: World
+    page: Page,
+    browser: Browser,
+    browser_context_args: dict[str, Any],
+    world: World,
+    tmp_path: Path,
 ) -> None:
     point = Point(world, "S005")
     upper = world.staff("S005", "reviewer")
@@ -107,7 +113,8 @@ def test_a_certificate_asked_for_issued_verified_and_revoked(
     # Anyone who scans the QR code (a browser never signed in): genuine, what was signed,
     # and the QR payload after "#" is this certificate's.
     intake = world.api("intake", None)
-    payload = intake.ok("GET", f"/certificates/{certificate}")["payload"]
+    held = intake.ok("GET", f"/certificates/{certificate}")
+    payload = held["payload"]
     public = browser.new_context(**browser_context_args).new_page()
     public.goto(f"/v/{certificate}#{quote(payload, safe='')}")
     verdict = public.get_by_test_id("verdict")
@@ -153,6 +160,16 @@ def test_a_certificate_asked_for_issued_verified_and_revoked(
     expect(verdict).to_have_attribute("data-outcome", "revoked")
     expect(verdict.get_by_role("heading")).to_have_text("已撤销")
     expect(public.get_by_test_id("status-reason")).to_contain_text("培训机构资质被撤销")
+    check_page(public)
+
+    # The credential itself, uploaded as the learner holds it: revoked too.
+    credential = tmp_path / f"{number}.json"
+    credential.write_text(json.dumps(held["credential"], ensure_ascii=False), encoding="utf-8")
+    public.goto("/verify")
+    public.get_by_label("或选择证明文件（JSON）").set_input_files(str(credential))
+    public.get_by_role("button", name="核验").click()
+    expect(verdict).to_have_attribute("data-outcome", "revoked")
+    expect(public.get_by_test_id("signed-number")).to_have_text(number)
     check_page(public)
 
     # A payload altered by one character is not genuine; the real one scanned as an address,
