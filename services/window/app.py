@@ -20,6 +20,7 @@ from flask import Flask, Response, g, redirect, render_template, request, url_fo
 from services.window import apis, assets, config, sessions, wording
 from services.window.admin import blp as admin_blp
 from services.window.apis import ApiError
+from services.window.certificates import blp as certificates_blp
 from services.window.conversion import blp as conversion_blp
 from services.window.imports import blp as imports_blp
 from services.window.public import blp as public_blp
@@ -69,6 +70,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         standards_blp,
         review_blp,
         admin_blp,
+        certificates_blp,
     ):
         app.register_blueprint(blp)
     return app

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from shared.clock import china_time
 
@@ -689,4 +690,107 @@ FILTERS.update(
     entry_kind_name=_named(ENTRY_KIND),
     held_name=_named(HELD),
     unmet_reason=unmet_reason,
+)
+
+
+# --- certificates: their status, the verdict on one, and intake's refusals ---------------
+# (services/window/certificates.py; the verdict's reasons come with a code, worded by it)
+
+CERTIFICATE_STATUS = {"valid": "有效", "suspended": "已暂停", "revoked": "已撤销"}
+VERDICT = {
+    "genuine": "真实有效",
+    "revoked": "已撤销",
+    "suspended": "已暂停",
+    "expired": "已过期",
+    "not_yet_valid": "尚未生效",
+    "status_unavailable": "暂时无法核实状态",
+    "not_genuine": "无法验证",
+}
+# What each verdict tells the reader to do, under its name.
+VERDICT_ADVICE = {
+    "genuine": "本证明由浙江省终身教育学分银行签发，内容未被改动，目前有效。",
+    "revoked": "本证明已被签发单位撤销，不再有效。",
+    "suspended": "本证明正在核查，暂停期间不能作为有效证明使用。",
+    "expired": "本证明已超过有效期。",
+    "not_yet_valid": "本证明尚未到生效时间。",
+    "status_unavailable": "签名无误，但暂时无法查到本证明是否被撤销或暂停，请稍后再核验。",
+    "not_genuine": (
+        "无法确认这是浙江省终身教育学分银行签发的证明：内容可能被改动，或并非本银行签发。"
+    ),
+}
+VERDICT_REASON = {
+    "REVOKED": "撤销名单中有本证明",
+    "SUSPENDED": "暂停名单中有本证明",
+    "EXPIRED": "已超过有效期",
+    "NOT_YET_VALID": "尚未到生效时间",
+    "NUMBER_MISMATCH": "签名属于另一份证明，与纸面上的证明编号不符",
+    "PROOF_VERIFICATION_ERROR": "签名校验不通过：内容被改动过，或不是用本银行的密钥签发",
+    "UNKNOWN_KEY": "签名所用的密钥不在本银行公布的密钥清单中",
+    "KEY_WINDOW_ERROR": "签名时间不在该密钥的有效期内",
+    "UNKNOWN_ISSUER": "签发者不是浙江省终身教育学分银行",
+    "KEY_LIST_ERROR": "密钥清单无法核实",
+    "NO_SIGNING_KEY": "没有可用的签名密钥",
+    "INVALID_JSON": "不是有效的证明文件（JSON）",
+    "MALFORMED_VALUE_ERROR": "证明的内容格式不正确",
+    "UNKNOWN_TERM": "证明中含有无法识别的项目",
+    "MULTIBASE_ERROR": "签名的编码不正确",
+    "PAYLOAD_PREFIX": "不是本银行证明的二维码（应以 ZJCB1: 开头）",
+    "PAYLOAD_ENCODING": "二维码内容编码不正确，可能扫描不完整",
+    "PAYLOAD_TRUNCATED": "二维码内容不完整",
+    "PAYLOAD_TOO_LARGE": "二维码内容过长",
+    "PAYLOAD_NOT_COSE": "二维码内容不是本银行的签名格式",
+    "STATUS_RETRIEVAL_ERROR": "暂时无法取得撤销、暂停名单",
+    "STATUS_VERIFICATION_ERROR": "撤销、暂停名单的签名无法核实",
+    "STATUS_LIST_LENGTH_ERROR": "撤销、暂停名单不完整",
+    "RANGE_ERROR": "证明的状态序号超出名单范围",
+}
+OUTCOME_KIND["conversion"] = "学分转换"
+
+REASONS += [
+    # intake's certificates
+    (re.compile(r"certificate \S+ not found"), "没有找到这份证明（或不在您的管辖范围内）"),
+    (
+        re.compile(r"certificate (\S+) is suspended or revoked by (\S+), which issued it, .*"),
+        r"证明 \1 由签发单位 \2 或其上级单位的管理员、审核人员暂停或撤销",
+    ),
+    (
+        re.compile(r"certificate (\S+) is (valid|suspended|revoked)"),
+        lambda m: f"证明 {m[1]} 当前{CERTIFICATE_STATUS.get(m[2], m[2])}，不能这样办理",
+    ),
+    (re.compile(r"the record holds nothing to certify"), "账户中没有可以证明的学习成果"),
+    (
+        re.compile(r"the account has no approved outcome or conversion"),
+        "账户中还没有审核通过的学习成果或学分转换",
+    ),
+    (re.compile(r"too much for one certificate"), "一份证明写不下这么多"),
+    (
+        re.compile(r"the record holds (\d+) entries: choose at most (\d+)"),
+        r"账户共有 \1 笔，请选择不超过 \2 笔",
+    ),
+    (re.compile(r"some entries cannot be certified"), "有的明细不能写入证明"),
+    (re.compile(r"entry (\d+) is named twice"), r"明细 \1 选了两次"),
+    (re.compile(r"(\d+) is not an entry of this account"), r"明细 \1 不属于本账户"),
+    (re.compile(r"(\d+) is a reversal"), r"明细 \1 是冲销记录，不能写入证明"),
+    (re.compile(r"entry (\d+) has been reversed"), r"明细 \1 已被冲销"),
+    (re.compile(r"the learning account is not open"), "学习账户尚未开立"),
+    (re.compile(r"not open"), "尚未开立"),
+    (re.compile(r"too long to be a certificate"), "内容过长，不是证明"),
+    (re.compile(r"at most (\d+) characters"), r"最多 \1 个字符"),
+    (re.compile(r"Longer than maximum length (\d+)\.?"), r"最多 \1 个字"),
+]
+
+
+def verdict_reason(reason: Any) -> str:
+    """A verdict's reason as a reader understands it (by its code; else as the bank gave)."""
+    return VERDICT_REASON.get(reason.get("code", ""), "") or reason.get("message", "")
+
+
+CHECK_DETAILS += [
+    (re.compile(r"the record's entries, each reviewed already"), "证明所载各笔均已审核通过"),
+]
+FILTERS.update(
+    certificate_status_name=_named(CERTIFICATE_STATUS),
+    verdict_name=_named(VERDICT),
+    verdict_advice=_named(VERDICT_ADVICE),
+    verdict_reason=verdict_reason,
 )
