@@ -22,10 +22,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.intake import handoff, ledger, serving, timeline
@@ -437,28 +436,45 @@ def _reserve(session: Session, application: Application, weighed: Weighed) -> No
     start = caps.year_start(
         weighed.applied_on, year.get("year_starts", "01-01") if year else "01-01"
     )
-    for a, share in zip(weighed.applied, shares, strict=True):
-        try:
-            with session.begin_nested():
-                session.add(
-                    Reservation(
-                        ledger_entry_id=a.facts.entry_id,
-                        application_id=application.id,
-                        learner_id=weighed.learner.id,
-                        status=ReservationStatus.RESERVED,
-                        credits=share,
-                        year_start=start,
-                        target_institution=weighed.request.institution,
-                        target_programme=weighed.request.programme,
-                        certificate=a.facts.kind in rules.CERTIFICATE_KINDS,
-                    )
-                )
-                session.flush()
-        except IntegrityError:  # taken by another conversion this very instant
-            raise Conflict(
-                "an outcome is held by another conversion",
-                [FieldError("outcomes", f"outcome {a.facts.entry_id} was reserved a moment ago")],
-            ) from None
+    rows = [
+        {
+            "ledger_entry_id": a.facts.entry_id,
+            "application_id": application.id,
+            "learner_id": weighed.learner.id,
+            "status": ReservationStatus.RESERVED,
+            "credits": share,
+            "year_start": start,
+            "target_institution": weighed.request.institution,
+            "target_programme": weighed.request.programme,
+            "certificate": a.facts.kind in rules.CERTIFICATE_KINDS,
+        }
+        for a, share in zip(weighed.applied, shares, strict=True)
+    ]
+    if not rows:
+        return
+    # One statement for every outcome: one already held by a live reservation (taken by
+    # another conversion this very instant, past the learner's lock) is left out, not
+    # inserted, and named.
+    taken = set(
+        session.scalars(
+            pg_insert(Reservation)
+            .values(rows)
+            .on_conflict_do_nothing(
+                index_elements=[Reservation.ledger_entry_id],
+                index_where=text("status <> 'released'"),  # uq_conversion_reservations_held
+            )
+            .returning(Reservation.ledger_entry_id)
+        )
+    )
+    missed = [row["ledger_entry_id"] for row in rows if row["ledger_entry_id"] not in taken]
+    if missed:
+        raise Conflict(
+            "an outcome is held by another conversion",
+            [
+                FieldError("outcomes", f"outcome {entry} was reserved a moment ago")
+                for entry in missed
+            ],
+        )
 
 
 def resubmit(
