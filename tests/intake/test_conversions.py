@@ -556,3 +556,50 @@ def test_import_records_and_deposits_are_read_together_each_from_its_own_source(
     )
     assert r.status_code == 200, r.json
     assert (r.json["ok"], r.json["credits"]) == (True, "1.5")  # 24 hours / 16, to a half
+
+
+def test_every_cap_counts_what_it_covers_of_the_learners_held_outcomes(
+    window: Window, conv: Conversions, clerk: dict[str, str], account: str
+) -> None:
+    """The caps' use, read for all of them at once, each over its own reservations: another
+    programme of the institution counts toward per_institution only, a withdrawn conversion
+    toward none."""
+    other_programme = {**TRAINING_RULE, "target_programme": "U1-ME", "target_course": None}
+    conv.standard(
+        rules=[TRAINING_RULE, CERTIFICATE_RULE, other_programme],
+        caps=[
+            {"kind": "per_year", "limit": "100", "year_starts": "03-01"},
+            {"kind": "per_outcome", "limit": "6"},
+            {"kind": "per_institution", "limit": "100"},
+            {"kind": "per_programme", "limit": "100"},
+            {"kind": "certificates", "limit": "5"},
+        ],
+    )
+    training, certificate = (
+        conv.outcome(clerk, account),
+        conv.outcome(clerk, account, kind="skill_certificate"),
+    )
+    held = window.client.post(
+        APPLY, headers=clerk, json=conv.body(account, [training, certificate])
+    )
+    assert held.status_code == 201, held.json
+    elsewhere = conv.body(account, [conv.outcome(clerk, account)])
+    elsewhere["target"] = {"institution": "U1", "programme": "U1-ME"}
+    assert window.client.post(APPLY, headers=clerk, json=elsewhere).status_code == 201
+    withdrawn = window.client.post(
+        APPLY, headers=clerk, json=conv.body(account, [conv.outcome(clerk, account)])
+    ).json["id"]
+    back = window.client.post(
+        f"/api/v1/applications/{withdrawn}/withdraw", headers=clerk, json={"reason": "撤回"}
+    )
+    assert back.status_code == 200, back.json
+    asked = [conv.outcome(clerk, account), conv.outcome(clerk, account, kind="skill_certificate")]
+    r = window.client.post(PREVIEW, headers=clerk, json=conv.body(account, asked))
+    assert r.status_code == 200 and r.json["ok"] is True, r.json
+    assert {c["kind"]: (c["used"], c["asked"]) for c in r.json["caps"]} == {
+        "per_year": ("9.0", "6.0"),  # 3 + 3 toward U1-CS, 3 toward U1-ME
+        "per_outcome": ("0", "3.0"),
+        "per_institution": ("9.0", "6.0"),
+        "per_programme": ("6.0", "6.0"),
+        "certificates": ("1", "1"),
+    }
