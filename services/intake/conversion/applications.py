@@ -304,7 +304,7 @@ def facts_of_all(session: Session, entries: Sequence[LedgerEntry]) -> dict[int, 
         if record_ids
         else {}
     )
-    latest = (
+    latest: dict[uuid.UUID | None, ApplicationVersion] = (
         {
             v.application_id: v
             for v in session.scalars(
