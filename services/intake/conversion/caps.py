@@ -47,60 +47,45 @@ def year_start(day: date, starts: str) -> date:
     return start if start <= day else date(day.year - 1, month, first)
 
 
-def _measure(cap: dict[str, Any], asked: Asked) -> Any:
-    """What the learner has used toward ``cap``, as an aggregate over their counting
-    reservations (None: a cap counted from this conversion alone)."""
-    kind = cap["kind"]
-
-    def credits(where: Any) -> Any:
-        return func.coalesce(func.sum(Reservation.credits).filter(where), 0)
-
-    if kind == "per_year":
-        start = year_start(asked.applied_on, cap.get("year_starts", "01-01"))
-        return credits(Reservation.year_start == start)
-    if kind == "per_institution":
-        return credits(Reservation.target_institution == asked.institution)
-    if kind == "per_programme":
-        return credits(Reservation.target_programme == asked.programme)
-    if kind == "certificates":
-        return func.count().filter(
-            Reservation.target_programme == asked.programme, Reservation.certificate.is_(True)
+def _used(session: Session, asked: Asked, *where: Any, count: bool = False) -> Decimal:
+    measure = func.count() if count else func.coalesce(func.sum(Reservation.credits), 0)
+    found = session.scalar(
+        select(measure).where(
+            Reservation.learner_id == asked.learner_id,
+            Reservation.status.in_(COUNTING),
+            *where,
         )
-    return None
-
-
-def _used(session: Session, caps: list[dict[str, Any]], asked: Asked) -> dict[int, Decimal]:
-    """What is used toward each cap, by its place: one statement for all of them."""
-    measures = {
-        n: measure for n, cap in enumerate(caps) if (measure := _measure(cap, asked)) is not None
-    }
-    if not measures:
-        return {}
-    row = session.execute(
-        select(*(measure.label(f"cap_{n}") for n, measure in measures.items())).where(
-            Reservation.learner_id == asked.learner_id, Reservation.status.in_(COUNTING)
-        )
-    ).one()
-    return {n: Decimal(str(value or 0)) for n, value in zip(measures, row, strict=True)}
+    )
+    return Decimal(str(found or 0))
 
 
 def status(session: Session, caps: list[dict[str, Any]], asked: Asked) -> list[dict[str, Any]]:
     """Each cap: its limit, what the learner has already used toward it, what this
     conversion asks, and whether it would be exceeded."""
-    used = _used(session, caps, asked)
-    return [_one(cap, used.get(n, Decimal(0)), asked) for n, cap in enumerate(caps)]
+    return [_one(session, cap, asked) for cap in caps]
 
 
-def _one(cap: dict[str, Any], used: Decimal, asked: Asked) -> dict[str, Any]:
+def _one(session: Session, cap: dict[str, Any], asked: Asked) -> dict[str, Any]:
     kind, limit = cap["kind"], Decimal(str(cap["limit"]))
-    wanted: Decimal = asked.credits
-    extra = {}
+    used, wanted, extra = Decimal(0), asked.credits, {}
     if kind == "per_year":
         start = year_start(asked.applied_on, cap.get("year_starts", "01-01"))
+        used = _used(session, asked, Reservation.year_start == start)
         extra = {"year_start": start.isoformat()}
     elif kind == "per_outcome":
         wanted = max((c for c, _ in asked.outcomes), default=Decimal(0))
+    elif kind == "per_institution":
+        used = _used(session, asked, Reservation.target_institution == asked.institution)
+    elif kind == "per_programme":
+        used = _used(session, asked, Reservation.target_programme == asked.programme)
     elif kind == "certificates":
+        used = _used(
+            session,
+            asked,
+            Reservation.target_programme == asked.programme,
+            Reservation.certificate.is_(True),
+            count=True,
+        )
         wanted = Decimal(sum(1 for _, certificate in asked.outcomes if certificate))
     return {
         "kind": kind,
