@@ -52,6 +52,7 @@ bench: install servers ## run the benchmarks and print their figures
 	$(BIN)/python bench/notify.py
 	$(BIN)/python bench/bulk_import.py
 	$(BIN)/python bench/window.py
+	$(BIN)/python bench/conversion.py
 	$(BIN)/python bench/certificates.py
 
 migration: install ## new Alembic revision: make migration SERVICE=org MESSAGE="add x"

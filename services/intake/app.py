@@ -18,6 +18,9 @@ from shared.web import create_service_app
 
 __all__ = ["create_app", "db"]
 UPLOAD_SLACK = 64 * 1024  # multipart framing around the file itself
+# A conversion standard's rules come whole in one body: 10,000 rules (the most a version
+# holds) are about 2.3 MiB of JSON, so its two endpoints take up to 8 MiB.
+STANDARD_BODY_BYTES = 8 * 1024 * 1024
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -29,10 +32,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         conversion_api.blp,
         certificates_api.blp,
     ]
-    # JSON bodies stay under max_body_bytes; evidence and import uploads carry a file.
+    # JSON bodies stay under max_body_bytes but a standard's rule set; evidence and import
+    # uploads carry a file.
     body_limits = {
         "intake.upload_attachment": settings.max_attachment_bytes + UPLOAD_SLACK,
         "imports.post_import": settings.max_import_bytes + UPLOAD_SLACK,
+        "conversion.create_standard": STANDARD_BODY_BYTES,  # POST /conversion-standards
+        "conversion.VersionView": STANDARD_BODY_BYTES,  # PUT .../versions/{n} (GET: no body)
     }
     app = create_service_app(
         config.SERVICE, settings, db, blueprints, config.TITLE, config.DESCRIPTION, body_limits

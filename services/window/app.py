@@ -20,10 +20,13 @@ from flask import Flask, Response, g, redirect, render_template, request, url_fo
 from services.window import apis, assets, config, sessions, wording
 from services.window.admin import blp as admin_blp
 from services.window.apis import ApiError
+from services.window.certificates import blp as certificates_blp
+from services.window.conversion import blp as conversion_blp
 from services.window.imports import blp as imports_blp
 from services.window.public import blp as public_blp
 from services.window.review import blp as review_blp
 from services.window.signin import SignInAgain, person
+from services.window.standards import blp as standards_blp
 from services.window.window import blp as window_blp
 from shared.clock import china_time
 from shared.logs import configure_logging, request_id_var
@@ -59,7 +62,16 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     apis.init_app(app, settings)
     assets.init_app(app)
     _wire(app, settings)
-    for blp in (public_blp, window_blp, imports_blp, review_blp, admin_blp):
+    for blp in (
+        public_blp,
+        window_blp,
+        imports_blp,
+        conversion_blp,
+        standards_blp,
+        review_blp,
+        admin_blp,
+        certificates_blp,
+    ):
         app.register_blueprint(blp)
     return app
 

@@ -21,6 +21,7 @@ from werkzeug.datastructures import MultiDict
 from services.window import charts, forms, wording
 from services.window.apis import ApiError
 from services.window.signin import call, person, required
+from services.window.standards import catalogue_names
 from shared.clock import CHINA
 
 blp = Blueprint("review", __name__, url_prefix="/review")
@@ -166,6 +167,7 @@ def _case_context(case_id: uuid.UUID) -> dict[str, Any]:
         samples = call("intake", "GET", f"/imports/{case['batch']['import_id']}/samples")
     who = person()
     return {
+        "names": catalogue_names() if case["kind"] == "conversion" else {},
         "case": case,
         "application": application,
         "samples": samples,

@@ -23,6 +23,7 @@ from markupsafe import Markup
 from services.window import forms
 from services.window.apis import ApiError, apis
 from services.window.signin import call, person, required
+from services.window.standards import catalogue_names
 from shared.identity import IdentityError, check_agreement, parse_identity
 
 blp = Blueprint("window", __name__)
@@ -224,7 +225,8 @@ def applications() -> str:
 def application(application_id: uuid.UUID) -> str:
     found = call("intake", "GET", f"/applications/{application_id}")
     labels = forms.labels(found.get("outcome_kind"))
-    return render_template("window/application.html", application=found, labels=labels)
+    names = catalogue_names() if found["kind"] == "conversion" else {}
+    return render_template("window/application.html", application=found, labels=labels, names=names)
 
 
 @blp.get("/applications/<uuid:application_id>/receipt")
@@ -332,4 +334,7 @@ def account(account: str) -> str:
         f"/accounts/{account}/ledger",
         params={"page": request.args.get("page", 1), "per_page": 20},
     )
-    return render_template("window/account.html", account=account, found=found, ledger=ledger)
+    names = catalogue_names() if found.get("converted") else {}
+    return render_template(
+        "window/account.html", account=account, found=found, ledger=ledger, names=names
+    )

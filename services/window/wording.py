@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from shared.clock import china_time
 
@@ -61,6 +62,7 @@ EVENT = {
     "returned": "退回补正",
     "resubmitted": "补正后重新提交",
     "withdrawn": "撤回",
+    "reversed": "学分转换冲销",
 }
 IMPORT_STATUS = {
     "received": "已收到，等待读取",
@@ -353,6 +355,12 @@ CHECK_DETAILS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"outcome kind and amount present"), "成果类型和学分（学时）齐全"),
     (re.compile(r"missing: (.+)"), r"缺少：\1"),
     (re.compile(r"the import's file, kept by intake"), "导入文件由系统留存"),
+    (re.compile(r"the credits the conversion asks for"), "转换申请的学分已列明"),
+    (
+        re.compile(r"(\d+) piece\(s\) of evidence of the outcomes converted"),
+        r"所转换成果的证明材料 \1 份（存入时已审核）",
+    ),
+    (re.compile(r"the record's entries, each reviewed already"), "所列各项均已审核"),
     (re.compile(r"(\d+) piece\(s\) of evidence"), r"证明材料 \1 份"),
     (re.compile(r"(\d+) file\(s\) read and hash-checked"), r"\1 个文件可读取，内容与提交时一致"),
     (re.compile(r"(\S+): missing from the evidence store"), r"\1：文件已丢失"),
@@ -482,4 +490,307 @@ FILTERS.update(
     record_status_name=_named(RECORD_STATUS),
     indicator_name=_named(INDICATOR),
     issue_kind_name=_named(ISSUE_KIND),
+)
+
+
+# --- credit conversion (services/window/standards.py, conversion.py) ----------------------
+
+VERSION_STATUS = {"draft": "草稿", "published": "已发布", "retired": "已停止施行"}
+CAP = {
+    "per_year": "每学年",
+    "per_outcome": "每项成果",
+    "per_institution": "每所院校",
+    "per_programme": "每个专业",
+    "certificates": "计入同一专业的证书数",
+}
+ENTRY_KIND = {"deposit": "存入", "import": "批量导入", "conversion": "学分转换", "reversal": "冲销"}
+HELD = {
+    "reserved": "已被一笔审核中的学分转换申请占用",
+    "consumed": "已转换",
+    "reversed": "已转换（后被冲销），不能再次转换",
+}
+
+# Why a rule does not take an outcome (``unmet``, parts joined by "; ").
+UNMET: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(r"older than (\d+) years on (\S+) \((\S+)\)"),
+        r"取得已超过 \1 年（取得于 \3，按 \2 计）",
+    ),
+    (re.compile(r"level (\S+) is below (\S+)"), r"等级 \1 低于 \2"),
+    (re.compile(r"(\S+) hours is fewer than (\S+)"), r"\1 学时少于 \2 学时"),
+    (re.compile(r"score (\S+) is below (\S+)"), r"成绩 \1 低于 \2"),
+]
+
+
+def unmet_reason(text: str | None) -> str:
+    """A rule's unmet conditions, each as a clerk reads it."""
+    return "；".join(_worded(part, UNMET) for part in (text or "").split("; ") if part)
+
+
+def amount(value: object) -> str:
+    """An amount as a person reads it: 8, 2.5 (not 8.0 or 16.00)."""
+    text = "" if value is None else str(value)
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _cap_exceeded(m: re.Match[str]) -> str:
+    unit = "张" if m[1] == "certificates" else "学分"
+    return f"将超过{CAP.get(m[1], m[1])}上限 {m[2]} {unit}：已用 {m[4]}，本次申请 {m[5]}"
+
+
+REASONS += [
+    # a conversion at the window
+    (re.compile(r"outcome (\d+) is named twice"), "同一项成果选了两次"),
+    (
+        re.compile(r"(\d+) is not an approved outcome of this learner's account"),
+        "不是该学员账户中审核通过的学习成果",
+    ),
+    (re.compile(r"(\d+) is a (\w+), not a deposited outcome"), "不是存入的学习成果，不能转换"),
+    (re.compile(r"outcome (\d+) has been reversed"), "该成果已被冲销，不能转换"),
+    (
+        re.compile(r"outcome (\d+) is already reserved by conversion (\S+)"),
+        r"该成果已被另一笔学分转换申请占用（申请 \2），在其审核结束前不能再次转换",
+    ),
+    (
+        re.compile(r"outcome (\d+) is already consumed \(then reversed\) by conversion (\S+)"),
+        r"该成果已转换（申请 \2）并被冲销，不能再次转换",
+    ),
+    (
+        re.compile(r"outcome (\d+) is already consumed by conversion (\S+)"),
+        r"该成果已转换过（申请 \2），不能再次转换",
+    ),
+    (
+        re.compile(r"outcome (\d+) was reserved a moment ago"),
+        "该成果刚刚被另一笔学分转换申请占用",
+    ),
+    (
+        re.compile(r"an outcome is held by another conversion"),
+        "所选成果已被另一笔学分转换申请占用",
+    ),
+    (
+        re.compile(r"condition not met: (.+)"),
+        lambda m: f"不符合转换条件：{unmet_reason(m[1])}",
+    ),
+    (
+        re.compile(r"no rule of the standard converts this outcome to the target.*"),
+        "本标准没有把该成果转换为所选目标的规则（可申请专家认定）",
+    ),
+    (
+        re.compile(
+            r"the (\w+) cap of (\S+) (credits|certificates) would be exceeded: "
+            r"(\S+) already used, (\S+) asked"
+        ),
+        _cap_exceeded,
+    ),
+    (
+        re.compile(r"the conversion cannot be applied for as it stands"),
+        "这笔转换目前不能提交，请按提示调整：",
+    ),
+    (re.compile(r"(\S+) is not a conversion standard"), r"没有代码为 \1 的转换标准"),
+    (
+        re.compile(r"(\S+) is (\S+)'s, for its own city only"),
+        r"\1 是 \2 发布的标准，只适用于该市",
+    ),
+    (
+        re.compile(r"no version of (\S+) is in force on (\S+) \(retired, or not yet effective\)"),
+        r"\2 没有施行中的 \1 版本（已停止施行或尚未施行）",
+    ),
+    (re.compile(r"not in the catalogue"), "转换目录中没有"),
+    (re.compile(r"the learning account is not open|not open"), "学习账户尚未开立"),
+    (
+        re.compile(r"an expert judgement says why"),
+        "申请专家认定须填写认定理由",
+    ),
+    (
+        re.compile(r"credits are counted in half credits \(e\.g\. 2 or 2\.5\)"),
+        "以半学分计（例如 2 或 2.5）",
+    ),
+    (
+        re.compile(r"Must be greater than or equal to (\S+) and less than or equal to (\S+)\."),
+        lambda m: f"应在 {amount(m[1])} 至 {amount(m[2])} 之间",
+    ),
+    (re.compile(r"Not a valid list\.?"), "请选择"),
+    # a reversal
+    (
+        re.compile(r"a conversion is reversed by an administrator of a unit above the point"),
+        "学分转换由受理点以上单位的管理员冲销",
+    ),
+    (re.compile(r"application \S+ is not an approved conversion"), "该申请不是已通过的学分转换"),
+    (re.compile(r"conversion \S+ is already reversed"), "该学分转换已经冲销过"),
+    # standards and their rules
+    (
+        re.compile(r"conversion standards are kept by the administrators of the provincial.*"),
+        "转换标准由省中心或分部（本市）的管理员制定",
+    ),
+    (re.compile(r"already used by another standard"), "已被其他标准使用"),
+    (re.compile(r"conversion standard (\S+) exists"), r"转换标准 \1 已存在"),
+    (
+        re.compile(r"conversion standard (\S+) already has a draft; edit it"),
+        r"标准 \1 已有草稿，请修改该草稿",
+    ),
+    (re.compile(r"conversion standard (\S+) is kept by (\S+)"), r"标准 \1 由 \2 制定和维护"),
+    (re.compile(r"conversion standard (\S+) not found"), r"没有找到转换标准 \1"),
+    (
+        re.compile(r"version (\d+) of (\S+) is (\w+): a published version never changes.*"),
+        r"第 \1 版已发布，发布后不能修改，请制定新版本",
+    ),
+    (
+        re.compile(r"version (\d+) of (\S+) is (\w+); only a published one is retired"),
+        r"第 \1 版不是已发布的版本，不能停止施行",
+    ),
+    (
+        re.compile(r"version (\d+) of (\S+) cannot be published as it stands"),
+        r"第 \1 版还不能发布，请按提示修改：",
+    ),
+    (re.compile(r"(\S+) is not a certificate of the catalogue"), r"转换目录中没有证书 \1"),
+    (re.compile(r"(\S+) is issued at (\S+), not (\S+)"), r"\1 的等级为 \2，没有 \3"),
+    (
+        re.compile(r"a course rule names the institution of the course"),
+        "课程规则须填写来源院校",
+    ),
+    (re.compile(r"must be one of ([a-z_, ]+)"), r"应为以下之一：\1"),
+    (re.compile(r"not an institution of the catalogue"), "转换目录中没有该院校"),
+    (re.compile(r"not a programme of that institution"), "不是该院校的专业"),
+    (re.compile(r"not a course of that programme"), "不是该专业的课程"),
+    (re.compile(r"a fixed rule gives credits above 0"), "固定学分的规则须填写大于 0 的学分"),
+    (re.compile(r"must be above 0"), "须大于 0"),
+    (
+        re.compile(r"a rule by hours gives at most so many credits \(above 0\)"),
+        "按学时计算的规则须填写最多学分（大于 0）",
+    ),
+    (
+        re.compile(r"gives up to (\S+) credits, above the per_outcome cap of (\S+)"),
+        r"最多可给 \1 学分，超过每项成果上限 \2 学分",
+    ),
+    (
+        re.compile(r"contradicts rule (\d+): the same outcomes and target, other credits"),
+        r"与第 \1 条规则矛盾：成果和目标相同，学分不同",
+    ),
+    (re.compile(r"a version holds at least one rule"), "每个版本至少要有一条规则"),
+    (re.compile(r"must not be before effective_from"), "不能早于施行日期"),
+    (re.compile(r"(\w+) is declared twice"), "重复设置"),
+    (re.compile(r"must be a number above 0"), "须为大于 0 的数字"),
+    (re.compile(r"must be a day as MM-DD|MM-DD"), "应为“月-日”，例如 03-01"),
+    (
+        re.compile(r"1-40 of A-Z, 0-9, '\.', '_', '-'"),
+        "应为 1 至 40 位字母、数字、点、下划线或连字符",
+    ),
+    # the catalogue
+    (
+        re.compile(r"the catalogue is kept by the provincial centre's administrators"),
+        "转换目录由省中心管理员维护",
+    ),
+    (re.compile(r"(\S+) is not in the catalogue"), r"转换目录中没有 \1"),
+]
+
+FILTERS.update(
+    amount=amount,
+    cap_name=_named(CAP),
+    version_status_name=_named(VERSION_STATUS),
+    entry_kind_name=_named(ENTRY_KIND),
+    held_name=_named(HELD),
+    unmet_reason=unmet_reason,
+)
+
+
+# --- certificates: their status, the verdict on one, and intake's refusals ---------------
+# (services/window/certificates.py; the verdict's reasons come with a code, worded by it)
+
+CERTIFICATE_STATUS = {"valid": "有效", "suspended": "已暂停", "revoked": "已撤销"}
+VERDICT = {
+    "genuine": "真实有效",
+    "revoked": "已撤销",
+    "suspended": "已暂停",
+    "expired": "已过期",
+    "not_yet_valid": "尚未生效",
+    "status_unavailable": "暂时无法核实状态",
+    "not_genuine": "无法验证",
+}
+# What each verdict tells the reader to do, under its name.
+VERDICT_ADVICE = {
+    "genuine": "本证明由浙江省终身教育学分银行签发，内容未被改动，目前有效。",
+    "revoked": "本证明已被签发单位撤销，不再有效。",
+    "suspended": "本证明正在核查，暂停期间不能作为有效证明使用。",
+    "expired": "本证明已超过有效期。",
+    "not_yet_valid": "本证明尚未到生效时间。",
+    "status_unavailable": "签名无误，但暂时无法查到本证明是否被撤销或暂停，请稍后再核验。",
+    "not_genuine": (
+        "无法确认这是浙江省终身教育学分银行签发的证明：内容可能被改动，或并非本银行签发。"
+    ),
+}
+VERDICT_REASON = {
+    "REVOKED": "撤销名单中有本证明",
+    "SUSPENDED": "暂停名单中有本证明",
+    "EXPIRED": "已超过有效期",
+    "NOT_YET_VALID": "尚未到生效时间",
+    "NUMBER_MISMATCH": "签名属于另一份证明，与纸面上的证明编号不符",
+    "PROOF_VERIFICATION_ERROR": "签名校验不通过：内容被改动过，或不是用本银行的密钥签发",
+    "UNKNOWN_KEY": "签名所用的密钥不在本银行公布的密钥清单中",
+    "KEY_WINDOW_ERROR": "签名时间不在该密钥的有效期内",
+    "UNKNOWN_ISSUER": "签发者不是浙江省终身教育学分银行",
+    "KEY_LIST_ERROR": "密钥清单无法核实",
+    "NO_SIGNING_KEY": "没有可用的签名密钥",
+    "INVALID_JSON": "不是有效的证明文件（JSON）",
+    "MALFORMED_VALUE_ERROR": "证明的内容格式不正确",
+    "UNKNOWN_TERM": "证明中含有无法识别的项目",
+    "MULTIBASE_ERROR": "签名的编码不正确",
+    "PAYLOAD_PREFIX": "不是本银行证明的二维码（应以 ZJCB1: 开头）",
+    "PAYLOAD_ENCODING": "二维码内容编码不正确，可能扫描不完整",
+    "PAYLOAD_TRUNCATED": "二维码内容不完整",
+    "PAYLOAD_TOO_LARGE": "二维码内容过长",
+    "PAYLOAD_NOT_COSE": "二维码内容不是本银行的签名格式",
+    "STATUS_RETRIEVAL_ERROR": "暂时无法取得撤销、暂停名单",
+    "STATUS_VERIFICATION_ERROR": "撤销、暂停名单的签名无法核实",
+    "STATUS_LIST_LENGTH_ERROR": "撤销、暂停名单不完整",
+    "RANGE_ERROR": "证明的状态序号超出名单范围",
+}
+OUTCOME_KIND["conversion"] = "学分转换"
+
+REASONS += [
+    # intake's certificates
+    (re.compile(r"certificate \S+ not found"), "没有找到这份证明（或不在您的管辖范围内）"),
+    (
+        re.compile(r"certificate (\S+) is suspended or revoked by (\S+), which issued it, .*"),
+        r"证明 \1 由签发单位 \2 或其上级单位的管理员、审核人员暂停或撤销",
+    ),
+    (
+        re.compile(r"certificate (\S+) is (valid|suspended|revoked)"),
+        lambda m: f"证明 {m[1]} 当前{CERTIFICATE_STATUS.get(m[2], m[2])}，不能这样办理",
+    ),
+    (re.compile(r"the record holds nothing to certify"), "账户中没有可以证明的学习成果"),
+    (
+        re.compile(r"the account has no approved outcome or conversion"),
+        "账户中还没有审核通过的学习成果或学分转换",
+    ),
+    (re.compile(r"too much for one certificate"), "一份证明写不下这么多"),
+    (
+        re.compile(r"the record holds (\d+) entries: choose at most (\d+)"),
+        r"账户共有 \1 笔，请选择不超过 \2 笔",
+    ),
+    (re.compile(r"some entries cannot be certified"), "有的明细不能写入证明"),
+    (re.compile(r"entry (\d+) is named twice"), r"明细 \1 选了两次"),
+    (re.compile(r"(\d+) is not an entry of this account"), r"明细 \1 不属于本账户"),
+    (re.compile(r"(\d+) is a reversal"), r"明细 \1 是冲销记录，不能写入证明"),
+    (re.compile(r"entry (\d+) has been reversed"), r"明细 \1 已被冲销"),
+    (re.compile(r"the learning account is not open"), "学习账户尚未开立"),
+    (re.compile(r"not open"), "尚未开立"),
+    (re.compile(r"too long to be a certificate"), "内容过长，不是证明"),
+    (re.compile(r"at most (\d+) characters"), r"最多 \1 个字符"),
+    (re.compile(r"Longer than maximum length (\d+)\.?"), r"最多 \1 个字"),
+]
+
+
+def verdict_reason(reason: Any) -> str:
+    """A verdict's reason as a reader understands it (by its code; else as the bank gave)."""
+    return VERDICT_REASON.get(reason.get("code", ""), "") or reason.get("message", "")
+
+
+CHECK_DETAILS += [
+    (re.compile(r"the record's entries, each reviewed already"), "证明所载各笔均已审核通过"),
+]
+FILTERS.update(
+    certificate_status_name=_named(CERTIFICATE_STATUS),
+    verdict_name=_named(VERDICT),
+    verdict_advice=_named(VERDICT_ADVICE),
+    verdict_reason=verdict_reason,
 )

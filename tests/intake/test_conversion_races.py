@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -165,3 +166,42 @@ def test_the_database_holds_an_outcome_once_even_without_the_lock(
         session.add(Reservation(**row))
     with db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Reservation)) == 2
+
+
+def test_an_outcome_taken_after_it_was_weighed_is_named_and_the_others_are_not_reserved(
+    intake_app: Flask, window: Window, conv: Conversions
+) -> None:
+    """A writer that weighed the outcomes free and then finds one taken (the reservations
+    go in as one statement): the one taken is named, and once the refusal is rolled back
+    none of the rest is held."""
+    from services.intake.context import context
+    from services.intake.conversion import applications as conversions
+    from shared.auth import Principal
+    from shared.errors import Conflict
+
+    clerk = window.token()
+    account = window.open_account(clerk)
+    conv.standard()
+    free, taken = conv.outcome(clerk, account), conv.outcome(clerk, account)
+    principal = Principal(
+        7, "clerk", "AP000001", "/ZJ/B01/S001/AP000001/", "acceptance_point",
+        frozenset({"service"}), "OPERATING",
+    )  # fmt: skip
+    request = conversions.request_of(conv.body(account, [free, taken]))
+    with intake_app.app_context(), db.transaction() as session:
+        weighed = conversions.weigh(session, context(), principal, request)
+        assert not weighed.conflicts and not weighed.problems
+        # meanwhile another conversion takes one of them
+        other = window.client.post(APPLY, headers=clerk, json=conv.body(account, [taken]))
+        assert other.status_code == 201, other.json
+        with pytest.raises(Conflict) as refused:
+            # any application row will do for the reservations' key: only its id is used
+            application = session.get_one(Application, uuid.UUID(other.json["id"]))
+            conversions._reserve(session, application, weighed)
+        assert [(e.field, e.reason) for e in refused.value.errors] == [
+            ("outcomes", f"outcome {taken} was reserved a moment ago")
+        ]
+        session.rollback()  # as the view's request does on a refusal
+    with db.transaction() as session:
+        held = session.execute(select(Reservation.ledger_entry_id, Reservation.status)).all()
+    assert held == [(taken, ReservationStatus.RESERVED)]

@@ -4,6 +4,7 @@ new version, retired; the version in force on a day; who may read and who may ke
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
@@ -180,6 +181,57 @@ def test_bad_rules_are_refused_when_sent_naming_the_field(
     assert set(errors(r)) == {"rules.0.method", "rules.0.max_credits", "rules.0.min_level"}
     assert "half credits" in errors(r)["rules.0.max_credits"]
     assert window.client.get(STANDARDS, headers=conv.province).json["items"] == []
+
+
+MIB = 1024 * 1024
+
+
+def rules_over(size: int) -> list[dict[str, Any]]:
+    """Enough copies of one rule for a body above ``size`` bytes."""
+    one = len(json.dumps(TRAINING_RULE, ensure_ascii=False).encode()) + 2
+    return [TRAINING_RULE] * (size // one + 100)
+
+
+def test_a_rule_set_over_1_mib_is_taken_when_created_and_when_a_draft_is_replaced(
+    window: Window, conv: Conversions
+) -> None:
+    body = {"code": "BIG", "name": "大标准", "effective_from": "2026-01-01"}
+    rules = rules_over(MIB)
+    assert len(json.dumps({**body, "rules": rules}, ensure_ascii=False).encode()) > MIB
+    r = window.client.post(STANDARDS, headers=conv.province, json={**body, "rules": rules})
+    assert r.status_code == 201, r.json
+    put = window.client.put(
+        f"{STANDARDS}/BIG/versions/1",
+        headers=conv.province,
+        json={"effective_from": "2026-02-01", "rules": [*rules, CERTIFICATE_RULE]},
+    )
+    assert put.status_code == 200, put.json
+    assert len(put.json["rules"]) == len(rules) + 1
+
+
+def test_a_rule_set_over_8_mib_is_413_and_every_other_endpoint_keeps_1_mib(
+    window: Window, conv: Conversions
+) -> None:
+    conv.standard()
+    pad = "x" * (8 * MIB)
+    over = {"code": "HUGE", "name": "超大", "effective_from": "2026-01-01", "note": pad}
+    r = window.client.post(STANDARDS, headers=conv.province, json=over)
+    assert r.status_code == 413 and r.json["status"] == 413
+    r = window.client.put(
+        f"{STANDARDS}/STD/versions/1",
+        headers=conv.province,
+        json={"effective_from": "2026-01-01", "note": pad},
+    )
+    assert r.status_code == 413
+    past_1_mib = {"name": "x" * (MIB + 1)}
+    for method, path in (
+        ("put", "/api/v1/catalogue/institutions/U9"),
+        ("post", f"{STANDARDS}/STD/versions/1/retire"),
+        ("post", "/api/v1/conversions/preview"),
+        ("post", "/api/v1/applications"),
+    ):
+        r = getattr(window.client, method)(path, headers=conv.province, json=past_1_mib)
+        assert r.status_code == 413, (path, r.status_code)
 
 
 def test_a_published_version_never_changes_and_an_edit_is_a_new_version(

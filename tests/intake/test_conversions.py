@@ -5,16 +5,19 @@ judgement, and a decision recomputed from the application alone."""
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from services.intake.context import db
+from services.intake import decisions
+from services.intake.context import db, worker_context
+from services.intake.conversion import applications as conversions
 from services.intake.conversion import rules
 from services.intake.conversion.models import Reservation
-from services.intake.models import Application, LedgerEntry, Outbox
+from services.intake.models import Account, Application, LedgerEntry, Outbox
 from tests.factories import (
     CERTIFICATE_RULE,
     TRAINING_RULE,
@@ -22,6 +25,8 @@ from tests.factories import (
     Window,
     decide,
 )
+from tests.import_data import generate, to_csv
+from tests.intake.conftest import process, send
 
 PREVIEW, APPLY = "/api/v1/conversions/preview", "/api/v1/conversions"
 
@@ -473,3 +478,128 @@ def test_a_certificate_is_deposited_with_a_catalogue_code_of_its_kind_and_level(
     not_issued = deposit(catalogue_code="C-WEB", level="技师")
     assert errors(not_issued) == {"outcome.level": "C-WEB is issued at 初级、中级、高级, not 技师"}
     assert deposit(catalogue_code="C-WEB").status_code == 201
+
+
+def test_import_records_and_deposits_are_read_together_each_from_its_own_source(
+    window: Window, conv: Conversions, clerk: dict[str, str], account: str
+) -> None:
+    """The facts of many outcomes are read in one batch: each import record's from the
+    record, each deposit's from its latest version (a corrected one's second), by entry."""
+    generated = generate(3, bad_every=1000, repeat_every=1000)
+    for row, hours in zip(generated.rows, ("24", "40", "60"), strict=True):
+        row["hours"] = hours
+    sent = send(window, clerk, to_csv(generated.rows))
+    assert sent.status_code == 202, sent.json
+    process(sent.json["id"])
+    batch = window.client.get(f"/api/v1/imports/{sent.json['id']}", headers=clerk).json
+    message = {
+        "message_id": uuid.uuid4(),
+        "application_id": uuid.UUID(batch["application_id"]),
+        "round": 1,
+        "level": "subcentre",
+        "outcome": "approved",
+        "decided_by_id": 901,
+        "decided_by": "sc-reviewer",
+        "decided_at": None,
+        "reason": None,
+        "rejected_rows": [],
+    }
+    with db.transaction() as session:
+        assert decisions.apply_decision(session, worker_context(), message) == "approved"
+    sha = window.upload(clerk)
+    returned = window.client.post(
+        "/api/v1/applications", headers=clerk, json=window.deposit_body(account, [sha], hours="400")
+    ).json["id"]
+    decide(returned, "returned", reason="学时与证书不符")
+    body = window.deposit_body(account, [sha], hours="32")
+    r = window.client.post(
+        f"/api/v1/applications/{returned}/resubmit",
+        headers=clerk,
+        json={k: body[k] for k in ("outcome_kind", "outcome", "attachments")},
+    )
+    assert r.status_code == 200, r.json
+    decide(returned, "approved", round_=2)
+    certificate = conv.outcome(clerk, account, kind="skill_certificate")
+    with db.transaction() as session:
+        imported = session.scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.import_record_id.is_not(None))
+            .order_by(LedgerEntry.id)
+        ).all()
+        deposits = session.scalars(
+            select(LedgerEntry)
+            .where(
+                (LedgerEntry.application_id == uuid.UUID(returned))
+                | (LedgerEntry.id == certificate)
+            )
+            .order_by(LedgerEntry.id)
+        ).all()
+        mixed = [imported[1], *deposits, imported[0], imported[2]]
+        batch_facts = conversions.facts_of_all(session, mixed)
+        one_by_one = {e.id: conversions.facts_of(session, e) for e in mixed}
+        imported_account = session.get_one(Account, imported[0].account_id).number
+    assert batch_facts == one_by_one and list(batch_facts) == [e.id for e in mixed]
+    assert [
+        (f.kind, f.hours, f.organiser, f.title, f.on) for f in (batch_facts[e.id] for e in imported)
+    ] == [
+        ("social_training", f"{h}.00", "杭州市职业技能培训中心", "电工初级培训", "2026-03-20")
+        for h in ("24", "40", "60")
+    ]
+    by_kind = {batch_facts[e.id].kind: batch_facts[e.id] for e in deposits}
+    assert by_kind["social_training"].hours == "32.00"  # the corrected version, not the first
+    assert by_kind["skill_certificate"].catalogue_code == "C-WEB"
+    assert by_kind["skill_certificate"].evidence and by_kind["social_training"].evidence == (sha,)
+    # and through the API: an imported learner's record converted like a deposit
+    conv.standard()
+    r = window.client.post(
+        PREVIEW, headers=clerk, json=conv.body(imported_account, [imported[0].id])
+    )
+    assert r.status_code == 200, r.json
+    assert (r.json["ok"], r.json["credits"]) == (True, "1.5")  # 24 hours / 16, to a half
+
+
+def test_every_cap_counts_what_it_covers_of_the_learners_held_outcomes(
+    window: Window, conv: Conversions, clerk: dict[str, str], account: str
+) -> None:
+    """The caps' use, read for all of them at once, each over its own reservations: another
+    programme of the institution counts toward per_institution only, a withdrawn conversion
+    toward none."""
+    other_programme = {**TRAINING_RULE, "target_programme": "U1-ME", "target_course": None}
+    conv.standard(
+        rules=[TRAINING_RULE, CERTIFICATE_RULE, other_programme],
+        caps=[
+            {"kind": "per_year", "limit": "100", "year_starts": "03-01"},
+            {"kind": "per_outcome", "limit": "6"},
+            {"kind": "per_institution", "limit": "100"},
+            {"kind": "per_programme", "limit": "100"},
+            {"kind": "certificates", "limit": "5"},
+        ],
+    )
+    training, certificate = (
+        conv.outcome(clerk, account),
+        conv.outcome(clerk, account, kind="skill_certificate"),
+    )
+    held = window.client.post(
+        APPLY, headers=clerk, json=conv.body(account, [training, certificate])
+    )
+    assert held.status_code == 201, held.json
+    elsewhere = conv.body(account, [conv.outcome(clerk, account)])
+    elsewhere["target"] = {"institution": "U1", "programme": "U1-ME"}
+    assert window.client.post(APPLY, headers=clerk, json=elsewhere).status_code == 201
+    withdrawn = window.client.post(
+        APPLY, headers=clerk, json=conv.body(account, [conv.outcome(clerk, account)])
+    ).json["id"]
+    back = window.client.post(
+        f"/api/v1/applications/{withdrawn}/withdraw", headers=clerk, json={"reason": "撤回"}
+    )
+    assert back.status_code == 200, back.json
+    asked = [conv.outcome(clerk, account), conv.outcome(clerk, account, kind="skill_certificate")]
+    r = window.client.post(PREVIEW, headers=clerk, json=conv.body(account, asked))
+    assert r.status_code == 200 and r.json["ok"] is True, r.json
+    assert {c["kind"]: (c["used"], c["asked"]) for c in r.json["caps"]} == {
+        "per_year": ("9.0", "6.0"),  # 3 + 3 toward U1-CS, 3 toward U1-ME
+        "per_outcome": ("0", "3.0"),
+        "per_institution": ("9.0", "6.0"),
+        "per_programme": ("6.0", "6.0"),
+        "certificates": ("1", "1"),
+    }

@@ -16,14 +16,15 @@ judgement, with its credits and its reason: it climbs one level higher in review
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.intake import handoff, ledger, serving, timeline
@@ -241,7 +242,7 @@ def _outcomes(
 ) -> tuple[list[rules.Facts], list[FieldError], list[FieldError]]:
     """The facts of each chosen outcome; what is not the account's deposited outcome, and
     what another conversion holds, by its place in the request."""
-    problems, conflicts, found = [], [], []
+    problems, conflicts, wanted = [], [], []
     entries = {e.id: e for e in session.scalars(select(LedgerEntry).where(LedgerEntry.id.in_(ids)))}
     held = {
         r.ledger_entry_id: r
@@ -280,28 +281,63 @@ def _outcomes(
                 )
             )
         else:
-            found.append(facts_of(session, entry))
-    return found, problems, conflicts
+            wanted.append(entry)
+    facts = facts_of_all(session, wanted)
+    return [facts[entry.id] for entry in wanted], problems, conflicts
 
 
 def facts_of(session: Session, entry: LedgerEntry) -> rules.Facts:
     """What a rule may look at of a deposited outcome: its deposit's data, or its record."""
-    if entry.import_record_id is not None:
-        record = session.get_one(ImportRecord, entry.import_record_id)
-        return rules.Facts(
-            entry_id=entry.id,
-            kind="social_training",
-            on=record.end_date.isoformat(),
-            hours=str(record.hours),
-            organiser=record.organiser,
-            title=record.programme,
-        )
-    version = session.scalars(
-        select(ApplicationVersion)
-        .where(ApplicationVersion.application_id == entry.application_id)
-        .order_by(ApplicationVersion.version.desc())
-        .limit(1)
-    ).one()
+    return facts_of_all(session, [entry])[entry.id]
+
+
+def facts_of_all(session: Session, entries: Sequence[LedgerEntry]) -> dict[int, rules.Facts]:
+    """``facts_of`` each outcome, by ledger entry, in two statements whatever their number:
+    the import records at once, and the latest version of every deposit at once."""
+    record_ids = {e.import_record_id for e in entries if e.import_record_id is not None}
+    deposits = {e.application_id for e in entries if e.import_record_id is None}
+    records = (
+        {
+            r.id: r
+            for r in session.scalars(select(ImportRecord).where(ImportRecord.id.in_(record_ids)))
+        }
+        if record_ids
+        else {}
+    )
+    latest: dict[uuid.UUID | None, ApplicationVersion] = (
+        {
+            v.application_id: v
+            for v in session.scalars(
+                select(ApplicationVersion)
+                .where(ApplicationVersion.application_id.in_(deposits))
+                .order_by(ApplicationVersion.application_id, ApplicationVersion.version.desc())
+                .ext(distinct_on(ApplicationVersion.application_id))  # the latest of each
+            )
+        }
+        if deposits
+        else {}
+    )
+    found = {}
+    for entry in entries:
+        if entry.import_record_id is not None:
+            found[entry.id] = _record_facts(entry, records[entry.import_record_id])
+        else:
+            found[entry.id] = _deposit_facts(entry, latest[entry.application_id])
+    return found
+
+
+def _record_facts(entry: LedgerEntry, record: ImportRecord) -> rules.Facts:
+    return rules.Facts(
+        entry_id=entry.id,
+        kind="social_training",
+        on=record.end_date.isoformat(),
+        hours=str(record.hours),
+        organiser=record.organiser,
+        title=record.programme,
+    )
+
+
+def _deposit_facts(entry: LedgerEntry, version: ApplicationVersion) -> rules.Facts:
     data = version.data
     return rules.Facts(
         entry_id=entry.id,
@@ -400,28 +436,45 @@ def _reserve(session: Session, application: Application, weighed: Weighed) -> No
     start = caps.year_start(
         weighed.applied_on, year.get("year_starts", "01-01") if year else "01-01"
     )
-    for a, share in zip(weighed.applied, shares, strict=True):
-        try:
-            with session.begin_nested():
-                session.add(
-                    Reservation(
-                        ledger_entry_id=a.facts.entry_id,
-                        application_id=application.id,
-                        learner_id=weighed.learner.id,
-                        status=ReservationStatus.RESERVED,
-                        credits=share,
-                        year_start=start,
-                        target_institution=weighed.request.institution,
-                        target_programme=weighed.request.programme,
-                        certificate=a.facts.kind in rules.CERTIFICATE_KINDS,
-                    )
-                )
-                session.flush()
-        except IntegrityError:  # taken by another conversion this very instant
-            raise Conflict(
-                "an outcome is held by another conversion",
-                [FieldError("outcomes", f"outcome {a.facts.entry_id} was reserved a moment ago")],
-            ) from None
+    rows = [
+        {
+            "ledger_entry_id": a.facts.entry_id,
+            "application_id": application.id,
+            "learner_id": weighed.learner.id,
+            "status": ReservationStatus.RESERVED,
+            "credits": share,
+            "year_start": start,
+            "target_institution": weighed.request.institution,
+            "target_programme": weighed.request.programme,
+            "certificate": a.facts.kind in rules.CERTIFICATE_KINDS,
+        }
+        for a, share in zip(weighed.applied, shares, strict=True)
+    ]
+    if not rows:
+        return
+    # One statement for every outcome: one already held by a live reservation (taken by
+    # another conversion this very instant, past the learner's lock) is left out, not
+    # inserted, and named.
+    taken = set(
+        session.scalars(
+            pg_insert(Reservation)
+            .values(rows)
+            .on_conflict_do_nothing(
+                index_elements=[Reservation.ledger_entry_id],
+                index_where=text("status <> 'released'"),  # uq_conversion_reservations_held
+            )
+            .returning(Reservation.ledger_entry_id)
+        )
+    )
+    missed = [row["ledger_entry_id"] for row in rows if row["ledger_entry_id"] not in taken]
+    if missed:
+        raise Conflict(
+            "an outcome is held by another conversion",
+            [
+                FieldError("outcomes", f"outcome {entry} was reserved a moment ago")
+                for entry in missed
+            ],
+        )
 
 
 def resubmit(

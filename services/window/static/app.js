@@ -170,9 +170,47 @@
     });
   }
 
+  // A certificate's page opened from its QR code carries the code's payload after "#" (never
+  // sent to a server by the browser): posted to the window, which asks the bank whether it
+  // is this certificate's, and the answer is shown in the page.
+  function checkQrPayload() {
+    var region = document.querySelector("[data-qr-check]");
+    var fragment = window.location.hash.slice(1);
+    if (!region || !fragment) {
+      return;
+    }
+    var payload = fragment;
+    try {
+      payload = decodeURIComponent(fragment);
+    } catch (e) {
+      payload = fragment; // not percent-encoded: the bank judges it as it is
+    }
+    region.hidden = false;
+    var result = region.querySelector("#qr-result");
+    fetch(region.getAttribute("data-qr-check"), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrfToken(), "Content-Type": "application/x-www-form-urlencoded" },
+      body: "payload=" + encodeURIComponent(payload),
+    })
+      .then(function (response) {
+        if (!response.ok) {
+          throw new Error(response.status);
+        }
+        return response.text();
+      })
+      .then(function (html) {
+        result.innerHTML = html;
+      })
+      .catch(function () {
+        result.textContent = "暂时无法核对二维码，请稍后刷新页面重试。";
+      });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     wire(document);
     focusErrors(document);
+    checkQrPayload();
   });
   document.addEventListener("htmx:afterSwap", function (event) {
     wire(event.target);
