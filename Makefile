@@ -34,7 +34,10 @@ run: install servers ## migrate, seed and start every service, worker, relay, be
 packages: ## install the Debian packages the tests need when missing (Chromium, CJK fonts, poppler)
 	@deploy/ensure-packages.sh
 
-test: install servers packages ## run the whole test suite (real PostgreSQL, Redis, workers, Chromium)
+fonts: install packages ## subset the certificates' fonts into var/fonts (once; a PDF would make them too)
+	$(BIN)/python -m services.intake.certificates.fonts
+
+test: install servers packages fonts ## run the whole test suite (real PostgreSQL, Redis, workers, Chromium)
 	$(BIN)/pytest
 
 lint: install ## ruff (lint and format check) and mypy
@@ -50,6 +53,7 @@ bench: install servers ## run the benchmarks and print their figures
 	$(BIN)/python bench/bulk_import.py
 	$(BIN)/python bench/window.py
 	$(BIN)/python bench/conversion.py
+	$(BIN)/python bench/certificates.py
 
 migration: install ## new Alembic revision: make migration SERVICE=org MESSAGE="add x"
 	$(BIN)/python -c "from alembic import command; from shared.migrations import alembic_config, upgrade; \
@@ -64,4 +68,4 @@ compose-check: install ## validate docker-compose.yml with `docker compose confi
 lock: ## re-pin constraints.txt from what is installed in .venv
 	$(BIN)/pip freeze --exclude-editable | grep -v '^creditbank' | LC_ALL=C sort -f > constraints.txt
 
-.PHONY: help install servers packages run test lint bench migration openapi compose-check lock
+.PHONY: help install servers packages fonts run test lint bench migration openapi compose-check lock

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Install the Debian packages the project needs that this machine lacks: Chromium for the
 # browser tests, the Noto CJK fonts (without them every Chinese character is a box, on the
-# pages and in the certificates' PDFs), poppler-utils to read PDFs back. `apt-get update` runs
+# pages and in the certificates' PDFs), HanaMin (fonts-hanazono: the rare name characters of
+# CJK Extensions B to F that Noto lacks, for the printed certificates), poppler-utils to read
+# PDFs back. `apt-get update` runs
 # once, and only when something is missing; an installed package is never touched again.
 set -euo pipefail
-wanted=(chromium fonts-noto-cjk poppler-utils)
+wanted=(chromium fonts-noto-cjk fonts-hanazono poppler-utils)
 missing=()
 for package in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

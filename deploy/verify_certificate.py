@@ -3,6 +3,8 @@
     python -m deploy.verify_certificate --keys keys.json --status revocation.json \\
         --status suspension.json 'ZJCB1:...'
     python -m deploy.verify_certificate --keys keys.json --status lists.json certificate.json
+    python -m deploy.verify_certificate --keys keys.json --status lists.json \\
+        'https://bank.example/v/<id>#ZJCB1:...'   # what the printed QR code holds
 
 ``--keys`` is the bank's published key list (check the key fingerprints it prints against the
 bank's); each ``--status`` file is a status list credential as published, or a JSON array of
@@ -20,7 +22,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from services.intake.certificates import jcs, verify
+from services.intake.certificates import cose, jcs, verify
 from services.intake.certificates.errors import CertificateError
 from services.intake.certificates.keys import KeyList
 
@@ -74,7 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keys", type=Path, required=True, help="the published key list")
     parser.add_argument("--status", type=Path, action="append", default=[], help="status lists")
     parser.add_argument("--at", help="judge at this time (ISO 8601) instead of now")
-    parser.add_argument("certificate", help="a ZJCB1: payload, or a credential file")
+    parser.add_argument(
+        "certificate",
+        help="a ZJCB1: payload, a printed QR code's text (its address # the payload), "
+        "or a credential file",
+    )
     args = parser.parse_args(argv)
     try:
         keys = KeyList.parse(args.keys.read_bytes())
@@ -82,8 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, CertificateError) as exc:
         print(f"cannot read the keys or status lists: {exc}", file=sys.stderr)
         return 2
-    text: str | bytes = args.certificate
-    if not args.certificate.startswith("ZJCB1:"):
+    scanned = cose.payload_of_scan(args.certificate)
+    text: str | bytes = scanned
+    if not scanned.startswith(cose.PREFIX):
         try:
             text = Path(args.certificate).read_bytes()
         except OSError as exc:

@@ -72,6 +72,10 @@ class Settings:
     # personal-data key), and how many years one is valid (0: as long as it is not revoked).
     certificate_keys_dir: str = ""
     certificate_valid_years: int = 0
+    # The printed certificates' fonts, subset from the system's (services/intake/certificates/
+    # fonts.py): made from what Debian installs, not data of a deployment, so one copy serves
+    # every var directory (the tests' temporary ones too).
+    fonts_dir: str = str(PROJECT_ROOT / "var" / "fonts")
     # How long a window may serve a learner after they presented their document there.
     account_ref_ttl: int = 8 * 3600
     task_time_limit: int = 300

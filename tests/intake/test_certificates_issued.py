@@ -212,3 +212,35 @@ def test_the_name_is_never_in_clear_in_the_tables_or_the_messages(
     assert told["data"]["certificate_number"] == certificate.number
     assert "certificate_url" in told["sealed"]  # the link opens the name: sealed for notify
     assert all(str(certificate.id) not in p for p in payloads)
+
+
+def test_the_pdf_is_served_at_its_address_and_a_name_no_font_has_is_refused(
+    window: Window, conv: Conversions
+) -> None:
+    _clerk, _account, application = issued(window, conv)
+    certificate = certificate_of(application["id"])
+    r = window.client.get(f"/api/v1/certificates/{certificate.id}/pdf")  # no sign-in
+    assert r.status_code == 200 and r.mimetype == "application/pdf"
+    assert r.data.startswith(b"%PDF-") and r.headers["Cache-Control"] == "private, no-store"
+    assert f'filename="certificate-{certificate.number}.pdf"' in r.headers["Content-Disposition"]
+    missing = window.client.get("/api/v1/certificates/00000000-0000-4000-8000-000000000000/pdf")
+    assert missing.status_code == 404
+
+    clerk = window.token(name="社区学校")
+    # U+9FEB (Unicode 10): a name the window takes, in neither Noto CJK 2.004 nor HanaMin
+    opened = window.open(clerk, name="王\u9feb")
+    assert opened.status_code == 201, opened.json
+    decide(opened.json["id"], "approved")
+    account = window.client.get(f"/api/v1/applications/{opened.json['id']}", headers=clerk).json[
+        "account_number"
+    ]
+    conv.outcome(clerk, account)
+    r = window.client.post(
+        "/api/v1/certificate-applications", headers=clerk, json={"account_number": account}
+    )
+    assert r.status_code == 201, r.json
+    decide(r.json["id"], "passed_up", unit=POINT)
+    decide(r.json["id"], "approved", level="subcentre", unit=SUBCENTRE)
+    refused = window.client.get(f"/api/v1/certificates/{certificate_of(r.json['id']).id}/pdf")
+    assert refused.status_code == 409, refused.json
+    assert refused.json["missing"] == "\u9feb" and "U+9FEB" in refused.json["detail"]

@@ -100,6 +100,29 @@ def get_certificate(certificate_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
+@blp.get("/certificates/<uuid:certificate_id>/pdf")
+@blp.response(
+    200,
+    {"type": "string", "format": "binary"},
+    description="the certificate for printing: an A4 PDF in Chinese with its QR code",
+    content_type="application/pdf",
+)
+@blp.alt_response(404, description="no certificate at this address")
+@blp.alt_response(409, description="a character of it no font can print (named)")
+def certificate_pdf(certificate_id: uuid.UUID) -> Response:
+    """The printable certificate, rendered from its signed credential (public, like the
+    certificate itself: its random address is what lets one have it). Its QR code opens
+    the verification page and carries the offline payload after ``#``."""
+    certificate = records.get(db.session, certificate_id)
+    data = records.pdf_of(db.session, context(), certificate)
+    response = Response(data, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = (
+        f'inline; filename="certificate-{certificate.number}.pdf"'
+    )
+    response.headers["Cache-Control"] = "private, no-store"  # it holds the learner's name
+    return response
+
+
 # --- for staff -------------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ PROOF_VERIFICATION_ERROR (no key's signature), MALFORMED_VALUE_ERROR (claims).
 from __future__ import annotations
 
 import io
+import urllib.parse
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -118,6 +119,32 @@ def decode(text: str, keys: KeyList) -> tuple[Claims, PublicKey]:
             continue
         return _claims(_cbor(payload, "the payload")), candidate
     raise CertificateError("PROOF_VERIFICATION_ERROR", "the QR payload's signature does not hold")
+
+
+# What a URL's fragment may hold as it is (RFC 3986 pchar): Base45 but for space and %.
+URL_SAFE = "$*+-./:"
+
+
+def scan_text(page: str, payload: str) -> str:
+    """What a certificate's QR code holds: its verification page's address, ``#``, and the
+    offline payload percent-encoded (space → %20, % → %25) so that the whole is a URL. A
+    phone's camera opens the page; an offline verifier reads ``payload_of_scan``."""
+    return f"{page}#{urllib.parse.quote(payload, safe=URL_SAFE)}"
+
+
+def payload_of_scan(text: str) -> str:
+    """The ``ZJCB1:`` payload of what a scanner read: a bare payload, or a verification
+    address with the payload after ``#``. Anything else is returned as it was (and refused
+    by ``decode`` for its prefix)."""
+    text = text.strip()
+    if text.startswith(PREFIX):
+        return text
+    head, sep, fragment = text.partition("#")
+    if sep and head.lower().startswith(("http://", "https://")):
+        unquoted = urllib.parse.unquote(fragment)
+        if unquoted.startswith(PREFIX):
+            return unquoted
+    return text
 
 
 def _to_be_signed(protected: bytes, payload: bytes) -> bytes:

@@ -9,19 +9,22 @@ import dataclasses
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from services.intake.certificates import credential, jcs
+from services.intake.certificates import cose, credential, fonts, jcs, pdf
 from services.intake.certificates import verify as verifying
 from services.intake.certificates.bank import Bank
 from services.intake.certificates.models import Certificate, CertificateStatus
 from services.intake.conversion import audit
+from services.intake.models import Account
 from shared.auth import Principal
 from shared.db import utcnow
-from shared.errors import FieldError, Forbidden, InvalidState, NotFound, ValidationProblem
+from shared.errors import Conflict, FieldError, Forbidden, InvalidState, NotFound, ValidationProblem
+from shared.pii import mask_document_number
 
 DECIDING_ROLES = ("admin", "reviewer")
 MAX_TEXT = 300 * 1024
@@ -40,6 +43,33 @@ def credential_text(cipher: Any, certificate: Certificate) -> str:
 
 def payload_text(cipher: Any, certificate: Certificate) -> str:
     return str(cipher.decrypt(certificate.payload_enc, "certificate.payload"))
+
+
+def printed(session: Session, bank: Bank, cipher: Any, certificate: Certificate) -> pdf.Printed:
+    """What the paper of a certificate shows: its signed facts (read back from the stored
+    credential, never from anything else), the learner's document masked, its address,
+    and the QR code's text (the address with the offline payload)."""
+    facts = credential.facts_of(jcs.loads(credential_text(cipher, certificate)))
+    learner = session.get_one(Account, certificate.account_id).learner
+    number = cipher.decrypt(learner.document_enc, "learner.document_number")
+    document = f"{pdf.DOCUMENT.get(learner.document_type, '证件')} {mask_document_number(number)}"
+    page = bank.addresses.page(certificate.id)
+    qr = cose.scan_text(page, payload_text(cipher, certificate))
+    return pdf.printed_of(facts, document, page, qr)
+
+
+def pdf_of(session: Session, ctx: Any, certificate: Certificate) -> bytes:
+    """The certificate's PDF, rendered now (409 if a character of it has no font)."""
+    try:
+        return pdf.render(
+            printed(session, ctx.bank, ctx.cipher, certificate),
+            fonts.prepared(Path(ctx.settings.fonts_dir)),
+        )
+    except fonts.MissingGlyphs as exc:
+        raise Conflict(
+            f"certificate {certificate.number} cannot be printed: {exc.message}",
+            missing=exc.characters,
+        ) from exc
 
 
 def judged(

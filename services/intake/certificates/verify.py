@@ -104,9 +104,10 @@ def verify_credential(
 
 
 def verify_payload(text: str, keys: KeyList, status_lists: StatusSource, now: datetime) -> Verdict:
-    """The verdict on an offline QR payload (``ZJCB1:`` + Base45)."""
+    """The verdict on an offline QR payload (``ZJCB1:`` + Base45), bare or as a printed
+    QR code holds it (the verification address, ``#``, the payload percent-encoded)."""
     try:
-        claims, key = cose.decode(text.strip(), keys)
+        claims, key = cose.decode(cose.payload_of_scan(text), keys)
         _check_issuer(claims.issuer, keys)
         _check_signed_at(key, claims.issued_at, now)
     except CertificateError as exc:
