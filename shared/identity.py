@@ -208,7 +208,14 @@ def parse_identity(
 # Look-alikes of the middle dot that input methods produce, and the typographic apostrophe
 # that phones and word processors substitute; stored as the one form a lookup will match.
 _SEPARATORS = str.maketrans({"•": "·", "・": "·", "’": "'"})
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff"
+# The CJK unified ideographs: the basic block, Extension A, Extensions B to F and I (U+20000-
+# U+2EE5F: 𠮷, 𫖯 and many a rare name), G and H (U+30000-U+323AF), and the twelve unified
+# ideographs of the compatibility block (﨑, 﨔...; NFC maps the block's others to their
+# unified forms). Whether a font has a character is the printer's question, not the name's.
+_CJK = (
+    "\u3400-\u4dbf\u4e00-\u9fff\ufa0e\ufa0f\ufa11\ufa13\ufa14\ufa1f\ufa21\ufa23\ufa24"
+    "\ufa27-\ufa29\U00020000-\U0002ee5f\U00030000-\U000323af"
+)
 # U+00D7 (×) and U+00F7 (÷) sit inside the accented letters' range but are not letters.
 _LATIN = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f"
 _CHINESE_NAME = re.compile(rf"[{_CJK}]+(?:·[{_CJK}]+)*")

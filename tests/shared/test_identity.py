@@ -305,6 +305,10 @@ def test_property_dates_before_1800_are_refused(case: tuple[DocumentType, str], 
         ("买买提•艾力", "买买提·艾力"),
         ("买买提・艾力", "买买提·艾力"),
         ("\u3000㐀明\u3000", "㐀明"),
+        ("𠮷野家", "𠮷野家"),  # U+20BB7, Extension B
+        ("李𫖯", "李𫖯"),  # U+2B5AF, Extension C
+        ("山﨑", "山﨑"),  # U+FA11, a unified ideograph in the compatibility block
+        ("\U00030000明", "\U00030000明"),  # Extension G
         ("John O'Brien", "John O'Brien"),
         ("John O’Brien", "John O'Brien"),
         ("Anne-Marie Dupont", "Anne-Marie Dupont"),
@@ -332,6 +336,7 @@ def test_good_names_are_trimmed_and_normalised(raw: str, name: str) -> None:
         ("John×Smith", "'×'"),
         ("Ｊｏｈｎ", "neither a Chinese character nor a Latin letter"),
         ("Иван", "neither"),
+        ("张\U0002ffff", "neither"),  # between Extensions I and G: no ideograph
         ("John.Smith", "neither"),
         ("John  Smith", "single"),
         ("张 三", "single"),
