@@ -225,6 +225,15 @@ def test_the_pdf_is_served_at_its_address_and_a_name_no_font_has_is_refused(
     assert f'filename="certificate-{certificate.number}.pdf"' in r.headers["Content-Disposition"]
     missing = window.client.get("/api/v1/certificates/00000000-0000-4000-8000-000000000000/pdf")
     assert missing.status_code == 404
+    kept = certificate_of(application["id"]).pdf_enc
+    assert kept is not None and b"%PDF-" not in kept  # kept once rendered, encrypted
+    cipher = window.client.application.extensions["cb_context"].cipher
+    assert cipher.decrypt_bytes(kept, "certificate.pdf") == r.data
+    with db.transaction() as session:  # what is kept is what is served: no render again
+        session.get_one(Certificate, certificate.id).pdf_enc = cipher.encrypt_bytes(
+            b"%PDF-kept", "certificate.pdf"
+        )
+    assert window.client.get(f"/api/v1/certificates/{certificate.id}/pdf").data == b"%PDF-kept"
 
     clerk = window.token(name="社区学校")
     # U+9FEB (Unicode 10): a name the window takes, in neither Noto CJK 2.004 nor HanaMin

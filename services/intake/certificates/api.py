@@ -115,6 +115,7 @@ def certificate_pdf(certificate_id: uuid.UUID) -> Response:
     the verification page and carries the offline payload after ``#``."""
     certificate = records.get(db.session, certificate_id)
     data = records.pdf_of(db.session, context(), certificate)
+    db.session.commit()  # kept for the next print
     response = Response(data, mimetype="application/pdf")
     response.headers["Content-Disposition"] = (
         f'inline; filename="certificate-{certificate.number}.pdf"'

@@ -60,6 +60,8 @@ class Certificate(Base):
     kid: Mapped[str] = mapped_column(String(32))
     credential_enc: Mapped[bytes] = mapped_column(LargeBinary)  # the signed credential (JSON)
     payload_enc: Mapped[bytes] = mapped_column(LargeBinary)  # the offline QR payload
+    # the PDF, once rendered (its facts never change; the fonts' output may, so not signed)
+    pdf_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     credential_sha256: Mapped[str] = mapped_column(String(64))
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

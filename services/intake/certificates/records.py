@@ -59,9 +59,13 @@ def printed(session: Session, bank: Bank, cipher: Any, certificate: Certificate)
 
 
 def pdf_of(session: Session, ctx: Any, certificate: Certificate) -> bytes:
-    """The certificate's PDF, rendered now (409 if a character of it has no font)."""
+    """The certificate's PDF: rendered the first time it is asked for and kept, encrypted
+    (409 if a character of it has no font). Two first asks at once both render; either
+    copy is the certificate, and the last written stays."""
+    if certificate.pdf_enc is not None:
+        return bytes(ctx.cipher.decrypt_bytes(certificate.pdf_enc, "certificate.pdf"))
     try:
-        return pdf.render(
+        data = pdf.render(
             printed(session, ctx.bank, ctx.cipher, certificate),
             fonts.prepared(Path(ctx.settings.fonts_dir)),
         )
@@ -70,6 +74,8 @@ def pdf_of(session: Session, ctx: Any, certificate: Certificate) -> bytes:
             f"certificate {certificate.number} cannot be printed: {exc.message}",
             missing=exc.characters,
         ) from exc
+    certificate.pdf_enc = ctx.cipher.encrypt_bytes(data, "certificate.pdf")
+    return data
 
 
 def judged(
