@@ -31,7 +31,7 @@ servers: ## start PostgreSQL and Redis on loopback if they do not answer
 run: install servers ## migrate, seed and start every service, worker, relay, beat and Flower
 	@deploy/run.sh
 
-packages: ## install the Debian packages the tests need when missing (Chromium, CJK fonts, poppler)
+packages: ## install the Debian packages the tests need when missing (Chromium, CJK fonts, poppler, Prometheus)
 	@deploy/ensure-packages.sh
 
 test: install servers packages ## run the whole test suite (real PostgreSQL, Redis, workers, Chromium)

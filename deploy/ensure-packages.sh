@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian packages the project needs that this machine lacks: Chromium for the
 # browser tests, the Noto CJK fonts (without them every Chinese character is a box, on the
-# pages and in the certificates' PDFs), poppler-utils to read PDFs back. `apt-get update` runs
+# pages and in the certificates' PDFs), poppler-utils to read PDFs back, Prometheus (its
+# `prometheus` and `promtool`) for the metrics tests. `apt-get update` runs
 # once, and only when something is missing; an installed package is never touched again.
 set -euo pipefail
-wanted=(chromium fonts-noto-cjk poppler-utils)
+wanted=(chromium fonts-noto-cjk poppler-utils prometheus)
 missing=()
 for package in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
