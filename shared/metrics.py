@@ -16,7 +16,10 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+import threading
 import time
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from flask import Flask, Response, g, request
 from prometheus_client import (
@@ -26,8 +29,10 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    make_wsgi_app,
     multiprocess,
 )
+from prometheus_client.exposition import ThreadingWSGIServer
 
 UNMATCHED = "<unmatched>"
 REQUESTS = Counter(
@@ -99,3 +104,33 @@ def exposition() -> bytes:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)
     return generate_latest(REGISTRY)
+
+
+def protected_app(registry: CollectorRegistry, token: str) -> Any:
+    """A WSGI app serving ``registry`` to loopback callers and holders of the scrape token,
+    404 to anyone else (the exporter's and the workers' pages)."""
+    app = make_wsgi_app(registry)
+
+    def guarded(environ: dict[str, Any], start_response: Any) -> Any:
+        if token_matches(environ.get("HTTP_AUTHORIZATION", ""), token) or is_loopback(
+            environ.get("REMOTE_ADDR")
+        ):
+            return app(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found\n"]
+
+    return guarded
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """A scrape every few seconds is not worth a log line each."""
+
+
+def serve(app: Any, host: str, port: int, background: bool = True) -> Any:
+    """Serve ``app`` on ``host:port`` (in a daemon thread when ``background``)."""
+    server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_QuietHandler)
+    if not background:
+        server.serve_forever()
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server

@@ -31,13 +31,10 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import redis
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -45,7 +42,7 @@ from sqlalchemy.orm import Session
 from shared import outbox
 from shared.db import make_engine
 from shared.logs import configure_logging
-from shared.metrics import is_loopback, token_matches
+from shared.metrics import protected_app, serve
 from shared.queues import QUEUES
 from shared.settings import SERVICES, Settings, load_settings
 
@@ -162,25 +159,6 @@ def registry_for(settings: Settings, services: Iterable[str] = SERVICES) -> Coll
     return registry
 
 
-def protected(app: Any, token: str) -> Any:
-    """``app`` for loopback callers and holders of the scrape token; 404 for anyone else."""
-
-    def guarded(environ: dict[str, Any], start_response: Any) -> Any:
-        if token_matches(environ.get("HTTP_AUTHORIZATION", ""), token) or is_loopback(
-            environ.get("REMOTE_ADDR")
-        ):
-            return app(environ, start_response)
-        start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"not found\n"]
-
-    return guarded
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """Scrapes every few seconds are not worth a log line each."""
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bind", default=None, help="host:port (default 127.0.0.1:9800)")
@@ -188,10 +166,9 @@ def main(argv: list[str] | None = None) -> None:
     settings = load_settings("metrics")
     configure_logging("metrics_exporter", settings.log_level)
     host, _, port = (args.bind or f"127.0.0.1:{settings.metrics_exporter_port}").rpartition(":")
-    app = protected(make_wsgi_app(registry_for(settings)), settings.metrics_token)
-    server = make_server(host, int(port), app, ThreadingWSGIServer, handler_class=_QuietHandler)
+    app = protected_app(registry_for(settings), settings.metrics_token)
     log.info("metrics exporter listening on %s:%s", host, port)
-    server.serve_forever()
+    serve(app, host, int(port), background=False)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,13 @@ from wsgiref.simple_server import make_server
 
 import pytest
 import redis
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 
 from shared.celery_app import make_celery
 from shared.db import make_engine
-from shared.metrics_exporter import protected, registry_for
+from shared.metrics import protected_app
+from shared.metrics_exporter import registry_for
 from shared.queues import QUEUES
 from shared.settings import SERVICES, load_settings
 
@@ -108,7 +109,7 @@ def test_a_database_down_leaves_the_other_sources_standing(redis_client) -> None
 def test_the_exporter_answers_loopback_and_the_token_only(
     address: str, authorization: str, status: int
 ) -> None:
-    app = protected(make_wsgi_app(CollectorRegistry()), "scrape-secret")
+    app = protected_app(CollectorRegistry(), "scrape-secret")
     answered: list[str] = []
     environ = {"REMOTE_ADDR": address, "HTTP_AUTHORIZATION": authorization}
     environ |= {"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics", "QUERY_STRING": ""}
@@ -118,7 +119,7 @@ def test_the_exporter_answers_loopback_and_the_token_only(
 
 
 def test_the_exporter_serves_its_page_over_http(registry) -> None:
-    server = make_server("127.0.0.1", 0, protected(make_wsgi_app(registry), ""))
+    server = make_server("127.0.0.1", 0, protected_app(registry, ""))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/metrics"
