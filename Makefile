@@ -49,6 +49,7 @@ bench: install servers ## run the benchmarks and print their figures
 	$(BIN)/python bench/notify.py
 	$(BIN)/python bench/bulk_import.py
 	$(BIN)/python bench/window.py
+	$(BIN)/python bench/metrics_overhead.py
 
 migration: install ## new Alembic revision: make migration SERVICE=org MESSAGE="add x"
 	$(BIN)/python -c "from alembic import command; from shared.migrations import alembic_config, upgrade; \
