@@ -43,7 +43,7 @@ def when_ready(server):
     base = os.environ.get("CB_METRICS_DIR") or os.path.join(
         tempfile.gettempdir(), f"creditbank-metrics-{os.getuid()}"
     )
-    port = str(server.cfg.bind[0]).rsplit(":", 1)[-1]
+    port = str(server.cfg.bind[0]).rsplit(":", 1)[-1].replace("/", "_")  # or a unix socket
     directory = os.path.join(base, f"web-{port}")
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory, mode=0o700)
