@@ -31,7 +31,7 @@ servers: ## start PostgreSQL and Redis on loopback if they do not answer
 run: install servers ## migrate, seed and start every service, worker, relay, beat and Flower
 	@deploy/run.sh
 
-packages: ## install the Debian packages the tests need when missing (Chromium, CJK fonts, poppler)
+packages: ## install the Debian packages the tests need when missing (Chromium, CJK fonts, poppler, Prometheus)
 	@deploy/ensure-packages.sh
 
 fonts: install packages ## subset the certificates' fonts into var/fonts (once; a PDF would make them too)
@@ -54,6 +54,7 @@ bench: install servers ## run the benchmarks and print their figures
 	$(BIN)/python bench/window.py
 	$(BIN)/python bench/conversion.py
 	$(BIN)/python bench/certificates.py
+	$(BIN)/python bench/metrics_overhead.py
 
 migration: install ## new Alembic revision: make migration SERVICE=org MESSAGE="add x"
 	$(BIN)/python -c "from alembic import command; from shared.migrations import alembic_config, upgrade; \

@@ -3,10 +3,11 @@
 # browser tests, the Noto CJK fonts (without them every Chinese character is a box, on the
 # pages and in the certificates' PDFs), HanaMin (fonts-hanazono: the rare name characters of
 # CJK Extensions B to F that Noto lacks, for the printed certificates), poppler-utils to read
-# PDFs back. `apt-get update` runs
-# once, and only when something is missing; an installed package is never touched again.
+# PDFs back, Prometheus (its `prometheus` and `promtool`) for the metrics tests. `apt-get
+# update` runs once, and only when something is missing; an installed package is never
+# touched again.
 set -euo pipefail
-wanted=(chromium fonts-noto-cjk fonts-hanazono poppler-utils)
+wanted=(chromium fonts-noto-cjk fonts-hanazono poppler-utils prometheus)
 missing=()
 for package in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

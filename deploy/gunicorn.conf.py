@@ -30,3 +30,28 @@ logconfig_dict = {
         "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
     },
 }
+
+
+# Prometheus multiprocess mode: every worker writes its metrics into a directory of this
+# server's own (one per port, under CB_METRICS_DIR or the temporary directory), which
+# /metrics adds up. It is wiped once the port is ours, before the first worker starts, so
+# no dead server's counts linger; a worker that exits has its live gauges dropped.
+def when_ready(server):
+    import shutil
+    import tempfile
+
+    base = os.environ.get("CB_METRICS_DIR") or os.path.join(
+        tempfile.gettempdir(), f"creditbank-metrics-{os.getuid()}"
+    )
+    port = str(server.cfg.bind[0]).rsplit(":", 1)[-1].replace("/", "_")  # or a unix socket
+    directory = os.path.join(base, f"web-{port}")
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory, mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

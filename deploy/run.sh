@@ -32,6 +32,8 @@ cat <<BANNER
     review  http://127.0.0.1:8003   docs http://127.0.0.1:8003/docs
     notify  http://127.0.0.1:8004   docs http://127.0.0.1:8004/docs
     Flower  http://127.0.0.1:5555   user ${CB_FLOWER_USER} / password ${CB_FLOWER_PASSWORD}
+    metrics http://127.0.0.1:800N/metrics, the exporter http://127.0.0.1:9800/metrics, workers
+            9810-9817 (loopback, or CB_METRICS_TOKEN); Prometheus: deploy/prometheus/
   Sign in at http://127.0.0.1:8005/login as the first administrator, ${CB_ADMIN_USERNAME},
   with the password in ${CREDS} (readable only by you); or over the API:
     curl -s -X POST http://127.0.0.1:8001/api/v1/auth/token -H 'Content-Type: application/json' \\

@@ -14,6 +14,7 @@ from celery import Celery, signals
 from kombu import Queue
 
 from shared import kombu_fixes
+from shared import task_metrics as _task_metrics  # noqa: F401 - connects its signal handlers
 from shared.logs import application_id_var, configure_logging, task_id_var
 from shared.queues import QUEUES, route_task
 from shared.settings import Settings

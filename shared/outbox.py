@@ -89,3 +89,15 @@ def enqueue(
         )
     )
     return message_id
+
+
+def unsent(session: Session) -> tuple[int, float]:
+    """How many of this database's outbox rows are not sent yet, and the oldest one's age in
+    seconds (0 when none): what the relay still owes (read by the metrics exporter)."""
+    row = session.execute(
+        text(
+            "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)"
+            " FROM outbox WHERE sent_at IS NULL"
+        )
+    ).one()
+    return int(row[0]), float(row[1])

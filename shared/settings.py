@@ -121,6 +121,10 @@ class Settings:
     window_idle_seconds: int = 1800
     window_api_timeout: float = 15.0
     card_reader_url: str = "http://127.0.0.1:19196/readcard"
+    # /metrics answers loopback, or this bearer token (empty: loopback only); the exporter
+    # of queues, outboxes and backlogs (python -m shared.metrics_exporter) listens here.
+    metrics_token: str = ""
+    metrics_exporter_port: int = 9800
     relay_batch_size: int = 200
     relay_idle_wait: float = 1.0
     log_level: str = "INFO"

@@ -1,5 +1,5 @@
 """What every service's Flask app has: settings, logs, request ids, errors, auth, OpenAPI
-docs served from this machine, ``/healthz`` and ``/readyz``."""
+docs served from this machine, ``/healthz``, ``/readyz`` and ``/metrics``."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from marshmallow import Schema, fields
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, UnicodeConverter
 
-from shared import auth, errors
+from shared import auth, errors, metrics
 from shared.db import Database
 from shared.logs import configure_logging, request_id_var
 from shared.revocations import Revocations
@@ -170,6 +170,7 @@ def create_service_app(
     app.config.update(flask_config(settings, title, description))
     app.url_map.converters.update(default=SegmentConverter, int=IdConverter, bigint=BigIdConverter)
     app.extensions["cb_body_limits"] = dict(body_limits or {})
+    metrics.init_app(app, name, settings.metrics_token)
     db.init_app(app)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     app.extensions["cb_redis"] = client

@@ -65,6 +65,9 @@ def pytest_configure(config: pytest.Config) -> None:
         # Tests check revocations the instant after they are made; the 1 s cache has its own.
         "CB_REVOCATION_CACHE_SECONDS": "0",
         "CB_LOG_LEVEL": "WARNING",
+        # Workers started by tests serve no metrics page: the queues' ports (9810...) stay
+        # free for a `make run` on this machine; a test that wants one names its own port.
+        "CB_WORKER_METRICS_PORT": "0",
     }
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         for service in SERVICES:

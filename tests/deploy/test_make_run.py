@@ -19,6 +19,7 @@ from tests.helpers import ROOT, wait_for
 
 pytestmark = pytest.mark.slow
 PORTS = {"org": 8001, "intake": 8002, "review": 8003, "notify": 8004}
+EXPORTER = 9800  # the metrics exporter (shared/metrics_exporter.py)
 
 
 def in_use(port: int) -> bool:
@@ -39,7 +40,7 @@ def get(url: str, headers: dict[str, str] | None = None, data: bytes | None = No
 
 @pytest.fixture
 def system(run_env, var_dir):
-    if any(in_use(p) for p in [*PORTS.values(), 5555]):
+    if any(in_use(p) for p in [*PORTS.values(), 5555, EXPORTER]):
         pytest.skip("a service port is taken (is `make run` already running here?)")
     from sqlalchemy import text
 
@@ -274,9 +275,13 @@ def test_whole_system_runs_and_stops(system) -> None:
 
     listed = {q["name"] for q in json.loads(body)["active_queues"]}
     assert listed >= set(QUEUES)  # every level's backlog is visible, consumed or not
+    status, body = get("http://127.0.0.1:8003/metrics")
+    assert status == 200 and b'endpoint="/readyz"' in body
+    status, body = get(f"http://127.0.0.1:{EXPORTER}/metrics")
+    assert status == 200 and b'cb_queue_messages{queue="review.province"}' in body
     system.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground process
     system.wait(timeout=60)
     output = system.stdout.read().decode(errors="replace")
     assert "http://127.0.0.1:5555" in output and "first-admin" in output
-    for port in [*PORTS.values(), 5555]:
+    for port in [*PORTS.values(), 5555, EXPORTER]:
         wait_for(lambda port=port: not in_use(port), timeout=20)
