@@ -110,3 +110,17 @@ def test_every_compose_worker_starts_without_prefetch() -> None:
         assert option(command, "-Q", "--queues") == queue
         assert "--disable-prefetch" in command, queue
 
+
+def test_the_runbook_names_every_alert() -> None:
+    rules = yaml.safe_load(ALERTS.read_text())["groups"]
+    alerts = {rule["alert"] for group in rules for rule in group["rules"] if "alert" in rule}
+    assert alerts
+    runbook = RUNBOOK.read_text()
+    missing = sorted(alert for alert in alerts if f"`{alert}`" not in runbook)
+    assert not missing, f"docs/operations.md says nothing of {missing}"
+
+
+def test_the_runbook_names_every_scale_variable() -> None:
+    runbook = RUNBOOK.read_text()
+    for queue in QUEUES:
+        assert scale_variable(queue) in runbook, queue
