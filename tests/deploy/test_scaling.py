@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from shared.queues import QUEUES
@@ -124,3 +126,134 @@ def test_the_runbook_names_every_scale_variable() -> None:
     runbook = RUNBOOK.read_text()
     for queue in QUEUES:
         assert scale_variable(queue) in runbook, queue
+
+
+# --- Kubernetes (deploy/k8s/) and KEDA (deploy/k8s/keda/) ---------------------------------
+
+
+def manifests(directory: Path = K8S) -> list[dict[str, Any]]:
+    """Every resource of the YAML files of ``directory`` (kustomization.yaml aside)."""
+    docs = []
+    for path in sorted(directory.glob("*.yaml")):
+        if path.name != "kustomization.yaml":
+            docs += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return docs
+
+
+def of_kind(kind: str, directory: Path = K8S) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in manifests(directory) if d["kind"] == kind}
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+@pytest.mark.parametrize("directory", [K8S, K8S / "keda"], ids=["k8s", "keda"])
+def test_every_manifest_parses_and_the_kustomization_lists_them(directory: Path) -> None:
+    files = {p.name for p in directory.glob("*.yaml")} - {"kustomization.yaml"}
+    assert files
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    assert sorted(kustomization["resources"]) == sorted(files)
+    assert kustomization["namespace"] == "creditbank"
+    for doc in manifests(directory):
+        assert {"apiVersion", "kind", "metadata"} <= set(doc), doc
+        name = doc["metadata"]["name"]
+        if doc["kind"] == "Namespace":
+            assert name == "creditbank"
+            continue
+        assert doc["metadata"]["namespace"] == "creditbank", name
+        # Services are named as in compose (the window calls http://org:8001), the rest
+        # creditbank-<the compose service>.
+        if doc["kind"] != "Service":
+            assert name.startswith("creditbank-"), name
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name), name
+
+
+def test_selectors_match_the_pods_they_mean() -> None:
+    deployments = of_kind("Deployment")
+    pods = {n: d["spec"]["template"]["metadata"]["labels"] for n, d in deployments.items()}
+    for name, deployment in deployments.items():
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= pods[name].items(), name
+        assert name == "creditbank-" + selector["app.kubernetes.io/component"], name
+        assert container(deployment)["name"] == selector["app.kubernetes.io/component"]
+    for kind in ("Service", "PodDisruptionBudget"):
+        for name, resource in of_kind(kind).items():
+            spec = resource["spec"]
+            selector = spec["selector"].get("matchLabels", spec["selector"])
+            matched = [n for n, labels in pods.items() if selector.items() <= labels.items()]
+            assert len(matched) == 1, f"{kind} {name} selects {matched}"
+
+
+def test_what_the_pods_refer_to_is_there_or_named_in_the_config() -> None:
+    config_maps = set(of_kind("ConfigMap"))
+    claims = set(of_kind("PersistentVolumeClaim"))
+    secrets_named = (K8S / "config.yaml").read_text()
+    pods = [d["spec"]["template"]["spec"] for d in [*of_kind("Deployment").values()]]
+    pods += [j["spec"]["template"]["spec"] for j in of_kind("Job").values()]
+    for spec in pods:
+        for volume in spec.get("volumes", []):
+            if "persistentVolumeClaim" in volume:
+                assert volume["persistentVolumeClaim"]["claimName"] in claims
+            if "secret" in volume:
+                assert f"secret generic {volume['secret']['secretName']} " in secrets_named
+        for source in spec["containers"][0].get("envFrom", []):
+            assert source["configMapRef"]["name"] in config_maps
+
+
+def test_the_deployments_run_the_compose_commands() -> None:
+    services = raw_compose()
+    for name, deployment in of_kind("Deployment").items():
+        service = name.removeprefix("creditbank-")
+        assert container(deployment)["command"] == services[service]["command"], name
+    assert (
+        of_kind("Job")["creditbank-migrate"]["spec"]["template"]["spec"]["containers"][0]["command"]
+        == services["migrate"]["command"]
+    )
+
+
+def test_every_queue_has_a_worker_deployment_without_prefetch_and_a_budget() -> None:
+    deployments = of_kind("Deployment")
+    budgets = of_kind("PodDisruptionBudget")
+    workers = {n for n in deployments if n.startswith("creditbank-worker-")}
+    assert workers == {k8s_name(queue) for queue in QUEUES}
+    for queue in QUEUES:
+        deployment = deployments[k8s_name(queue)]
+        command = container(deployment)["command"]
+        assert option(command, "-Q", "--queues") == queue
+        assert "--disable-prefetch" in command, queue
+        spec = deployment["spec"]["template"]["spec"]
+        assert spec["terminationGracePeriodSeconds"] == GRACE_SECONDS, queue
+        assert budgets[k8s_name(queue)]["spec"]["maxUnavailable"] == 1, queue
+    assert set(budgets) == workers
+
+
+def test_beat_is_one_and_never_two() -> None:
+    beat = of_kind("Deployment")["creditbank-beat"]
+    assert beat["spec"]["replicas"] == 1
+    assert beat["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_every_queue_has_a_scaled_object_on_its_redis_list() -> None:
+    scaled = of_kind("ScaledObject", K8S / "keda")
+    assert set(scaled) == {k8s_name(queue) for queue in QUEUES}  # beat and relays: none
+    deployments = of_kind("Deployment")
+    for queue in QUEUES:
+        spec = scaled[k8s_name(queue)]["spec"]
+        assert spec["scaleTargetRef"]["name"] == k8s_name(queue)
+        assert k8s_name(queue) in deployments
+        assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"], queue
+        (trigger,) = spec["triggers"]
+        assert trigger["type"] == "redis"
+        metadata = trigger["metadata"]
+        assert metadata["listName"] == queue
+        assert int(metadata["listLength"]) > 0
+        assert int(metadata["activationListLength"]) >= 0
+        assert metadata["databaseIndex"] == "0"  # CB_REDIS_URL's database
+        # The address KEDA reads from the worker's environment is in the ConfigMap.
+        config = of_kind("ConfigMap")["creditbank-config"]["data"]
+        assert config[metadata["addressFromEnv"]] + "/0" == config["CB_REDIS_URL"].removeprefix(
+            "redis://"
+        )
