@@ -116,12 +116,12 @@ class Database:
     request ends); tasks and commands use ``with db.transaction() as session``.
     """
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, **kwargs: Any) -> None:
         self.engine: Engine | None = None
         self._factory: sessionmaker[Session] | None = None
         self._registry: scoped_session[Session] | None = None
         if url:
-            self.configure(url)
+            self.configure(url, **kwargs)
 
     def configure(self, url: str, **kwargs: Any) -> None:
         if self.engine is not None:
@@ -139,7 +139,15 @@ class Database:
         )
 
     def init_app(self, app: Any) -> None:
-        self.configure(app.config["DATABASE_URL"])
+        pool = {
+            name: app.config[key]
+            for name, key in (
+                ("pool_size", "DATABASE_POOL_SIZE"),
+                ("max_overflow", "DATABASE_MAX_OVERFLOW"),
+            )
+            if key in app.config
+        }
+        self.configure(app.config["DATABASE_URL"], **pool)
         app.extensions["cb_db"] = self
 
         # At the end of every request (not only of its app context, which a caller may keep

@@ -125,6 +125,14 @@ class Settings:
     # of queues, outboxes and backlogs (python -m shared.metrics_exporter) listens here.
     metrics_token: str = ""
     metrics_exporter_port: int = 9800
+    # Database connections (SQLAlchemy's pool) of each process, by kind: a gunicorn worker
+    # of a web service, and a Celery pool process (it runs one task at a time, so one
+    # connection is its steady need). What a deployment may open in all is the sum over its
+    # processes of size + overflow (docs/operations.md, the connection budget).
+    web_db_pool_size: int = 5
+    web_db_max_overflow: int = 10
+    worker_db_pool_size: int = 1
+    worker_db_max_overflow: int = 2
     relay_batch_size: int = 200
     relay_idle_wait: float = 1.0
     log_level: str = "INFO"

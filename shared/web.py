@@ -73,6 +73,8 @@ class ServiceApi(Api):  # type: ignore[misc]
 def flask_config(settings: Settings, title: str, description: str) -> dict[str, Any]:
     return {
         "DATABASE_URL": settings.database_url,
+        "DATABASE_POOL_SIZE": settings.web_db_pool_size,
+        "DATABASE_MAX_OVERFLOW": settings.web_db_max_overflow,
         "MAX_CONTENT_LENGTH": settings.max_body_bytes,
         "API_TITLE": title,
         "API_VERSION": "v1",

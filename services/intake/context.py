@@ -49,7 +49,12 @@ db = Database()  # the web app's: bound by create_app, one session per request
 @cache
 def worker_db() -> Database:
     """The database of a worker process: one session per task (``transaction()``)."""
-    return Database(config.settings().database_url)
+    settings = config.settings()
+    return Database(
+        settings.database_url,
+        pool_size=settings.worker_db_pool_size,
+        max_overflow=settings.worker_db_max_overflow,
+    )
 
 
 def context() -> IntakeContext:

@@ -63,14 +63,17 @@ needs_compose = pytest.mark.skipif(
 )
 
 
-def compose(*args: str) -> subprocess.CompletedProcess[str]:
+def compose(
+    *args: str, variables: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the compose client on our file, in an environment of our own.
 
     Nothing of the caller's shell reaches the file (no CB_* or COMPOSE_* variables, no .env
-    file), so the result is the same on every machine.
+    file), so the result is the same on every machine; ``variables`` are the only ones set.
     """
     assert COMPOSE is not None
     env = {k: os.environ[k] for k in ("PATH", "HOME", "DOCKER_CONFIG") if k in os.environ}
+    env.update(variables or {})
     return subprocess.run(
         [
             *COMPOSE,
