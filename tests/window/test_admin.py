@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.window.conftest import PASSWORD, World, check_page, sign_in
@@ -98,6 +99,8 @@ def focused(page: Page) -> str:
 # --- the journeys ---------------------------------------------------------------------------
 
 
+# The longest journey of the suite (about 85 s quiet): the default 120 s is too near under load.
+@pytest.mark.timeout(300)
 def test_a_point_from_listing_to_business_suspended_and_reinstated(
     page: Page, browser: Browser, browser_context_args: dict[str, Any], world: World
 ) -> None:
