@@ -26,6 +26,7 @@ from services.intake.conversion import applications as conversions
 from services.intake.models import (
     Application,
 )
+from services.intake.scope import get_visible
 from shared.auth import current_principal
 from shared.errors import Conflict, FieldError, ValidationProblem
 from shared.paging import paginate
@@ -178,7 +179,7 @@ def take_application(body: dict[str, Any]) -> Response:
 @blp.doc(security=BEARER)
 def get_application(application_id: uuid.UUID) -> dict[str, Any]:
     """One application with every version and its timeline."""
-    return present(applications.get_visible(db.session, current_principal(), application_id))
+    return present(get_visible(db.session, current_principal(), application_id))
 
 
 @blp.get("/applications")
@@ -261,7 +262,7 @@ def reverse_deposit(body: dict[str, Any], application_id: uuid.UUID) -> Any:
 def get_evidence(application_id: uuid.UUID, sha256: str) -> Response:
     """A piece of an application's evidence, streamed, for staff whose subtree holds the
     application (its reviewers and its window): 404 for anyone else."""
-    application = applications.get_visible(db.session, current_principal(), application_id)
+    application = get_visible(db.session, current_principal(), application_id)
     attachment, path = attachments.of_application(db.session, context(), application, sha256)
     name = f"{sha256[:16]}.{attachments.EXTENSIONS[attachment.content_type]}"
     response = send_file(

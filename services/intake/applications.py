@@ -27,14 +27,13 @@ from services.intake.models import (
     Learner,
 )
 from services.intake.outcomes import OUTCOME_SCHEMAS
-from services.intake.scope import require_window_staff, resolve_unit
+from services.intake.scope import get_visible, require_window_staff, resolve_unit
 from shared.auth import Principal
 from shared.db import utcnow
 from shared.errors import (
     Conflict,
     FieldError,
     InvalidState,
-    NotFound,
     ValidationProblem,
     field_errors,
 )
@@ -132,17 +131,6 @@ def take_deposit(
         deposit.outcome_kind,
         checked.certificate_number,
     )
-
-
-def get_visible(
-    session: Session, principal: Principal, application_id: uuid.UUID, lock: bool = False
-) -> Application:
-    """The application if it was taken in the caller's subtree; 404 otherwise."""
-    query = select(Application).where(Application.id == application_id)
-    application = session.scalar(query.with_for_update() if lock else query)
-    if application is None or not application.unit_path.startswith(principal.unit_path):
-        raise NotFound(f"application {application_id} not found")
-    return application
 
 
 def resubmit(

@@ -15,15 +15,14 @@ from services.intake.certificates import relying
 from services.intake.conversion import audit
 from services.intake.conversion.models import Reservation, ReservationStatus
 from services.intake.models import (
-    Application,
     ApplicationKind,
     ApplicationStatus,
     EntryKind,
     LedgerEntry,
 )
-from services.intake.scope import require_corrector
+from services.intake.scope import get_visible, require_corrector
 from shared.auth import Principal
-from shared.errors import Conflict, FieldError, InvalidState, NotFound
+from shared.errors import Conflict, FieldError, InvalidState
 
 
 def reverse_deposit(
@@ -31,9 +30,7 @@ def reverse_deposit(
 ) -> LedgerEntry:
     """A reversal entry of an approved deposit's credits and hours (audited)."""
     require_corrector(principal, "a deposit")
-    application = session.get(Application, application_id, with_for_update=True)
-    if application is None or not principal.covers(application.unit_path):
-        raise NotFound(f"application {application_id} not found")
+    application = get_visible(session, principal, application_id, lock=True)
     if (
         application.kind != ApplicationKind.DEPOSIT
         or application.status != ApplicationStatus.APPROVED

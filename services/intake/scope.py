@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -54,3 +56,14 @@ def resolve_unit(session: Session, principal: Principal, code: str | None) -> tu
     if path is None or not principal.covers(path):
         raise NotFound(f"unit {code} not found")
     return code, path
+
+
+def get_visible(
+    session: Session, principal: Principal, application_id: uuid.UUID, lock: bool = False
+) -> Application:
+    """The application if it was taken in the caller's subtree; 404 otherwise."""
+    query = select(Application).where(Application.id == application_id)
+    application = session.scalar(query.with_for_update() if lock else query)
+    if application is None or not principal.covers(application.unit_path):
+        raise NotFound(f"application {application_id} not found")
+    return application

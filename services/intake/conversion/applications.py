@@ -50,7 +50,7 @@ from services.intake.models import (
     Learner,
     LedgerEntry,
 )
-from services.intake.scope import require_corrector, require_window_staff
+from services.intake.scope import get_visible, require_corrector, require_window_staff
 from shared.auth import Principal
 from shared.clock import CHINA
 from shared.db import utcnow
@@ -563,9 +563,7 @@ def reverse(
     of the same credits, never an edit of the posting; its outcomes stay consumed (they
     cannot be converted again) but count toward no cap. Audited."""
     require_corrector(principal, "a conversion")
-    application = session.get(Application, application_id, with_for_update=True)
-    if application is None or not principal.covers(application.unit_path):
-        raise NotFound(f"application {application_id} not found")
+    application = get_visible(session, principal, application_id, lock=True)
     if (
         application.kind != ApplicationKind.CONVERSION
         or application.status != ApplicationStatus.APPROVED
