@@ -159,7 +159,8 @@ class World:
         assert r.status_code == 200, r.json
         return code, self.login(admin_name, 0, code)
 
-    def operating_point(self, parent: str = "S001") -> tuple[str, Actor]:
+    def ready_point(self, parent: str = "S001") -> tuple[str, Actor]:
+        """An ACTIVE point with everything it needs to start: its staff and its window."""
         code, admin = self.active_point(parent)
         for role in ("management", "technical", "service"):
             r = self.client.post(
@@ -180,6 +181,10 @@ class World:
             json={"address": "杭州市上城区解放路1号", "opening_hours": "周一至周五 9:00-17:00"},
         )
         assert r.status_code == 200, r.json
+        return code, admin
+
+    def operating_point(self, parent: str = "S001") -> tuple[str, Actor]:
+        code, admin = self.ready_point(parent)
         r = self.client.post(f"/api/v1/acceptance-points/{code}/start", headers=admin.headers)
         assert r.status_code == 200, r.json
         return code, admin

@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 
 from services.org import tasks
-from tests.factories import PASSWORD, Window, World
+from tests.factories import Window, World
 from tests.org.conftest import other_service
 
 
@@ -174,25 +174,7 @@ def intake_window(clean_intake: None, intake_app: Flask, var_dir) -> Window:
 def test_a_clerk_takes_applications_as_soon_as_her_point_starts(
     world: World, intake_window: Window
 ) -> None:
-    code, admin = world.active_point("S001")
-    for role in ("management", "technical", "service"):
-        r = world.client.post(
-            "/api/v1/staff",
-            headers=admin.headers,
-            json={
-                "username": f"{code.lower()}-{role}",
-                "display_name": role,
-                "unit_code": code,
-                "roles": [role],
-                "password": PASSWORD,
-            },
-        )
-        assert r.status_code == 201, r.json
-    world.client.put(
-        f"/api/v1/acceptance-points/{code}/window",
-        headers=admin.headers,
-        json={"address": "杭州市上城区解放路1号", "opening_hours": "周一至周五 9:00-17:00"},
-    )
+    code, admin = world.ready_point("S001")
     clerk = world.login(f"{code.lower()}-service").headers  # her token says ACTIVE
     r = intake_window.open(clerk)
     assert r.status_code == 403
