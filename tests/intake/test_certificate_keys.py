@@ -67,6 +67,24 @@ def test_rotation_retires_the_old_key_keeps_it_and_makes_the_new_one_current(
     ]
 
 
+def test_what_the_old_key_signed_in_the_second_of_a_rotation_is_inside_its_window(
+    tmp_path: Any,
+) -> None:
+    """Dates are published to the second (rounded down): a list signed at :20.7 and a
+    rotation at :20.9 would both read :20, and the signature as made after the retirement."""
+    ring = KeyRing(tmp_path)
+    made = datetime.fromisoformat("2026-01-01T00:00:00+00:00")
+    old = ring.generate(made)
+    signed = made + 30 * DAY + timedelta(seconds=20, milliseconds=700)
+    ring.rotate(signed + timedelta(milliseconds=200))
+    listed = ring.key_list("https://x.example/keys.json", "https://x.example/issuer", signed + DAY)
+    assert listed["verificationMethod"][0]["retired"] == "2026-01-31T00:00:21Z"
+    published = KeyList.load(listed).keys[0]
+    assert published.kid == old.info.kid
+    assert published.window_refusal(signed.replace(microsecond=0)) is None
+    assert published.window_refusal(signed + timedelta(seconds=1)) is not None
+
+
 def test_an_old_certificate_stays_genuine_after_a_rotation(
     certificate_bank: CertificateBank,
 ) -> None:

@@ -203,7 +203,8 @@ def test_a_certificate_printed_verifies_from_its_paper(
         assert len(keys["verificationMethod"]) == 2
         assert verdict({"text": scanned, "number": number})["outcome"] == "genuine"
         files["keys"].write_bytes(client.get("/api/v1/certificate-keys").data)
-        assert offline(files, scanned).returncode == 0
+        again = offline(files, scanned)
+        assert again.returncode == 0, again.stdout
 
         # revoked: the verdict says so, with the reason from the records
         reviewer = window.token(*SUBCENTRE_REVIEWER)

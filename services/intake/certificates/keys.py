@@ -145,10 +145,15 @@ class KeyRing:
         return key
 
     def rotate(self, now: datetime, lifetime: timedelta | None = None) -> SigningKey:
-        """A new current key; every key not yet retired is retired at ``now`` and kept."""
+        """A new current key; every key not yet retired is retired at ``now`` and kept.
+
+        The retirement is published to the second, so it is taken up to the next whole one: a
+        signature made earlier in the same second (dated to that second, rounded down) must not
+        read as made after its key was retired."""
+        retired = now if now.microsecond == 0 else now.replace(microsecond=0) + timedelta(seconds=1)
         for key in self.signing_keys():
             if key.info.retired is None:
-                _write(replace(key, info=replace(key.info, retired=now)), exclusive=False)
+                _write(replace(key, info=replace(key.info, retired=retired)), exclusive=False)
         return self.generate(now, lifetime)
 
     def key_list(self, list_id: str, controller: str, now: datetime) -> dict[str, Any]:
