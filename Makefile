@@ -38,7 +38,7 @@ fonts: install packages ## subset the certificates' fonts into var/fonts (once; 
 	$(BIN)/python -m services.intake.certificates.fonts
 
 test: install servers packages fonts ## run the whole test suite (real PostgreSQL, Redis, workers, Chromium)
-	$(BIN)/pytest
+	$(BIN)/python -m tests.halves $(ARGS)
 
 lint: install ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check .
