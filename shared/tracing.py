@@ -105,8 +105,10 @@ def shutdown() -> None:
 def _sqlalchemy() -> None:
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-    # Engines made from now on (every process makes its engines after configure).
-    SQLAlchemyInstrumentor().instrument(enable_commenter=False)
+    # Engines made from now on (every process makes its engines after configure). 0.66b1
+    # declares SQLAlchemy < 2.1 and would refuse 2.1 silently; it hooks the engine events 2.1
+    # still has, and tests/integration/test_tracing.py sees its spans.
+    SQLAlchemyInstrumentor().instrument(enable_commenter=False, skip_dep_check=True)
 
 
 def _redis() -> None:
@@ -144,18 +146,28 @@ def init_app(app: Any, service: str, settings: Settings, instrument: Iterable[st
         return False
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
-    FlaskInstrumentor().instrument_app(
-        app, excluded_urls=UNTRACED_URLS, request_hook=_scrub_server_span
-    )
+    FlaskInstrumentor().instrument_app(app, excluded_urls=UNTRACED_URLS)
 
     @app.before_request
-    def _name_by_rule() -> None:
-        # A path no rule matched would otherwise name the span after itself (a 404 for an
-        # account number): every such span is named alike.
+    def _scrub_server_span() -> None:
+        # After the instrumentation's own (its request hook is no use: the attributes are
+        # set again after it). A path no rule matched would name the span after itself (a
+        # 404 for an account number): every such span is named alike.
         from flask import request
 
+        span = trace.get_current_span()
+        scrub_urls(span)
         if request.url_rule is None:
-            trace.get_current_span().update_name(f"{request.method} <unmatched>")
+            span.update_name(f"{request.method} <unmatched>")
+
+    @app.after_request
+    def _trace_response(response: Any) -> Any:
+        # W3C's traceresponse: the caller (and gunicorn's access log line, written after the
+        # span ended) learns which trace answered it.
+        traceparent = current_traceparent()
+        if traceparent:
+            response.headers["traceresponse"] = traceparent
+        return response
 
     return True
 
@@ -183,10 +195,6 @@ def scrub_urls(span: Span) -> None:
     for key in _QUERY_ATTRIBUTES:
         if key in attributes:
             span.set_attribute(key, "")
-
-
-def _scrub_server_span(span: Span, environ: Mapping[str, Any]) -> None:
-    scrub_urls(span)
 
 
 # --- the trace context through the outbox ----------------------------------------------------
