@@ -55,6 +55,7 @@ bench: install servers ## run the benchmarks and print their figures
 	$(BIN)/python bench/conversion.py
 	$(BIN)/python bench/certificates.py
 	$(BIN)/python bench/metrics_overhead.py
+	$(BIN)/python bench/tracing_overhead.py
 
 migration: install ## new Alembic revision: make migration SERVICE=org MESSAGE="add x"
 	$(BIN)/python -c "from alembic import command; from shared.migrations import alembic_config, upgrade; \

@@ -9,8 +9,11 @@ graceful_timeout = 10
 accesslog = "-"
 # Four services run side by side: a shared default control socket path would collide.
 control_socket_disable = True
-# No query strings in the access log: a search may carry personal data.
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+# No query strings in the access log: a search may carry personal data. The trace that
+# answered (tracing on: shared/tracing.py) is the response's traceresponse header.
+access_log_format = (
+    '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s trace=%({traceresponse}o)s'
+)
 
 # Gunicorn's own logs as JSON lines, like the rest of the system (shared/logs.py).
 logconfig_dict = {

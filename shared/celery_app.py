@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import Celery, signals
+from celery import Celery, current_app, signals
 from kombu import Queue
 
-from shared import kombu_fixes
+from shared import kombu_fixes, tracing
 from shared import task_metrics as _task_metrics  # noqa: F401 - connects its signal handlers
 from shared.logs import application_id_var, configure_logging, task_id_var
 from shared.queues import QUEUES, route_task
@@ -82,7 +82,24 @@ def _bind_task_context(task_id: str | None = None, kwargs: Any = None, **_kw: An
     application_id_var.set(str(app_id) if app_id else None)
 
 
+@signals.worker_process_init.connect
+def _start_tracing(**_kw: Any) -> None:
+    # In each pool process, after the fork: the export thread of a provider made before it
+    # would not run in the child (the beat and the worker's main process trace nothing).
+    settings = getattr(current_app.conf, "cb_settings", None)
+    if settings is not None:
+        tracing.configure(settings.service, "worker", settings, ["sqlalchemy", "redis", "celery"])
+
+
+@signals.worker_process_shutdown.connect
+def _stop_tracing(**_kw: Any) -> None:
+    tracing.shutdown()  # the spans still batched; a pool process exits without atexit
+
+
 @signals.task_postrun.connect
 def _clear_task_context(**_kw: Any) -> None:
+    # Connected before the Celery instrumentation's handlers: the task's span is still
+    # current here (and not yet at prerun, where the id is bound for the logs).
+    tracing.annotate(application_id_var.get())
     task_id_var.set(None)
     application_id_var.set(None)

@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, func, text
+import sqlalchemy
+from sqlalchemy import DateTime, Engine, Enum, MetaData, func, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, mapped_column, scoped_session, sessionmaker
 
@@ -106,7 +107,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 5)
         kwargs.setdefault("max_overflow", 10)
-    return create_engine(url, **kwargs)
+    # Looked up when called, not bound at import: tracing's SQLAlchemy instrumentation wraps
+    # ``sqlalchemy.create_engine`` once it is switched on (shared/tracing.py).
+    return sqlalchemy.create_engine(url, **kwargs)
 
 
 class Database:

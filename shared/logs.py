@@ -1,4 +1,5 @@
-"""JSON logs carrying request id, task id and application id, and never personal data.
+"""JSON logs carrying request id, task id, application id and, when a span is current (tracing
+on: ``shared.tracing``), its trace and span ids; never personal data.
 
 Personal data should never be handed to a logger in the first place; ``redact`` is the net
 under that rule: anything shaped like a resident ID number or a mainland mobile number is
@@ -14,6 +15,8 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+
+from opentelemetry import trace
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 task_id_var: ContextVar[str | None] = ContextVar("task_id", default=None)
@@ -44,6 +47,18 @@ def _safe(value: Any) -> Any:
     return json.loads(redact(json.dumps(value, ensure_ascii=False, default=str)))
 
 
+def _trace_ids() -> dict[str, str]:
+    """The current span's ids, as a trace backend shows them (hex), so a log line is found
+    from its trace and a trace from its log line; none without a span."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    return {
+        "trace_id": format(context.trace_id, "032x"),
+        "span_id": format(context.span_id, "016x"),
+    }
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -65,6 +80,7 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, key, None) or var.get()
             if value:
                 entry[key] = str(value)
+        entry.update(_trace_ids())
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and key not in entry:
                 entry[key] = _safe(value)

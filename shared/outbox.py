@@ -4,6 +4,9 @@
 (``shared.relay``) publishes committed rows to their queue and marks them sent. A message
 is therefore published only if its state change committed, and never lost after that.
 The row id is the message id and the Celery task id, so receivers can drop duplicates.
+
+A row also keeps the W3C ``traceparent`` of the span that wrote it (tracing on): the relay
+publishes it long after that span ended, and continues its trace from it (``shared.tracing``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from sqlalchemy import DateTime, Index, Integer, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
-from shared import contracts
+from shared import contracts, tracing
 from shared.queues import queue_for
 
 NOTIFY_CHANNEL = "outbox"
@@ -54,6 +57,9 @@ class OutboxMixin:
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
+    # "00-<trace id>-<span id>-<flags>": 55 characters; a later version of the format may
+    # add fields, hence the room.
+    traceparent: Mapped[str | None] = mapped_column(String(128))
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Any, ...]:
@@ -75,7 +81,9 @@ def enqueue(
 ) -> uuid.UUID:
     """Add the message ``task_name(**payload)`` to the outbox in ``session``'s transaction.
 
-    ``payload`` gets a ``message_id`` (the row id) and is checked against its contract.
+    ``payload`` gets a ``message_id`` (the row id) and is checked against its contract; the
+    row keeps the current span's trace context, and the span learns which application it
+    works on (the message's ``application_id``, if it names one).
     """
     message_id = uuid.uuid4()
     payload = {**payload, "message_id": str(message_id)}
@@ -86,8 +94,10 @@ def enqueue(
             task_name=task_name,
             queue=queue or queue_for(task_name),
             payload=payload,
+            traceparent=tracing.current_traceparent(),
         )
     )
+    tracing.annotate(payload.get("application_id"))
     return message_id
 
 

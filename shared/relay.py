@@ -9,6 +9,11 @@ It wakes on the ``outbox`` NOTIFY sent at commit and otherwise polls every
 relay retries with a growing pause; nothing committed is lost. A row published but not yet
 marked sent when the relay dies is published again on restart: delivery is at least once, and
 receivers drop duplicates by ``message_id``.
+
+Each row is published inside a span continuing the trace of the request or task that wrote it
+(its ``traceparent``); the context goes into the message's headers, where the receiving
+worker's Celery instrumentation takes it up, and the message's Redis commands show inside
+it. The relay's SQL is not traced: its poll every second would be a trace of its own each time.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from celery import Celery
 from sqlalchemy import Engine, column, func, select, table, update
 from sqlalchemy.engine import make_url
 
+from shared import tracing
 from shared.celery_app import make_celery
 from shared.db import make_engine
 from shared.logs import configure_logging
@@ -44,6 +50,7 @@ outbox = table(
     column("sent_at"),
     column("attempts"),
     column("last_error"),
+    column("traceparent"),
 )
 
 
@@ -65,7 +72,13 @@ class Relay:
         """Publish one batch of pending rows; return how many were published."""
         with self.engine.begin() as conn:
             rows = conn.execute(
-                select(outbox.c.id, outbox.c.task_name, outbox.c.queue, outbox.c.payload)
+                select(
+                    outbox.c.id,
+                    outbox.c.task_name,
+                    outbox.c.queue,
+                    outbox.c.payload,
+                    outbox.c.traceparent,
+                )
                 .where(outbox.c.sent_at.is_(None), outbox.c.available_at <= func.now())
                 .order_by(outbox.c.created_at)
                 .limit(self.batch_size)
@@ -90,14 +103,25 @@ class Relay:
         return len(published)
 
     def _publish(self, row: Any, producer: Any) -> None:
-        self.celery.send_task(
-            row.task_name,
-            kwargs=row.payload,
-            queue=row.queue,
-            task_id=str(row.id),
-            producer=producer,
-            retry=False,
-        )
+        # Our own producer span, not the Celery instrumentation's: that one never ends a span
+        # for a task sent by name from a process that does not define it (as here).
+        attributes = {
+            "messaging.system": "celery",
+            "messaging.destination.name": row.queue,
+            "messaging.message.id": str(row.id),
+            "celery.task_name": row.task_name,
+        }
+        with tracing.restored(row.traceparent, f"publish {row.task_name}", attributes) as headers:
+            tracing.annotate(row.payload.get("application_id"))
+            self.celery.send_task(
+                row.task_name,
+                kwargs=row.payload,
+                queue=row.queue,
+                task_id=str(row.id),
+                producer=producer,
+                retry=False,
+                headers=headers,
+            )
 
     def _record_failure(self, conn: Any, row_id: Any, exc: Exception) -> None:
         self.failures += 1
@@ -160,6 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = load_settings(args.service)
     configure_logging(f"{args.service}-relay", settings.log_level)
+    tracing.configure(args.service, "relay", settings, instrument=["redis"])
     relay = Relay(
         make_engine(settings.database_url, pool_size=2),
         make_celery(settings),

@@ -133,6 +133,10 @@ class Settings:
     web_db_max_overflow: int = 10
     worker_db_pool_size: int = 1
     worker_db_max_overflow: int = 2
+    # Traces: the OTLP/HTTP collector every process exports its spans to (its base URL,
+    # e.g. http://collector:4318; /v1/traces is added). Empty: tracing off, no span made
+    # (shared/tracing.py). The standard OTEL_EXPORTER_OTLP_ENDPOINT does not turn it on.
+    otlp_endpoint: str = ""
     relay_batch_size: int = 200
     relay_idle_wait: float = 1.0
     log_level: str = "INFO"

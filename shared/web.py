@@ -17,7 +17,7 @@ from marshmallow import Schema, fields
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, UnicodeConverter
 
-from shared import auth, errors, metrics
+from shared import auth, errors, metrics, tracing
 from shared.db import Database
 from shared.logs import configure_logging, request_id_var
 from shared.revocations import Revocations
@@ -173,6 +173,7 @@ def create_service_app(
     app.url_map.converters.update(default=SegmentConverter, int=IdConverter, bigint=BigIdConverter)
     app.extensions["cb_body_limits"] = dict(body_limits or {})
     metrics.init_app(app, name, settings.metrics_token)
+    tracing.init_app(app, name, settings, ["sqlalchemy", "redis"])  # before the engine
     db.init_app(app)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     app.extensions["cb_redis"] = client

@@ -12,7 +12,7 @@ from services.review import routing
 from services.review.checks import run_checks
 from services.review.context import ReviewContext
 from services.review.models import OPEN_STATUSES, Case, CaseStatus
-from shared import messages
+from shared import messages, tracing
 from shared.contracts import BatchSummary
 from shared.db import utcnow
 from shared.levels import Level
@@ -62,6 +62,9 @@ def open_case(session: Session, ctx: ReviewContext, message: messages.ReviewRequ
         "due_at": opened_at + ctx.deadlines[level],
         "batch": BATCH.dump(message["batch"]) if message.get("batch") else None,
         "expert": bool(message.get("expert")),
+        # The trace that opened it (the submission's, or the lower level's decision's): the
+        # decision's own trace links to it.
+        "traceparent": tracing.current_traceparent(),
     }
     inserted = session.execute(
         pg_insert(Case)

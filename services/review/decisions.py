@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from services.review import routing
 from services.review.models import OPEN_STATUSES, AuditRecord, Case, CaseStatus, Decision, Outbox
-from shared import contracts, outbox
+from shared import contracts, outbox, tracing
 from shared.auth import Principal
 from shared.clock import china_time
 from shared.db import utcnow
@@ -167,6 +167,9 @@ def decide(
         reason=reason,
         **({"rejected_rows": rejected_rows} if rejected_rows else {}),
     )
+    # The decision's trace (this request's) is a trace of its own: it leads back to the one
+    # that opened the case, so one application is followed from trace to trace.
+    tracing.link_to(case.traceparent)
     _send_on(session, case)
     return case
 

@@ -111,6 +111,9 @@ class Case(Base):
     decided_unit_name: Mapped[str | None] = mapped_column(String(200))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reason: Mapped[str | None] = mapped_column(Text)
+    # The W3C traceparent of the span that opened the case (tracing on): a decision's trace
+    # links to it (shared/tracing.py).
+    traceparent: Mapped[str | None] = mapped_column(String(128))
     # An import reviewed as one batch: its figures and record row numbers
     # (``shared.contracts.BatchSummary``; its sample rows are read from intake, masked), and
     # the rows this level rejected with reasons.

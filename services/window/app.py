@@ -28,7 +28,7 @@ from services.window.review import blp as review_blp
 from services.window.signin import SignInAgain, person
 from services.window.standards import blp as standards_blp
 from services.window.window import blp as window_blp
-from shared import metrics
+from shared import metrics, tracing
 from shared.clock import china_time
 from shared.logs import configure_logging, request_id_var
 
@@ -53,6 +53,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     configure_logging(config.SERVICE, settings.log_level)
     app = Flask(__name__)
     metrics.init_app(app, config.SERVICE, settings.metrics_token)  # first: ahead of sessions
+    # Its calls to the four APIs carry the trace on: an application's starts at its POST here.
+    tracing.init_app(app, config.SERVICE, settings, ["redis", "requests"])
     app.config.update(
         CB_SETTINGS=settings,
         MAX_CONTENT_LENGTH=max(settings.max_import_bytes, settings.max_attachment_bytes) + 2**16,
