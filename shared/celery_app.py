@@ -14,6 +14,7 @@ from celery import Celery, signals
 from kombu import Queue
 
 from shared import kombu_fixes
+from shared import poison as _poison  # noqa: F401 - connects its signal handlers
 from shared import task_metrics as _task_metrics  # noqa: F401 - connects its signal handlers
 from shared.logs import application_id_var, configure_logging, task_id_var
 from shared.queues import QUEUES, route_task
@@ -58,6 +59,8 @@ def make_celery(settings: Settings, include: list[str] | None = None) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
         worker_hijack_root_logger=False,
+        # Poison messages recorded in the service's database and dropped (shared/poison.py).
+        worker_consumer="shared.poison:PoisonAwareConsumer",
         worker_send_task_events=settings.task_events,
         task_send_sent_event=settings.task_events,
         enable_utc=True,
