@@ -1,8 +1,10 @@
 """The Celery app factory shared by every service.
 
 Reliability settings live here so no service can forget one: late acks, re-queue when a
-worker dies, one message prefetched at a time, and a Redis visibility timeout larger than any
-task's time limit (otherwise Redis would hand a still-running task to a second worker).
+worker dies, one message prefetched at a time, a Redis visibility timeout larger than any
+task's time limit (otherwise Redis would hand a still-running task to a second worker),
+transient errors retried (``shared.reliable_task``) and poison messages recorded and
+dropped (``shared.poison``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ def make_celery(settings: Settings, include: list[str] | None = None) -> Celery:
             f"visibility_timeout ({settings.visibility_timeout}s) must exceed "
             f"task_time_limit ({settings.task_time_limit}s)"
         )
-    app = Celery(settings.service, broker=settings.redis_url, include=include or [])
+    app = Celery(
+        settings.service,
+        broker=settings.redis_url,
+        include=include or [],
+        task_cls="shared.reliable_task:ReliableTask",
+    )
     app.conf.update(
         task_queues=[Queue(name, routing_key=name) for name in QUEUES],
         task_default_queue=QUEUES[0] if settings.service not in QUEUES else settings.service,
