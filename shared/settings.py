@@ -137,6 +137,8 @@ class Settings:
     worker_db_max_overflow: int = 2
     relay_batch_size: int = 200
     relay_idle_wait: float = 1.0
+    # A Redis found empty: the outbox rows sent this long before are published again.
+    relay_replay_seconds: float = 3600.0
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
