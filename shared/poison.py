@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -93,8 +94,19 @@ def _engine() -> Engine | None:
         return None
     pid = os.getpid()
     if pid not in _engines:
-        _engines[pid] = make_engine(_database_url, pool_size=1, max_overflow=1)
+        # Pre-ping: poison is rare, so its one connection is mostly idle, and after a
+        # PostgreSQL restart it would be found dead only by the record it was to write.
+        _engines[pid] = make_engine(_database_url, pool_size=1, max_overflow=1, pool_pre_ping=True)
     return _engines[pid]
+
+
+# Records not written yet (the database unreachable), written by a timer when it answers.
+# They are logged at once, digest and all, so a process that dies first still left them.
+_unwritten: list[dict[str, Any]] = []
+_unwritten_lock = threading.Lock()
+_retrying = threading.Event()  # a timer is armed
+UNWRITTEN_MAX = 1000
+RETRY_SECONDS = 5.0
 
 
 def record(
@@ -106,9 +118,9 @@ def record(
     task_id: Any = None,
     detail: str | None = None,
 ) -> None:
-    """Keep one poison message in this worker's database. A record that cannot be written
-    (the database is down) is logged, digest and all: the message is dropped either way,
-    because keeping it would block its queue or loop for ever."""
+    """Keep one poison message in this worker's database. The message is dropped either
+    way (keeping it would block its queue or loop for ever); a record that cannot be
+    written now (the database is down) is written later, from memory."""
     values = {
         "queue": _short(queue, 100),
         "reason": reason,
@@ -119,14 +131,39 @@ def record(
         "detail": _short(detail, 500),
     }
     log.warning("poison message dropped", extra={"poison": values})
+    with _unwritten_lock:
+        if len(_unwritten) < UNWRITTEN_MAX:
+            _unwritten.append(values)
+    _write_unwritten()
+
+
+def _write_unwritten() -> None:
     engine = _engine()
     if engine is None:
         return
-    try:
-        with engine.begin() as conn:
-            conn.execute(insert(_poison).values(**values))
-    except Exception as exc:  # recording must never stop the consumer
-        log.error("poison message not recorded", extra={"error": type(exc).__name__})
+    with _unwritten_lock:
+        if not _unwritten:
+            return
+        try:
+            with engine.begin() as conn:
+                conn.execute(insert(_poison), _unwritten)
+        except Exception as exc:  # recording must never stop the consumer: try again later
+            log.error(
+                "poison messages not recorded yet",
+                extra={"error": type(exc).__name__, "count": len(_unwritten)},
+            )
+            if not _retrying.is_set():
+                _retrying.set()
+                timer = threading.Timer(RETRY_SECONDS, _retry_unwritten)
+                timer.daemon = True
+                timer.start()
+            return
+        _unwritten.clear()
+
+
+def _retry_unwritten() -> None:
+    _retrying.clear()
+    _write_unwritten()
 
 
 def counts(session: Session) -> dict[str, int]:

@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 import redis
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
+from bench.faultproxy import FaultProxy
 from services.review.context import worker_db
 from services.review.models import Case, PoisonMessage
-from tests.helpers import WorkerProcess, wait_for
+from tests.helpers import WorkerProcess, free_port, wait_for
 from tests.review.conftest import open_case_message
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -87,6 +89,31 @@ def test_poison_messages_are_recorded_by_digest_and_do_not_block_the_queue(
     assert all(r.queue == QUEUE for r in rows)
     assert all(SECRET not in json.dumps([r.detail, r.task_name, r.task_id]) for r in rows)
     assert not redis_client.llen(QUEUE)
+
+
+def test_poison_taken_while_the_database_is_unreachable_is_recorded_once_it_answers(
+    redis_client: redis.Redis, run_env: dict[str, str]
+) -> None:
+    url = make_url(run_env["CB_REVIEW_DATABASE_URL"])
+    proxy = FaultProxy(free_port(), url.port or 5432).start()
+    proxied = url.set(port=proxy.listen).render_as_string(hide_password=False)
+    garbage = f"not a message {uuid.uuid4()}".encode()
+    worker = WorkerProcess(
+        "services.review.worker", [QUEUE], "poison-outage", concurrency=1,
+        CB_REVIEW_DATABASE_URL=proxied,
+    )  # fmt: skip
+    try:
+        proxy.cut()
+        worker.start()
+        redis_client.lpush(QUEUE, garbage)
+        wait_for(lambda: proxy.refused >= 1, timeout=60)  # it tried to record, and could not
+        proxy.heal()
+        (row,) = wait_for(recorded, timeout=60)
+        assert worker.alive()
+    finally:
+        worker.close()
+        proxy.stop()
+    assert row.digest == hashlib.sha256(garbage).hexdigest() and row.reason == "undecodable"
 
 
 def opened(application_id: str) -> int:
