@@ -21,9 +21,8 @@ from typing import Any, ClassVar
 import psycopg
 import requests
 
-from bench.bulk_import import HEADERS
-from bench.bulk_import import resident_id as import_resident_id
-from bench.review_flow import Http, Staff, deposit_body, prepare_org, resident_id, upload_evidence
+from bench.bulk_import import HEADERS, resident_id
+from bench.review_flow import Http, Staff, deposit_body, prepare_org, upload_evidence
 
 RETRY_FOR = 90.0  # seconds a write is retried through faults before it is given up
 CALL_TIMEOUT = 20.0
@@ -176,7 +175,7 @@ class Load:
         for k in range(3):
             serial = 50_000 + seq * 3 + k
             writer.writerow(
-                ["张三", "居民身份证", import_resident_id(serial), f"138{serial:08d}",
+                ["张三", "居民身份证", resident_id(serial), f"138{serial:08d}",
                  "杭州市职业技能培训中心", "电工初级培训", "2026-03-01", "2026-03-20",
                  "16", f"CX{serial:08d}"]
             )  # fmt: skip
