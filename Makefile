@@ -57,6 +57,9 @@ bench: install servers ## run the benchmarks and print their figures
 	$(BIN)/python bench/metrics_overhead.py
 	$(BIN)/python bench/tracing_overhead.py
 
+chaos: install ## the whole system under faults for 10 minutes (bench/chaos.py), then its invariants checked
+	$(BIN)/python bench/chaos.py
+
 migration: install ## new Alembic revision: make migration SERVICE=org MESSAGE="add x"
 	$(BIN)/python -c "from alembic import command; from shared.migrations import alembic_config, upgrade; \
 	upgrade('$(SERVICE)'); command.revision(alembic_config('$(SERVICE)'), message='$(MESSAGE)', autogenerate=True)"
@@ -70,4 +73,4 @@ compose-check: install ## validate docker-compose.yml with `docker compose confi
 lock: ## re-pin constraints.txt from what is installed in .venv
 	$(BIN)/pip freeze --exclude-editable | grep -v '^creditbank' | LC_ALL=C sort -f > constraints.txt
 
-.PHONY: help install servers packages fonts run test lint bench migration openapi compose-check lock
+.PHONY: help install servers packages fonts run test lint bench chaos migration openapi compose-check lock

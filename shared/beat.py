@@ -13,7 +13,8 @@ from celery.schedules import crontab
 from shared.celery_app import make_celery
 from shared.settings import load_settings
 
-celery = make_celery(load_settings("beat"))
+settings = load_settings("beat")
+celery = make_celery(settings)
 celery.conf.beat_schedule = {
     "purge-refresh-tokens": {
         "task": "org.purge_refresh_tokens",
@@ -21,7 +22,10 @@ celery.conf.beat_schedule = {
     },
     "sync-revocations": {"task": "org.sync_revocations", "schedule": 60.0},
     # Applications long in review are checked against review's cases: lost messages redone.
-    "reconcile-reviews": {"task": "intake.reconcile_reviews", "schedule": 300.0},
+    "reconcile-reviews": {
+        "task": "intake.reconcile_reviews",
+        "schedule": settings.reconcile_interval_seconds,
+    },
     # Imports a lost message or a dead worker left stalled go on from where they stopped.
     "resume-imports": {"task": "intake.resume_imports", "schedule": 60.0},
     # Expired claims freed; overdue cases flagged and their units reminded through notify.

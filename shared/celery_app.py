@@ -1,8 +1,10 @@
 """The Celery app factory shared by every service.
 
 Reliability settings live here so no service can forget one: late acks, re-queue when a
-worker dies, one message prefetched at a time, and a Redis visibility timeout larger than any
-task's time limit (otherwise Redis would hand a still-running task to a second worker).
+worker dies, one message prefetched at a time, a Redis visibility timeout larger than any
+task's time limit (otherwise Redis would hand a still-running task to a second worker),
+transient errors retried (``shared.reliable_task``) and poison messages recorded and
+dropped (``shared.poison``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from celery import Celery, current_app, signals
 from kombu import Queue
 
 from shared import kombu_fixes, tracing
+from shared import poison as _poison  # noqa: F401 - connects its signal handlers
 from shared import task_metrics as _task_metrics  # noqa: F401 - connects its signal handlers
 from shared.logs import application_id_var, configure_logging, task_id_var
 from shared.queues import QUEUES, route_task
@@ -29,7 +32,12 @@ def make_celery(settings: Settings, include: list[str] | None = None) -> Celery:
             f"visibility_timeout ({settings.visibility_timeout}s) must exceed "
             f"task_time_limit ({settings.task_time_limit}s)"
         )
-    app = Celery(settings.service, broker=settings.redis_url, include=include or [])
+    app = Celery(
+        settings.service,
+        broker=settings.redis_url,
+        include=include or [],
+        task_cls="shared.reliable_task:ReliableTask",
+    )
     app.conf.update(
         task_queues=[Queue(name, routing_key=name) for name in QUEUES],
         task_default_queue=QUEUES[0] if settings.service not in QUEUES else settings.service,
@@ -58,6 +66,8 @@ def make_celery(settings: Settings, include: list[str] | None = None) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
         worker_hijack_root_logger=False,
+        # Poison messages recorded in the service's database and dropped (shared/poison.py).
+        worker_consumer="shared.poison:PoisonAwareConsumer",
         worker_send_task_events=settings.task_events,
         task_send_sent_event=settings.task_events,
         enable_utc=True,

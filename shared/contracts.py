@@ -23,6 +23,12 @@ class ContractError(ValueError):
         self.task_name = task_name
         self.messages = messages
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by its own arguments: Celery hands a task's exception to ``task_failure``
+        # only once it survives pickling, and would otherwise pass a stand-in that is no
+        # ContractError (which shared.poison records a breach by).
+        return (ContractError, (self.task_name, self.messages))
+
 
 class Envelope(Strict):
     message_id = fields.UUID(required=True)

@@ -9,7 +9,8 @@ each scrape (no Celery events needed):
 - per queue (``shared.queues.QUEUES``): messages waiting (``LLEN``) and delivered but not
   acknowledged (kombu's ``unacked`` hash, by the routing key each entry carries);
 - per service database: the outbox's unsent rows and the oldest one's age, as its relay sees
-  them (``shared.outbox.unsent``);
+  them (``shared.outbox.unsent``), and the poison messages its workers recorded, by reason
+  (``shared.poison.counts``, ``cb_poison_messages``);
 - per service: what its own ``services/<name>/metrics.py`` yields (review's cases per level
   and unit, notify's deliveries and dead letters, intake's imports in progress).
 
@@ -39,7 +40,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from shared import outbox
+from shared import outbox, poison
 from shared.db import make_engine
 from shared.logs import configure_logging
 from shared.metrics import protected_app, serve
@@ -133,6 +134,14 @@ class SystemCollector(Collector):
                         age,
                     ),
                 ]
+                recorded = GaugeMetricFamily(
+                    "cb_poison_messages",
+                    "Poison messages recorded (taken off a queue and dropped), by reason",
+                    labels=["service", "reason"],
+                )
+                for reason, n in sorted(poison.counts(session).items()):
+                    recorded.add_metric([service, reason], n)
+                metrics.append(recorded)
                 domain = self.domains[service]
                 if domain is not None:
                     metrics += list(domain(session))

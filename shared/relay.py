@@ -14,6 +14,13 @@ Each row is published inside a span continuing the trace of the request or task 
 (its ``traceparent``); the context goes into the message's headers, where the receiving
 worker's Celery instrumentation takes it up, and the message's Redis commands show inside
 it. The relay's SQL is not traced: its poll every second would be a trace of its own each time.
+
+A Redis that comes back empty (restarted without persistence, or its data lost) has lost
+every message still queued or being worked on. The relay keeps a marker in Redis
+(``cb:relay:broker:<service>``); when it finds the marker gone, it publishes again every row
+it sent in the last ``CB_RELAY_REPLAY_SECONDS`` (an hour): receivers drop what they had
+already done, and what was lost is done. Found by bench/chaos.py (Redis restarted empty:
+a learner's notice, queued for notify, was never sent).
 """
 
 from __future__ import annotations
@@ -26,8 +33,9 @@ import time
 from typing import Any
 
 import psycopg
+import redis
 from celery import Celery
-from sqlalchemy import Engine, column, func, select, table, update
+from sqlalchemy import Engine, column, func, select, table, text, update
 from sqlalchemy.engine import make_url
 
 from shared import tracing
@@ -62,11 +70,39 @@ class Relay:
         batch_size: int = 200,
         idle_wait: float = 1.0,
         max_backoff: float = 10.0,
+        replay_seconds: float = 3600.0,
     ) -> None:
         self.engine, self.celery = engine, celery_app
         self.batch_size, self.idle_wait, self.max_backoff = batch_size, idle_wait, max_backoff
+        self.replay_seconds = replay_seconds
         self.stopping = threading.Event()
         self.failures = 0
+        self.broker = redis.Redis.from_url(
+            celery_app.conf.broker_url, socket_timeout=5, socket_connect_timeout=5
+        )
+        self.marker = f"cb:relay:broker:{celery_app.main}"
+
+    def replay_if_broker_emptied(self) -> int:
+        """If Redis lost its data (the marker is gone), mark the rows sent in the replay
+        window unsent again, so that they are published anew; how many. The marker is set
+        only once that is committed (PostgreSQL may be down too); two relays of one service
+        may then both replay, which costs duplicates and loses nothing."""
+        try:
+            if self.broker.exists(self.marker):
+                return 0
+        except redis.RedisError:  # Redis is away: publishing will fail and say so
+            return 0
+        window = text(f"interval '{self.replay_seconds:.0f} seconds'")
+        with self.engine.begin() as conn:
+            count = conn.execute(
+                update(outbox).where(outbox.c.sent_at > func.now() - window).values(sent_at=None)
+            ).rowcount
+        self.broker.set(self.marker, "1")
+        if count:
+            log.warning(
+                "broker found empty: publishing recent messages again", extra={"count": count}
+            )
+        return int(count)
 
     def relay_once(self) -> int:
         """Publish one batch of pending rows; return how many were published."""
@@ -140,6 +176,7 @@ class Relay:
         listener = self._listen()
         while not self.stopping.is_set():
             try:
+                self.replay_if_broker_emptied()
                 count = self.relay_once()
             except Exception:
                 log.exception("relay batch failed")
@@ -190,6 +227,7 @@ def main(argv: list[str] | None = None) -> None:
         make_celery(settings),
         batch_size=settings.relay_batch_size,
         idle_wait=settings.relay_idle_wait,
+        replay_seconds=settings.relay_replay_seconds,
     )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: relay.stopping.set())

@@ -44,6 +44,8 @@ class Settings:
     review_reminder_hours: float = 24.0
     # An application in review this long without a change is checked against review's cases.
     reconcile_grace_seconds: int = 300
+    # How often beat sends that check (intake.reconcile_reviews).
+    reconcile_interval_seconds: float = 300.0
     # Sign-in throttle (services/org/throttle.py): failures per account and source address,
     # and per account from addresses it has not signed in from.
     login_failures_allowed: int = 5
@@ -139,6 +141,8 @@ class Settings:
     otlp_endpoint: str = ""
     relay_batch_size: int = 200
     relay_idle_wait: float = 1.0
+    # A Redis found empty: the outbox rows sent this long before are published again.
+    relay_replay_seconds: float = 3600.0
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 

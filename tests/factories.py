@@ -34,7 +34,10 @@ from shared.identity import check_character
 
 # ---- the tables each service's tests start from empty -----------------------------------
 
-ORG_TABLES = "audit_records, refresh_tokens, token_families, activation_codes, staff, units, outbox"
+ORG_TABLES = (
+    "audit_records, refresh_tokens, token_families, activation_codes, staff, units, outbox, "
+    "poison_messages"
+)
 INTAKE_TABLES = (
     "certificate_entries, certificates, conversion_reservations, conversion_rules, "
     "conversion_standard_versions, "
@@ -42,12 +45,15 @@ INTAKE_TABLES = (
     "catalogue_certificates, audit_records, "
     "ledger_entries, import_records, import_issues, import_chunks, imports, "
     "application_events, application_versions, idempotency_keys, applications, accounts, "
-    "learners, attachments, processed_messages, outbox"
+    "learners, attachments, processed_messages, outbox, poison_messages"
 )
-REVIEW_TABLES = "cases, routes, outbox, audit_records"
+REVIEW_TABLES = "cases, routes, outbox, audit_records, poison_messages"
 # webhooks too: each test registers its own, and one left behind would be sent the next
 # test's events.
-NOTIFY_TABLES = "inbox_reads, inbox_items, deliveries, events, refused_events, webhooks, outbox"
+NOTIFY_TABLES = (
+    "inbox_reads, inbox_items, deliveries, events, refused_events, webhooks, outbox, "
+    "poison_messages"
+)
 
 
 def reset_org_tables() -> None:

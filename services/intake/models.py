@@ -37,6 +37,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import created_now, naming_metadata, value_enum
 from shared.outbox import OutboxMixin
+from shared.poison import PoisonMessageMixin
 
 
 class Base(DeclarativeBase):
@@ -386,6 +387,10 @@ class ProcessedMessage(Base):
 
 class Outbox(OutboxMixin, Base):
     pass
+
+
+class PoisonMessage(PoisonMessageMixin, Base):
+    """A message this service's workers could not act on (shared/poison.py)."""
 
 
 # The conversion and certificate tables share this metadata (they import Base from here).

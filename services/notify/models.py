@@ -25,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import created_now, naming_metadata, value_enum
 from shared.outbox import OutboxMixin
+from shared.poison import PoisonMessageMixin
 
 
 class Base(DeclarativeBase):
@@ -156,3 +157,7 @@ class Webhook(Base):
 
 class Outbox(OutboxMixin, Base):
     pass
+
+
+class PoisonMessage(PoisonMessageMixin, Base):
+    """A message this service's workers could not act on (shared/poison.py)."""

@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from shared.db import naming_metadata, value_enum
 from shared.levels import Level
 from shared.outbox import OutboxMixin
+from shared.poison import PoisonMessageMixin
 
 
 class Base(DeclarativeBase):
@@ -176,3 +177,7 @@ class AuditRecord(Base):
 
 class Outbox(OutboxMixin, Base):
     pass
+
+
+class PoisonMessage(PoisonMessageMixin, Base):
+    """A message this service's workers could not act on (shared/poison.py)."""

@@ -72,6 +72,21 @@ def test_task_logs_leave_out_message_bodies_and_redact_nested_values() -> None:
     assert second["detail"] == {"phones": ["138****5678"]}
 
 
+def test_a_task_runtime_shaped_like_an_id_number_is_logged_as_is() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("test"))
+    log = logging.getLogger("cbtest.celery")
+    log.addHandler(handler)
+    data = {"id": "t-1", "runtime": 0.014540962999944895, "phone": 13812345678}
+    try:
+        log.warning("Task succeeded", extra={"data": data})
+    finally:
+        log.removeHandler(handler)
+    (entry,) = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert entry["data"] == {"id": "t-1", "runtime": 0.014540962999944895, "phone": "138****5678"}
+
+
 def test_sealed_box_round_trip_and_tamper(tmp_path) -> None:
     sealing.generate_keypair(tmp_path / "p", tmp_path / "p.pub")
     token = sealing.seal((tmp_path / "p.pub").read_bytes(), "ABCD-EFGH-JKLM")

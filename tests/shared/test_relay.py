@@ -159,3 +159,21 @@ def test_org_event_through_relay_and_worker(org_app, worker, redis_client, var_d
     assert message["unit_code"] == code and activation not in json.dumps(message)
     private = (var_dir / "keys" / "notify_seal_private.pem").read_bytes()
     assert sealing.unseal(private, message["sealed"]["activation_code"]) == activation
+
+
+def test_redis_restarted_empty_gets_the_recently_sent_messages_again() -> None:
+    server = PrivateRedis().start(appendonly=False)
+    client = redis.Redis.from_url(server.url)
+    relay = Relay("org", CB_REDIS_URL=server.url).start()
+    try:
+        ids = add_messages(20)
+        wait_for(lambda: pending() == 0 and client.llen("notify") == 20, timeout=30)
+        server.stop()
+        server.start(appendonly=False)  # empty: the 20 queued messages are gone
+        wait_for(lambda: client.llen("notify") == 20, timeout=30)
+        task_ids = {json.loads(b)["headers"]["id"] for b in client.lrange("notify", 0, -1)}
+        assert task_ids == set(ids)
+        assert pending() == 0
+    finally:
+        relay.close()
+        server.stop()
