@@ -193,9 +193,25 @@ def _queue(message: Any) -> str | None:
     return info.get("routing_key") or info.get("exchange") or None
 
 
+# What Celery's own handlers write into the log in place of the body they would dump: the
+# body may hold anything (a misrouted message, a forged one) and the record has its digest.
+BODY_NOT_LOGGED = "<body not logged: recorded in poison_messages by its digest>"
+
+
 class PoisonAwareConsumer(Consumer):
     """Celery's consumer, with an undecodable body recorded (not logged: Celery's own
-    handler writes the body into the log) and acknowledged."""
+    handler writes the body into the log) and acknowledged; an unknown task, a message of no
+    known format or an invalid one handled by Celery's own code (which rejects it and sends
+    the signals recording it) with the body left out of its log line."""
+
+    def on_unknown_message(self, body: Any, message: Any) -> None:
+        super().on_unknown_message(BODY_NOT_LOGGED, message)
+
+    def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
+        super().on_unknown_task(BODY_NOT_LOGGED, message, exc)
+
+    def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
+        super().on_invalid_task(BODY_NOT_LOGGED, message, exc)
 
     def on_decode_error(self, message: Any, exc: Exception) -> None:
         """Record by digest, then drop: redelivering it would fail the same way for ever."""

@@ -144,7 +144,13 @@ class WorkerProcess:
     """``celery worker`` as a real process group (the main process and its pool), to kill -9."""
 
     def __init__(
-        self, app: str, queues: list[str], name: str, concurrency: int = 2, **env: str
+        self,
+        app: str,
+        queues: list[str],
+        name: str,
+        concurrency: int = 2,
+        log: Path | None = None,
+        **env: str,
     ) -> None:
         self.argv = [
             sys.executable,
@@ -165,12 +171,23 @@ class WorkerProcess:
             "--without-gossip",
         ]
         self.env = {**os.environ, **env}
+        self.log = log  # where its log lines go (stderr), if the test reads them
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
-        self.proc = subprocess.Popen(
-            self.argv, cwd=ROOT, env=self.env, start_new_session=True, stdout=subprocess.DEVNULL
-        )
+        stderr = self.log.open("ab") if self.log is not None else None
+        try:
+            self.proc = subprocess.Popen(
+                self.argv,
+                cwd=ROOT,
+                env=self.env,
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+        finally:
+            if stderr is not None:
+                stderr.close()
         return self
 
     @property
