@@ -17,8 +17,11 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
 
+from services.intake.assessment.rollups import Periods, periods
 from services.intake.context import db
 from tests.factories import Window
 
@@ -247,3 +250,58 @@ def test_an_entry_counts_on_its_china_day_and_no_other(
         counted[offset] = sum(r["deposits"] for r in rows.json["rows"])
     assert counted == Counter({-1: 0, 0: 1, 1: 0})
     assert list(totals_held("ledger_days", "day")) == [(day, POINTS[0], "deposit", "other")]
+
+
+def days_of(split: Periods) -> list[date]:
+    """Every day the split covers, a whole month's days included, in order (repeats kept)."""
+    covered: list[date] = []
+    if split.months is not None:
+        month = split.months[0]
+        while month <= split.months[1]:
+            following = (month + timedelta(days=32)).replace(day=1)
+            covered += [month + timedelta(days=n) for n in range((following - month).days)]
+            month = following
+    for first, last in split.days:
+        covered += [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    return sorted(covered)
+
+
+@given(
+    first=st.dates(min_value=date(2020, 1, 1), max_value=date(2030, 12, 31)),
+    length=st.integers(min_value=1, max_value=366),
+)
+def test_a_range_splits_into_whole_months_and_days_covering_each_day_once(
+    first: date, length: int
+) -> None:
+    last = first + timedelta(days=length - 1)
+    split = periods(first, last)
+    assert days_of(split) == [first + timedelta(days=n) for n in range(length)]
+    if split.months is not None:
+        assert split.months[0].day == 1 and split.months[1].day == 1
+    for a, b in split.days:  # no whole calendar month is left among the days
+        starts = [a + timedelta(days=n) for n in range((b - a).days + 1)]
+        for start in (d for d in starts if d.day == 1):
+            assert (start + timedelta(days=32)).replace(day=1) - timedelta(days=1) > b
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "months", "days"),
+    [
+        (date(2025, 1, 1), date(2025, 12, 31), (date(2025, 1, 1), date(2025, 12, 1)), ()),
+        (date(2025, 1, 15), date(2025, 1, 20), None, ((date(2025, 1, 15), date(2025, 1, 20)),)),
+        (
+            date(2024, 1, 31),
+            date(2024, 3, 1),
+            (date(2024, 2, 1), date(2024, 2, 1)),
+            ((date(2024, 1, 31), date(2024, 1, 31)), (date(2024, 3, 1), date(2024, 3, 1))),
+        ),
+        (date(2024, 2, 1), date(2024, 2, 28), None, ((date(2024, 2, 1), date(2024, 2, 28)),)),
+        (date(2024, 2, 1), date(2024, 2, 29), (date(2024, 2, 1), date(2024, 2, 1)), ()),
+    ],
+    ids=["a-calendar-year", "days-in-a-month", "a-leap-february-between-days",
+         "a-leap-february-less-its-last-day", "a-whole-leap-february"],
+)  # fmt: skip
+def test_a_range_splits_as_the_calendar_says(
+    first: date, last: date, months: tuple[date, date] | None, days: tuple[Any, ...]
+) -> None:
+    assert periods(first, last) == Periods(months, days)
