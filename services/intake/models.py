@@ -246,7 +246,9 @@ class LedgerEntry(Base):
 class _LedgerTotals:
     """What the ledger posted in one China-time period at one point, by entry and outcome
     kind: kept by a trigger on ``ledger_entries`` in the transaction of every insert (COPY
-    and INSERT ... SELECT included), so the assessment sums periods instead of entries."""
+    and INSERT ... SELECT included), so the assessment sums periods instead of entries. The
+    ledger is append-only, so inserts are all the trigger follows: a migration that rewrites
+    entries (with the append-only trigger disabled) rebuilds these from them."""
 
     unit_path: Mapped[str] = mapped_column(String(120, collation="C"), primary_key=True)
     entry_kind: Mapped[EntryKind] = mapped_column(
