@@ -244,6 +244,40 @@ class LedgerEntry(Base):
     )
 
 
+class _LedgerTotals:
+    """What the ledger posted in one China-time period at one point, by entry and outcome
+    kind: kept by a trigger on ``ledger_entries`` in the transaction of every insert (COPY
+    and INSERT ... SELECT included), so the assessment sums periods instead of entries. The
+    ledger is append-only, so inserts are all the trigger follows: a migration that rewrites
+    entries (with the append-only trigger disabled) rebuilds these from them."""
+
+    unit_path: Mapped[str] = mapped_column(String(120, collation="C"), primary_key=True)
+    entry_kind: Mapped[EntryKind] = mapped_column(
+        value_enum(EntryKind, "entry_kind"), primary_key=True
+    )
+    outcome_kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    entries: Mapped[int] = mapped_column(BigInteger)
+    hours: Mapped[Decimal] = mapped_column(Numeric(16, 2))
+    credits: Mapped[Decimal] = mapped_column(Numeric(16, 2))
+
+
+class LedgerDay(_LedgerTotals, Base):
+    """A China-time calendar day's postings at a point (see ``_LedgerTotals``)."""
+
+    __tablename__ = "ledger_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-1)
+
+
+class LedgerMonth(_LedgerTotals, Base):
+    """A China-time calendar month's postings at a point, ``month`` its first day: a year's
+    figures sum twelve of these per point instead of 365 days."""
+
+    __tablename__ = "ledger_months"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-1)
+
+
 class ImportStatus(enum.StrEnum):
     RECEIVED = "received"  # stored and checked; its rows not yet read
     PROCESSING = "processing"  # chunks being read

@@ -67,6 +67,7 @@ POINTS = [
 TURNAROUND_EDGES = "/ZJ/B01/S002/AP000016/"  # 54 s: exactly 0.015 h, which rounds up
 INTERPOLATED = "/ZJ/B03/S024/AP000017/"  # 36 s and 136 s: the p90 is exactly 0.035 h
 SLOW = "/ZJ/B01/S002/AP000003/"  # holds one application five years in review
+DECIDED = ("approved", "rejected")
 LEVEL_RANK = {"province": 0, "branch": 1, "city": 1, "subcentre": 2, "county": 2, "point": 3}
 _ids = itertools.count(1)
 _US = timedelta(microseconds=1)
@@ -313,8 +314,14 @@ def level_word(path: str, by: str) -> str:
     return "city" if area else "branch"
 
 
-def in_range(at: datetime | None) -> bool:
-    return at is not None and START <= at < END
+def in_range(at: datetime | None, bounds: tuple[datetime, datetime] = (START, END)) -> bool:
+    return at is not None and bounds[0] <= at < bounds[1]
+
+
+def china_midnights(first: date, last: date) -> tuple[datetime, datetime]:
+    """[first 00:00, last + 1 00:00) in China time (UTC+8, no summer time since 1991)."""
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC) - timedelta(hours=8)
+    return start, start + timedelta(days=(last - first).days + 1)
 
 
 def percentile(durations: list[int], q: Fraction) -> Fraction:
@@ -332,10 +339,15 @@ def rounded(value: Fraction, places: str) -> str:
 
 
 def expected(
-    world: World, by: str, under: str = "/ZJ/", weights: dict[str, str] | None = None
+    world: World,
+    by: str,
+    under: str = "/ZJ/",
+    weights: dict[str, str] | None = None,
+    days: tuple[date, date] = (FIRST, LAST),
 ) -> dict[str, dict[str, Any]]:
     """The rows the assessment should show, by group path, as the JSON shows them."""
     weights = DEFAULT if weights is None else weights
+    bounds = china_midnights(*days)
     rows: dict[str, dict[str, Any]] = {}
     durations: dict[str, list[int]] = {}
 
@@ -358,10 +370,10 @@ def expected(
         )
 
     for path, opened in world.accounts:
-        if path.startswith(under) and in_range(opened):
+        if path.startswith(under) and in_range(opened, bounds):
             row(path)["accounts_opened"] += 1
     for path, kind, hours, posted in world.ledger:
-        if path.startswith(under) and in_range(posted):
+        if path.startswith(under) and in_range(posted, bounds):
             r = row(path)
             r["deposits"] += 1
             r["deposits_by_kind"][kind] += 1
@@ -369,7 +381,7 @@ def expected(
                 r["social_training_records"] += 1
                 r["social_training_hours"] += hours
     for path, status, created, final in world.applications:
-        if path.startswith(under) and in_range(final) and status in ("approved", "rejected"):
+        if path.startswith(under) and in_range(final, bounds) and status in DECIDED:
             r = row(path)
             r["decided"] += 1
             r["rejected"] += status == "rejected"
@@ -442,6 +454,38 @@ def test_every_figure_of_every_group_matches_an_independent_count(
     assert [row["path"] for row in r.json["rows"]] == sorted(want)
     assert r.json["final"] is True and r.json["unit"] == "ZJ" and r.json["by"] == by
     assert r.json["from"] == "2025-03-01" and r.json["to"] == "2025-03-31"
+
+
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [
+        (date(2025, 3, 1), date(2025, 3, 1)),
+        (date(2025, 3, 2), date(2025, 3, 30)),
+        (date(2025, 2, 26), date(2025, 3, 31)),
+        (date(2025, 3, 1), date(2025, 4, 2)),
+        (date(2025, 2, 24), date(2025, 4, 5)),
+        (date(2025, 3, 31), date(2025, 4, 1)),
+        (date(2024, 4, 6), date(2025, 4, 5)),
+    ],
+    ids=[
+        "one-day-on-a-month-edge",
+        "days-inside-a-month",
+        "days-then-a-whole-month",
+        "a-whole-month-then-days",
+        "days-a-month-days",
+        "across-a-month-edge",
+        "a-year-ending-mid-month",
+    ],
+)
+def test_ranges_cutting_months_give_the_independent_count(
+    window: Window, world: World, first: date, last: date
+) -> None:
+    """The roll-ups' whole months and leftover days add up to what the entries say, for
+    ranges whose ends fall anywhere in a month (the generated instants sit on and a
+    microsecond before the China midnights 2025-03-01 and 2025-04-01)."""
+    r = get(window.client, province(window), by="point", **{"from": str(first), "to": str(last)})
+    assert r.status_code == 200, r.json
+    assert same_rows(r.json["rows"], expected(world, "point", days=(first, last)))
 
 
 def test_groups_without_a_unit_at_the_level_say_so(window: Window, world: World) -> None:

@@ -4,10 +4,16 @@ then net it out, and the outcome can no longer be converted."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from services.intake.context import db
+from services.intake.models import LedgerDay
+from shared.clock import CHINA
 from tests.factories import Conversions, Window, decide
 
 SUBCENTRE_ADMIN = ("S001", "/ZJ/B01/S001/", "subcentre", ("admin",), None)
@@ -94,3 +100,32 @@ def test_a_deposit_a_conversion_stands_on_is_not_reversed_first(
     assert [k for k, _, _ in kinds(window, clerk, account)] == ["deposit"]
     decide(conversion["id"], "rejected", reason="不符")  # the conversion ends: now it may
     assert window.client.post(path, headers=admin, json={"reason": "证书伪造"}).status_code == 201
+
+
+def test_a_reversal_is_rolled_up_under_its_own_kind_and_leaves_the_deposits_counted(
+    window: Window,
+) -> None:
+    """The assessment counts deposits posted (a reversal is a correction of its own, not an
+    edit of the deposit's day): the roll-ups hold both entries, the figures the deposit."""
+    clerk = window.token()
+    account = window.open_account(clerk)
+    application, _ = deposited(window, clerk, account)
+    admin = window.token(*SUBCENTRE_ADMIN)
+    r = window.client.post(
+        f"/api/v1/deposits/{application}/reversal", headers=admin, json={"reason": "证书伪造"}
+    )
+    assert r.status_code == 201, r.json
+    with db.transaction() as session:
+        rows = session.execute(
+            select(LedgerDay.entry_kind, LedgerDay.entries, LedgerDay.hours).order_by(
+                LedgerDay.entry_kind
+            )
+        ).all()
+    assert rows == [("deposit", 1, Decimal("48.00")), ("reversal", 1, Decimal("-48.00"))]
+    today = str(datetime.now(CHINA).date())
+    figures = window.client.get(
+        "/api/v1/assessment",
+        headers=admin,
+        query_string={"from": today, "to": today, "by": "subcentre"},
+    ).json["rows"]
+    assert [(f["deposits"], f["social_training_hours"]) for f in figures] == [(1, "48.00")]

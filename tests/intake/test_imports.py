@@ -27,6 +27,7 @@ from services.intake.models import (
     ImportIssue,
     ImportRecord,
     Learner,
+    LedgerDay,
     LedgerEntry,
     Outbox,
 )
@@ -314,6 +315,9 @@ def test_an_approved_batch_posts_each_record_once_except_rejected_rows(window: W
     expected = sum(int(row["hours"]) for n, row in enumerate(generated.rows, 2) if n not in (5, 9))
     assert hours == expected and kinds == {"social_training"}
     assert paths == {"/ZJ/B01/S001/AP000001/"}
+    with db.transaction() as session:  # the batch's one statement, rolled up once
+        day = session.execute(select(LedgerDay.entry_kind, LedgerDay.entries, LedgerDay.hours))
+        assert day.all() == [("import", 48, expected)]
 
 
 def test_a_rejected_batch_posts_nothing_and_its_records_may_come_again(window: Window) -> None:

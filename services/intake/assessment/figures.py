@@ -7,7 +7,8 @@ time (Asia/Shanghai), i.e. timestamps in [date_from 00:00, date_to + 1 00:00) th
 - ``accounts_opened``: accounts whose ``opened_at`` falls in the range, under the point that
   opened them;
 - ``deposits`` (and ``deposits_by_kind``): ledger entries posted in the range, from an
-  application or a bulk-import record, under the point that took them;
+  application or a bulk-import record, under the point that took them (summed from the
+  ledger's daily and monthly roll-ups, ``rollups``: the same figures, at any scale);
 - ``social_training_records`` and ``social_training_hours``: the social-training entries
   among them, and their hours;
 - ``decided`` and ``rejected``: applications (every kind) approved or rejected in the range;
@@ -37,12 +38,11 @@ from sqlalchemy import BigInteger, Select, SQLColumnExpression, cast, func, sele
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
+from services.intake.assessment import rollups
 from services.intake.models import (
-    OUTCOME_ENTRIES,
     Account,
     Application,
     ApplicationStatus,
-    LedgerEntry,
 )
 from services.intake.outcomes import OUTCOME_SCHEMAS
 from services.intake.scope import resolve_unit
@@ -186,7 +186,7 @@ def figures(
     rank = check_level(by, unit_code or principal.unit_code)
     code, path = resolve_unit(session, principal, unit_code)
     weights = dict(weights) if weights is not None else parse_weights(DEFAULT_WEIGHTS)
-    scope = Scope(path, rank, *utc_bounds(date_from, date_to))
+    scope = Scope(path, rank, *utc_bounds(date_from, date_to), date_from, date_to)
     words = AREA_WORDS if by in ("city", "county") else UNIT_WORDS
     rows = _rows(session, scope, words)
     if rank == code_rank(code) and not any(r.path == path for r in rows):
@@ -232,6 +232,8 @@ class Scope:
     rank: int  # the level the rows are grouped at
     start: datetime
     end: datetime
+    first_day: date
+    last_day: date
 
     def within(self, path: SQLColumnExpression[str], at: SQLColumnExpression[Any]) -> list[Any]:
         return [path.like(f"{self.path}%"), at >= self.start, at < self.end]
@@ -270,20 +272,19 @@ def _accounts_query(scope: Scope) -> Select[Any]:
 
 
 def _ledger_query(scope: Scope) -> Select[Any]:
-    sub = (
-        select(
-            group_key(LedgerEntry.unit_path, scope.rank).label("g"),
-            LedgerEntry.outcome_kind,
-            LedgerEntry.hours,
-        )
-        .where(
-            *scope.within(LedgerEntry.unit_path, LedgerEntry.posted_at),
-            LedgerEntry.entry_kind.in_(OUTCOME_ENTRIES),  # deposits, not conversions
-        )
-        .subquery()
-    )
+    """The deposits by group and outcome kind, summed from the ledger's roll-ups (see
+    ``rollups``): the same figures as counting the entries, at twelve rows a point a year."""
+    totals = rollups.ledger_totals(scope.path, scope.first_day, scope.last_day)
+    sub = select(
+        group_key(totals.c.unit_path, scope.rank).label("g"),
+        totals.c.outcome_kind,
+        totals.c.entries,
+        totals.c.hours,
+    ).subquery()
     kind = sub.c.outcome_kind
-    return select(sub.c.g, kind, func.count(), func.sum(sub.c.hours)).group_by(sub.c.g, kind)
+    return select(sub.c.g, kind, rollups.summed(sub.c.entries), func.sum(sub.c.hours)).group_by(
+        sub.c.g, kind
+    )
 
 
 def _durations(scope: Scope) -> Any:
