@@ -69,7 +69,7 @@ def test_intake_0004_seals_the_names_already_held_and_masks_them_in_versions() -
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_intake_0009_rolls_up_the_entries_already_posted_by_china_day_and_month() -> None:
+def test_intake_0010_rolls_up_the_entries_already_posted_by_china_day_and_month() -> None:
     from sqlalchemy import create_engine, text
 
     name = f"cbt_mig_{secrets.token_hex(4)}_intake"
@@ -79,7 +79,7 @@ def test_intake_0009_rolls_up_the_entries_already_posted_by_china_day_and_month(
     engine = create_engine(url)
     try:
         config = alembic_config("intake", url)
-        command.upgrade(config, "0008")
+        command.upgrade(config, "0009")  # the revision before the roll-ups
         with engine.begin() as conn:
             conn.exec_driver_sql(
                 "INSERT INTO learners (id, document_type, document_enc, document_hash, "

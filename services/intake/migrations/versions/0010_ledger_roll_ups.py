@@ -12,8 +12,8 @@ row lock, then updates the committed version), so concurrent postings stay exact
 are upserted in key order, so two statements lock shared rows in the same order. The ledger is
 append-only (UPDATE and DELETE refused), so inserts are all there is to follow.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-01 16:40:00
 """
 
@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0009"
-down_revision: str | None = "0008"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
