@@ -43,7 +43,12 @@ PLAIN_ADDRESS = re.compile(rf"{_ATOM}(\.{_ATOM})*@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)
 
 
 class _NotGiven(Exception):
-    """The connection was found closed before the server was given any of the message."""
+    """The connection was found closed before the server was given any of the message;
+    ``error`` is what smtplib's ``sendmail`` would have raised."""
+
+    def __init__(self, error: smtplib.SMTPException) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class SmtpMailer:
@@ -89,11 +94,11 @@ class SmtpMailer:
             smtp, kept = self._connection()
             try:
                 transact(smtp, message)
-            except _NotGiven:
+            except _NotGiven as exc:
                 self._drop()
                 if kept:
                     continue
-                raise smtplib.SMTPServerDisconnected("closed before the message") from None
+                raise exc.error from None
             except smtplib.SMTPException:  # a refusal leaves it open, a 421 closed
                 if smtp.sock is None:
                     self._drop()
@@ -233,10 +238,10 @@ def transact(smtp: smtplib.SMTP, message: Composed) -> None:
         options.append(f"size={len(message.data)}")
     try:
         code, reply = smtp.mail(message.sender, options)
-    except smtplib.SMTPServerDisconnected:
-        raise _NotGiven from None
+    except smtplib.SMTPServerDisconnected as exc:
+        raise _NotGiven(exc) from None
     if code == 421:
-        raise _NotGiven
+        raise _NotGiven(smtplib.SMTPSenderRefused(code, reply, message.sender))
     if code != 250:
         _reset(smtp)
         raise smtplib.SMTPSenderRefused(code, reply, message.sender)
