@@ -65,22 +65,28 @@ INBOX = typing.cast(Table, InboxItem.__table__)
 WEBHOOKS = typing.cast(Table, Webhook.__table__)
 SEND_BATCH = 20  # due deliveries sent per transaction by ``drain``
 
+# The statements of every event, built once (building one costs more than running it).
+_RECORD_EVENT = pg_insert(EVENTS).on_conflict_do_nothing().returning(EVENTS.c.id)
+_ASKING_WEBHOOKS = select(WEBHOOKS.c.id).where(
+    WEBHOOKS.c.deleted_at.is_(None),
+    bindparam("event_type", type_=String) == any_(WEBHOOKS.c.event_types),
+    bindparam("unit_path", type_=String).startswith(WEBHOOKS.c.unit_path),
+)
+
 
 def accept(session: Session, event: messages.NotifyEvent) -> list[uuid.UUID]:
     """Record the event and plan its deliveries; the ids of those still to be sent, in plan
     order (none for an event already received)."""
     inserted = session.execute(
-        pg_insert(EVENTS)
-        .values(
-            id=event["message_id"],
-            event_type=event["event_type"],
-            occurred_at=event["occurred_at"],
-            unit_code=event["unit_code"],
-            unit_path=event.get("unit_path"),
-            data=event["data"],
-        )
-        .on_conflict_do_nothing()
-        .returning(EVENTS.c.id)
+        _RECORD_EVENT,
+        {
+            "id": event["message_id"],
+            "event_type": event["event_type"],
+            "occurred_at": event["occurred_at"],
+            "unit_code": event["unit_code"],
+            "unit_path": event.get("unit_path"),
+            "data": event["data"],
+        },
     ).first()
     if inserted is None:
         return []
@@ -122,11 +128,7 @@ def _webhooks(session: Session, event: messages.NotifyEvent) -> list[plans.Plann
     if not event.get("unit_path"):
         return []
     hooks = session.scalars(
-        select(WEBHOOKS.c.id).where(
-            WEBHOOKS.c.deleted_at.is_(None),
-            literal(event["event_type"]) == any_(WEBHOOKS.c.event_types),
-            literal(event["unit_path"]).startswith(WEBHOOKS.c.unit_path),
-        )
+        _ASKING_WEBHOOKS, {"event_type": event["event_type"], "unit_path": event["unit_path"]}
     )
     return [plans.Planned(Channel.WEBHOOK, f"webhook:{hook_id}") for hook_id in hooks]
 
