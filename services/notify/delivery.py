@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import (
     String,
     Table,
@@ -45,14 +46,7 @@ from services.notify import plans, rendering
 from services.notify.channels import webhook
 from services.notify.channels.failures import PermanentError, TransientError
 from services.notify.context import NotifyContext
-from services.notify.models import (
-    Channel,
-    Delivery,
-    DeliveryStatus,
-    Event,
-    InboxItem,
-    Webhook,
-)
+from services.notify.models import Channel, Delivery, DeliveryStatus, Event, InboxItem, Webhook
 from shared import messages, sealing
 from shared.db import Database, utcnow
 
@@ -67,10 +61,14 @@ SEND_BATCH = 20  # due deliveries sent per transaction by ``drain``
 
 # The statements of every event, built once (building one costs more than running it).
 _RECORD_EVENT = pg_insert(EVENTS).on_conflict_do_nothing().returning(EVENTS.c.id)
-_ASKING_WEBHOOKS = select(WEBHOOKS.c.id).where(
-    WEBHOOKS.c.deleted_at.is_(None),
-    bindparam("event_type", type_=String) == any_(WEBHOOKS.c.event_types),
-    bindparam("unit_path", type_=String).startswith(WEBHOOKS.c.unit_path),
+_ASKING_WEBHOOKS = (
+    select(WEBHOOKS.c.id)
+    .where(
+        WEBHOOKS.c.deleted_at.is_(None),
+        bindparam("event_type", type_=String) == any_(WEBHOOKS.c.event_types),
+        bindparam("unit_path", type_=String).startswith(WEBHOOKS.c.unit_path),
+    )
+    .order_by(WEBHOOKS.c.id)
 )
 
 
@@ -249,7 +247,13 @@ def attempt_many(
     outcomes = dict.fromkeys(ids, "not due")
     waits = ctx.limiter.admit([due.channel.value for due in batch])
     for due, wait in zip(batch, waits, strict=True):
-        outcomes[due.id] = _attempt(ctx, due, wait)
+        try:
+            outcomes[due.id] = _attempt(ctx, due, wait)
+        except SoftTimeLimitExceeded:
+            # The task is about to be killed: what was sent is recorded now, the rest is
+            # left as it was, for dispatch (the hard limit would roll all of it back).
+            outcomes[due.id] = _failed(due, ctx, "the task's time limit", transient=True)
+            break
     if batch:
         session.execute(_RECORD, [_changes(due) for due in batch])
     return outcomes
@@ -277,6 +281,8 @@ def _attempt(ctx: NotifyContext, due: _Due, wait: float) -> str:
         return _failed(due, ctx, str(exc), transient=True)
     except (PermanentError, ValueError) as exc:
         return _failed(due, ctx, str(exc) or type(exc).__name__, transient=False)
+    except SoftTimeLimitExceeded:
+        raise
     except Exception as exc:  # a bug must not undo what the batch's others recorded
         # Its message may hold what it was given (an address): the type only.
         error = f"unexpected {type(exc).__name__}"
