@@ -29,6 +29,16 @@ under load) and the ratio of each channel's p99 to the round trip's p99. Checks:
 recorded once, one SMS, one e-mail and one webhook delivery per event, each arrived exactly
 once at its sink (SMS: one file per delivery; the file provider cannot show a repeat), every
 signature valid, nothing pending or dead, nothing refused. Exits 1 if a check fails.
+
+It ends with its headline figures, ``name: value`` one a line: ``events_per_s`` (events over
+the time from the first publish to the last arrival), ``notify_worker_cpu_ms_per_event``
+and ``notify_worker_cores`` (the CPU time of the worker's process group, main process and
+pool, from the first publish until drained), ``events_per_s_per_core`` (events over those
+CPU seconds: the rate divided by the cores it took), ``bare_task_cpu_ms`` (the bare
+worker's CPU per round trip while the idle round trip was measured, counted the same way)
+and ``notify_cpu_per_event_over_bare_task``, then ``deliveries_lost`` (an event's channel on
+which nothing arrived) and ``deliveries_duplicated`` (arrivals repeating one). Run it three
+times and take the medians: the machine is shared.
 """
 
 from __future__ import annotations
@@ -346,13 +356,17 @@ def main(argv: list[str] | None = None) -> None:
             "sms=20,email=20,webhook=50); CB_SMTP_STARTTLS=false; SMS: CB_SMS_PROVIDER=file "
             "(arrival = the file's mtime)"
         )
-        idle = RoundTrip(roundtrip_app, env.redis_url).measure(args.baseline_samples)
-        print(f"bare Celery round trip, idle: {len(idle)} samples", flush=True)
-
         groups = {
             procs.procs["notify"].pid: "notify worker",
             procs.procs["roundtrip"].pid: "bare round-trip worker",
         }
+        idle, bare_task_cpu = idle_round_trips(roundtrip_app, env, groups, args.baseline_samples)
+        print(
+            f"bare Celery round trip, idle: {len(idle)} samples, "
+            f"{bare_task_cpu * 1000:.2f} ms of the bare worker's CPU a task",
+            flush=True,
+        )
+
         pids = {
             os.getpid(): "bench client (publisher, prober)",
             sinks.proc.pid: "sinks (SMTP, webhook)",
@@ -386,13 +400,18 @@ def main(argv: list[str] | None = None) -> None:
             refused = conn.execute("SELECT count(*) FROM refused_events").fetchone()[0]  # type: ignore[index]
 
         wall = drain + publish_seconds
+        used = {name: after - cpu_before.get(name, 0.0) for name, after in cpu.items()}
         print(f"CPU seconds from the first publish until drained ({wall:.1f} s wall, 2 cores):")
-        for name, after in sorted(cpu.items()):
-            used = after - cpu_before.get(name, 0.0)
-            print(f"  {name:<36} {used:>7.1f} s  ({used / wall * 100:>4.0f}% of one core)")
-        failed = report(
+        for name, seconds in sorted(used.items()):
+            print(f"  {name:<36} {seconds:>7.1f} s  ({seconds / wall * 100:>4.0f}% of one core)")
+        failed, lost, duplicated = report(
             args, published, deliveries, event_ids, refused, mails, hooks, sms, idle, under_load
         )
+        headline(
+            published, [mails, hooks, list(sms.items())], used["notify worker"], wall, bare_task_cpu
+        )
+        print(f"deliveries_lost: {lost}")
+        print(f"deliveries_duplicated: {duplicated}")
     finally:
         if failed:
             print_log_tails(env, warnings=True)
@@ -402,6 +421,40 @@ def main(argv: list[str] | None = None) -> None:
         env.remove()
     if failed:
         sys.exit(1)
+
+
+def idle_round_trips(
+    app: Any, env: Env, groups: dict[int, str], samples: int, warmup: int = 20
+) -> tuple[list[float], float]:
+    """The bare round trip on the idle system, and the CPU seconds its worker (main process
+    and pool, as the notify worker is counted) spent on each of them, the warm-up included."""
+    before = cpu_seconds(groups, {}).get("bare round-trip worker", 0.0)
+    times = RoundTrip(app, env.redis_url).measure(samples, warmup)
+    after = cpu_seconds(groups, {}).get("bare round-trip worker", 0.0)
+    return times, (after - before) / (samples + warmup)
+
+
+def headline(
+    published: dict[str, float],
+    arrivals: list[list[Any]],
+    notify_cpu: float,
+    wall: float,
+    bare_task_cpu: float,
+) -> None:
+    """The headline figures, ``name: value`` one a line, last: events a second (first publish
+    to the last arrival), the notify worker's CPU per event and its cores, events a second
+    per core (events over the worker's CPU seconds: the rate over the cores it took), and
+    the CPU per event over the bare round trip's CPU per task measured in the same run."""
+    last = max(at for sink in arrivals for _, at, *_ in sink)
+    count = len(published)
+    per_event = notify_cpu / count
+    print()
+    print(f"events_per_s: {count / (last - min(published.values())):.1f}")
+    print(f"notify_worker_cpu_ms_per_event: {per_event * 1000:.2f}")
+    print(f"notify_worker_cores: {notify_cpu / wall:.2f}")
+    print(f"events_per_s_per_core: {count / notify_cpu:.1f}")
+    print(f"bare_task_cpu_ms: {bare_task_cpu * 1000:.2f}")
+    print(f"notify_cpu_per_event_over_bare_task: {per_event / bare_task_cpu:.2f}")
 
 
 def report(
@@ -415,8 +468,9 @@ def report(
     sms: dict[str, float],
     idle: list[float],
     under_load: list[float],
-) -> bool:
-    """Print the figures and the checks; True if a check failed."""
+) -> tuple[bool, int, int]:
+    """Print the figures and the checks; True if a check failed, the (event, channel) pairs
+    of which nothing arrived, and the arrivals that repeated one."""
     event_of = {d[0]: d[1] for d in deliveries}
     first = min(published.values())
     arrivals = {
@@ -488,12 +542,15 @@ def report(
         ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())),
     )
     check("nothing refused", refused == 0, f"{refused} refused events")
+    lost = duplicated = 0
     for channel in ("email", "webhook", "sms"):
         expected = {d[0] for d in deliveries if d[2] == channel}
         seen = Counter(k for k, _ in arrivals[channel])
         dupes = sum(n - 1 for n in seen.values() if n > 1)
         missing = len(expected - set(seen))
         unknown = len(set(seen) - expected)
+        reached = {event_of[k] for k in seen if k in event_of} & set(published)
+        lost, duplicated = lost + count - len(reached), duplicated + dupes
         check(
             f"each {channel} arrived once",
             not dupes and not missing and not unknown,
@@ -502,7 +559,7 @@ def report(
         )
     bad = sum(1 for _, _, good in hooks if not good)
     check("webhook signatures valid", bad == 0, f"{bad} invalid of {len(hooks)}")
-    return not ok
+    return not ok, lost, duplicated
 
 
 if __name__ == "__main__":

@@ -45,17 +45,17 @@ def seal(public_pem: bytes, plaintext: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def _private_key(private_pem: bytes) -> X25519PrivateKey:
+def _private_key(private_pem: bytes) -> tuple[X25519PrivateKey, bytes]:
+    """The private key and its own public key's raw bytes, read once per PEM."""
     private = serialization.load_pem_private_key(private_pem, password=None)
     assert isinstance(private, X25519PrivateKey), "unsealing needs an X25519 private key"
-    return private
+    return private, private.public_key().public_bytes(*_RAW)
 
 
 def unseal(private_pem: bytes, token: str) -> str:
-    private = _private_key(private_pem)
+    private, own = _private_key(private_pem)
     raw = base64.urlsafe_b64decode(token.encode())
     eph_raw, nonce, sealed = raw[:32], raw[32:44], raw[44:]
     ephemeral = X25519PublicKey.from_public_bytes(eph_raw)
-    own = private.public_key().public_bytes(*_RAW)
     key = _derive(private.exchange(ephemeral), eph_raw, own)
     return AESGCM(key).decrypt(nonce, sealed, eph_raw).decode()

@@ -23,6 +23,10 @@ class NotifyContext:
     mail: email.SmtpMailer
     limiter: RateLimiter
 
+    def close(self) -> None:
+        """Close the channels' kept connections (the process ends)."""
+        self.mail.close()
+
 
 def build_context(settings: Settings) -> NotifyContext:
     private = settings.key_file("", "notify_seal_private.pem").read_bytes()
@@ -38,6 +42,13 @@ def build_context(settings: Settings) -> NotifyContext:
 @cache
 def worker_context() -> NotifyContext:
     return build_context(config.settings())
+
+
+def close_worker_context() -> None:
+    """The worker process's context closed and forgotten, if it was ever made."""
+    if worker_context.cache_info().currsize:
+        worker_context().close()
+        worker_context.cache_clear()
 
 
 # --- the database and the context, for the web app and for a worker process -------------

@@ -1,11 +1,16 @@
 """Deliveries: planned once per (event, recipient, channel), sent once in effect.
 
-An event is recorded under its message id, so a redelivered event plans nothing new. Inbox
-deliveries are made at once (the inbox row is the delivery). SMS deliveries are attempted
-right away and, after a transient failure, again at ``next_attempt_at`` (exponential backoff
-with jitter, held in the database and picked up by ``notify.dispatch``, never a Celery
-countdown) until ``notify_max_attempts``; a permanent failure, or the last attempt, makes the
-delivery dead until someone redrives it.
+An event is recorded under its message id, so a redelivered event plans nothing new. The event,
+its deliveries and its inbox rows are one transaction of plain inserts (nothing is read back,
+so no unit of work is needed). Inbox deliveries are made at once (the inbox row is the
+delivery). The others are sent in batches, an event's at once or ``drain``'s due ones: one
+statement locks those of the batch still due (a delivery another worker holds is skipped),
+one Redis round trip counts them against the channels' rate limits, each goes out over its
+channel's kept connection, and one statement records every outcome, in the same transaction.
+After a transient failure a delivery is tried again at ``next_attempt_at`` (exponential
+backoff with jitter, held in the database and picked up by ``notify.dispatch``, never a
+Celery countdown) until ``notify_max_attempts``; a permanent failure, or the last attempt,
+makes the delivery dead until someone redrives it.
 """
 
 from __future__ import annotations
@@ -13,10 +18,27 @@ from __future__ import annotations
 import logging
 import random
 import time
+import typing
 import uuid
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import any_, func, literal, select
+from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy import (
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -30,47 +52,72 @@ from shared.db import Database, utcnow
 
 log = logging.getLogger(__name__)
 
+# Their tables: plain inserts and updates, without the ORM's unit of work.
+EVENTS = typing.cast(Table, Event.__table__)
+DELIVERIES = typing.cast(Table, Delivery.__table__)
+INBOX = typing.cast(Table, InboxItem.__table__)
+WEBHOOKS = typing.cast(Table, Webhook.__table__)
+SEND_BATCH = 20  # due deliveries sent per transaction by ``drain``
+
+# The statements of every event, built once (building one costs more than running it).
+_RECORD_EVENT = pg_insert(EVENTS).on_conflict_do_nothing().returning(EVENTS.c.id)
+_ASKING_WEBHOOKS = (
+    select(WEBHOOKS.c.id)
+    .where(
+        WEBHOOKS.c.deleted_at.is_(None),
+        bindparam("event_type", type_=String) == any_(WEBHOOKS.c.event_types),
+        bindparam("unit_path", type_=String).startswith(WEBHOOKS.c.unit_path),
+    )
+    .order_by(WEBHOOKS.c.id)
+)
+
 
 def accept(session: Session, event: messages.NotifyEvent) -> list[uuid.UUID]:
-    """Record the event and plan its deliveries; the ids of those still to be sent (none for
-    an event already received)."""
+    """Record the event and plan its deliveries; the ids of those still to be sent, in plan
+    order (none for an event already received)."""
     inserted = session.execute(
-        pg_insert(Event)
-        .values(
-            id=event["message_id"],
-            event_type=event["event_type"],
-            occurred_at=event["occurred_at"],
-            unit_code=event["unit_code"],
-            unit_path=event.get("unit_path"),
-            data=event["data"],
-        )
-        .on_conflict_do_nothing()
-        .returning(Event.id)
+        _RECORD_EVENT,
+        {
+            "id": event["message_id"],
+            "event_type": event["event_type"],
+            "occurred_at": event["occurred_at"],
+            "unit_code": event["unit_code"],
+            "unit_path": event.get("unit_path"),
+            "data": event["data"],
+        },
     ).first()
     if inserted is None:
         return []
-    planned = [(p, _delivery(event, p)) for p in plans.plan(event) + _webhooks(session, event)]
-    session.add_all([d for _, d in planned])
-    session.flush()  # the inbox rows refer to their deliveries
-    to_send = []
-    for p, delivery in planned:
-        if delivery.status != DeliveryStatus.PENDING:
-            continue
-        if p.channel != Channel.INBOX:
-            to_send.append(delivery.id)
-            continue
-        session.add(
-            InboxItem(
-                delivery_id=delivery.id,
-                staff_id=p.staff_id,
-                unit_code=p.unit_code,
-                role=p.role,
-                subject=delivery.subject,
-                body=delivery.body,
-            )
-        )
-        delivery.status, delivery.sent_at, delivery.attempts = DeliveryStatus.SENT, utcnow(), 1
-    return to_send
+    now = utcnow()
+    planned = [(p, _delivery(event, p, now)) for p in plans.plan(event) + _webhooks(session, event)]
+    if not planned:
+        return []
+    inbox = [_into_inbox(p, row, now) for p, row in planned if _is_inbox(p, row)]
+    session.execute(DELIVERIES.insert(), [row for _, row in planned])
+    if inbox:
+        session.execute(INBOX.insert(), inbox)
+    return [
+        row["id"]
+        for p, row in planned
+        if p.channel != Channel.INBOX and row["status"] == DeliveryStatus.PENDING
+    ]
+
+
+def _is_inbox(planned: plans.Planned, row: dict[str, Any]) -> bool:
+    return planned.channel == Channel.INBOX and row["status"] == DeliveryStatus.PENDING
+
+
+def _into_inbox(planned: plans.Planned, row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The inbox row of an inbox delivery, which is made (sent) by writing it."""
+    row.update(status=DeliveryStatus.SENT, sent_at=now, attempts=1)
+    return {
+        "delivery_id": row["id"],
+        "staff_id": planned.staff_id,
+        "unit_code": planned.unit_code,
+        "role": planned.role,
+        "subject": row["subject"],
+        "body": row["body"],
+    }
 
 
 def _webhooks(session: Session, event: messages.NotifyEvent) -> list[plans.Planned]:
@@ -79,116 +126,203 @@ def _webhooks(session: Session, event: messages.NotifyEvent) -> list[plans.Plann
     if not event.get("unit_path"):
         return []
     hooks = session.scalars(
-        select(Webhook.id).where(
-            Webhook.deleted_at.is_(None),
-            literal(event["event_type"]) == any_(Webhook.event_types),
-            literal(event["unit_path"]).startswith(Webhook.unit_path),
-        )
+        _ASKING_WEBHOOKS, {"event_type": event["event_type"], "unit_path": event["unit_path"]}
     )
     return [plans.Planned(Channel.WEBHOOK, f"webhook:{hook_id}") for hook_id in hooks]
 
 
-def _delivery(event: messages.NotifyEvent, planned: plans.Planned) -> Delivery:
-    delivery = Delivery(
-        id=uuid.uuid4(),
-        event_id=event["message_id"],
-        event_type=event["event_type"],
-        channel=planned.channel,
-        recipient=planned.recipient,
-        sealed_address=planned.sealed_address,
-        unit_code=event["unit_code"],
-        unit_path=event.get("unit_path"),
-        status=DeliveryStatus.PENDING,
-        attempts=0,
-        next_attempt_at=utcnow(),
-    )
+def _delivery(event: messages.NotifyEvent, planned: plans.Planned, now: datetime) -> dict[str, Any]:
+    """The delivery's row, rendered; dead at once if its template fails."""
+    row: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "event_id": event["message_id"],
+        "event_type": event["event_type"],
+        "channel": planned.channel,
+        "recipient": planned.recipient,
+        "sealed_address": planned.sealed_address,
+        "sealed_values": null(),  # SQL NULL, not JSON null: no secret to carry
+        "unit_code": event["unit_code"],
+        "unit_path": event.get("unit_path"),
+        "status": DeliveryStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": None,
+        "sent_at": None,
+    }
     if planned.channel == Channel.WEBHOOK:  # the event itself, as JSON: no template
-        delivery.subject = event["event_type"]
-        delivery.body = webhook.body_of(
+        row["subject"] = event["event_type"]
+        row["body"] = webhook.body_of(
             str(event["message_id"]),
             event["event_type"],
             event["occurred_at"].isoformat(),
             event["unit_code"],
             event["data"],
         ).decode()
-        return delivery
-    secrets = {k: v for k, v in event["sealed"].items() if k not in plans.ADDRESSES}
-    if planned.channel in (Channel.SMS, Channel.EMAIL) and secrets:
-        delivery.sealed_values = secrets  # the inbox never carries a secret
+        return row
+    secrets = {}  # the inbox never carries a secret
+    if planned.channel in (Channel.SMS, Channel.EMAIL):
+        secrets = {k: v for k, v in event["sealed"].items() if k not in plans.ADDRESSES}
+    if secrets:
+        row["sealed_values"] = secrets
     try:
-        delivery.subject, delivery.body = rendering.render(
-            event["event_type"],
-            planned.channel.value,
-            event["data"],
-            tuple(delivery.sealed_values or ()),
+        row["subject"], row["body"] = rendering.render(
+            event["event_type"], planned.channel.value, event["data"], tuple(secrets)
         )
     except rendering.RenderError as exc:
-        delivery.subject, delivery.body = event["event_type"], ""
-        delivery.status, delivery.last_error = DeliveryStatus.DEAD, str(exc)[:500]
+        row["subject"], row["body"] = event["event_type"], ""
+        row["status"], row["last_error"] = DeliveryStatus.DEAD, str(exc)[:500]
         log.error("template failed", extra={"event_type": event["event_type"], "error": str(exc)})
-    return delivery
+    return row
+
+
+# --- sending -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Due:
+    """A delivery locked for sending, with what its attempt changes."""
+
+    id: uuid.UUID
+    channel: Channel
+    recipient: str
+    sealed_address: str | None
+    sealed_values: dict[str, str] | None
+    subject: str
+    body: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    sent_at: datetime | None
+    hook_url: str | None
+    hook_secret: str | None
+    hook_deleted_at: datetime | None
+
+
+_HOOK_OF = and_(
+    DELIVERIES.c.channel == Channel.WEBHOOK,
+    DELIVERIES.c.recipient == literal("webhook:") + cast(WEBHOOKS.c.id, String),
+)
+_LOCK_DUE = (
+    select(
+        *(DELIVERIES.c[name] for name in _Due.__dataclass_fields__ if not name.startswith("hook_")),
+        WEBHOOKS.c.url.label("hook_url"),
+        WEBHOOKS.c.secret.label("hook_secret"),
+        WEBHOOKS.c.deleted_at.label("hook_deleted_at"),
+    )
+    .select_from(DELIVERIES.outerjoin(WEBHOOKS, _HOOK_OF))
+    .where(
+        DELIVERIES.c.id.in_(bindparam("ids", expanding=True)),
+        DELIVERIES.c.status == DeliveryStatus.PENDING,
+        DELIVERIES.c.next_attempt_at <= bindparam("now", type_=DELIVERIES.c.next_attempt_at.type),
+    )
+    .with_for_update(skip_locked=True, of=DELIVERIES)
+)
+_RECORD = (
+    update(DELIVERIES)
+    .where(DELIVERIES.c.id == bindparam("b_id"))
+    .values(
+        {
+            DELIVERIES.c[name]: bindparam(f"b_{name}", type_=DELIVERIES.c[name].type)
+            for name in ("status", "attempts", "next_attempt_at", "last_error", "sent_at")
+        }
+    )
+)
 
 
 def attempt(session: Session, ctx: NotifyContext, delivery_id: uuid.UUID) -> str:
     """Try one due delivery (skipped if another worker holds it, or it is not due)."""
-    delivery = session.scalar(
-        select(Delivery)
-        .where(
-            Delivery.id == delivery_id,
-            Delivery.status == DeliveryStatus.PENDING,
-            Delivery.next_attempt_at <= utcnow(),
-        )
-        .with_for_update(skip_locked=True)
-    )
-    if delivery is None:
-        return "not due"
-    wait = ctx.limiter.wait_for(delivery.channel.value)
-    if wait:  # over the channel's rate: the next window, no attempt spent
-        delivery.next_attempt_at = utcnow() + timedelta(seconds=wait)
+    return attempt_many(session, ctx, [delivery_id])[delivery_id]
+
+
+def attempt_many(
+    session: Session, ctx: NotifyContext, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Try the due ones of ``ids``, in that order; each one's outcome: ``sent``, ``retry``,
+    ``dead``, ``limited`` (over its channel's rate: the next window, no attempt spent) or
+    ``not due`` (not pending, not yet due, or held by another worker)."""
+    order = {delivery_id: i for i, delivery_id in enumerate(ids)}
+    rows = session.execute(_LOCK_DUE, {"ids": list(ids), "now": utcnow()}).mappings().all()
+    batch = sorted((_Due(**row) for row in rows), key=lambda due: order[due.id])
+    outcomes = dict.fromkeys(ids, "not due")
+    waits = ctx.limiter.admit([due.channel.value for due in batch])
+    for due, wait in zip(batch, waits, strict=True):
+        try:
+            outcomes[due.id] = _attempt(ctx, due, wait)
+        except SoftTimeLimitExceeded:
+            # The task is about to be killed: what was sent is recorded now, the rest is
+            # left as it was, for dispatch (the hard limit would roll all of it back).
+            outcomes[due.id] = _failed(due, ctx, "the task's time limit", transient=True)
+            break
+    if batch:
+        session.execute(_RECORD, [_changes(due) for due in batch])
+    return outcomes
+
+
+def _changes(due: _Due) -> dict[str, Any]:
+    return {
+        "b_id": due.id,
+        "b_status": due.status,
+        "b_attempts": due.attempts,
+        "b_next_attempt_at": due.next_attempt_at,
+        "b_last_error": due.last_error,
+        "b_sent_at": due.sent_at,
+    }
+
+
+def _attempt(ctx: NotifyContext, due: _Due, wait: float) -> str:
+    if wait:
+        due.next_attempt_at = utcnow() + timedelta(seconds=wait)
         return "limited"
-    delivery.attempts += 1
+    due.attempts += 1
     try:
-        _send(session, ctx, delivery)
+        _send(ctx, due)
     except TransientError as exc:
-        return _failed(delivery, ctx, str(exc), transient=True)
+        return _failed(due, ctx, str(exc), transient=True)
     except (PermanentError, ValueError) as exc:
-        return _failed(delivery, ctx, str(exc) or type(exc).__name__, transient=False)
-    delivery.status, delivery.sent_at, delivery.last_error = DeliveryStatus.SENT, utcnow(), None
+        return _failed(due, ctx, str(exc) or type(exc).__name__, transient=False)
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception as exc:  # a bug must not undo what the batch's others recorded
+        # Its message may hold what it was given (an address): the type only.
+        error = f"unexpected {type(exc).__name__}"
+        log.error("delivery failed", extra={"delivery_id": str(due.id), "error": error})
+        return _failed(due, ctx, error, transient=True)
+    due.status, due.sent_at, due.last_error = DeliveryStatus.SENT, utcnow(), None
     return "sent"
 
 
-def _send(session: Session, ctx: NotifyContext, delivery: Delivery) -> None:
-    if delivery.channel in (Channel.SMS, Channel.EMAIL):
-        address = sealing.unseal(ctx.sealing_private_pem, delivery.sealed_address or "")
+def _send(ctx: NotifyContext, due: _Due) -> None:
+    if due.channel in (Channel.SMS, Channel.EMAIL):
+        address = sealing.unseal(ctx.sealing_private_pem, due.sealed_address or "")
         opened = {
             name: sealing.unseal(ctx.sealing_private_pem, token)
-            for name, token in (delivery.sealed_values or {}).items()
+            for name, token in (due.sealed_values or {}).items()
         }
-        body = rendering.fill(delivery.body, opened)
-        if delivery.channel == Channel.SMS:
-            ctx.sms.send(address, body, str(delivery.id))
+        body = rendering.fill(due.body, opened)
+        if due.channel == Channel.SMS:
+            ctx.sms.send(address, body, str(due.id))
         else:
-            ctx.mail.send(address, delivery.subject, body, str(delivery.id))
+            ctx.mail.send(address, due.subject, body, str(due.id))
         return
-    if delivery.channel == Channel.WEBHOOK:
-        hook = session.get(Webhook, int(delivery.recipient.removeprefix("webhook:")))
-        if hook is None or hook.deleted_at is not None:
+    if due.channel == Channel.WEBHOOK:
+        if due.hook_url is None or due.hook_secret is None or due.hook_deleted_at is not None:
             raise PermanentError("the webhook was deleted")
         timeout = ctx.settings.webhook_timeout
-        webhook.post(hook.url, hook.secret, delivery.body.encode(), str(delivery.id), timeout)
+        webhook.post(due.hook_url, due.hook_secret, due.body.encode(), str(due.id), timeout)
         return
-    raise PermanentError(f"nothing sends on {delivery.channel.value}")
+    raise PermanentError(f"nothing sends on {due.channel.value}")
 
 
-def _failed(delivery: Delivery, ctx: NotifyContext, error: str, transient: bool) -> str:
-    delivery.last_error = error[:500]
+def _failed(due: _Due, ctx: NotifyContext, error: str, transient: bool) -> str:
+    due.last_error = error[:500]
     settings = ctx.settings
-    if not transient or delivery.attempts >= settings.notify_max_attempts:
-        delivery.status = DeliveryStatus.DEAD
-        log.warning("delivery dead", extra={"delivery_id": str(delivery.id), "error": error})
+    if not transient or due.attempts >= settings.notify_max_attempts:
+        due.status = DeliveryStatus.DEAD
+        log.warning("delivery dead", extra={"delivery_id": str(due.id), "error": error})
         return "dead"
-    delivery.next_attempt_at = utcnow() + backoff(
-        delivery.attempts, settings.notify_retry_base_seconds, settings.notify_retry_max_seconds
+    due.next_attempt_at = utcnow() + backoff(
+        due.attempts, settings.notify_retry_base_seconds, settings.notify_retry_max_seconds
     )
     return "retry"
 
@@ -208,15 +342,16 @@ def next_due(session: Session) -> float | None:
 
 def drain(db: Database, ctx: NotifyContext, budget: float) -> int:
     """Send what is due, and what falls due (a rate-limited delivery's next window, a short
-    backoff) within ``budget`` seconds; return how many were attempted."""
+    backoff) within ``budget`` seconds, ``SEND_BATCH`` to a transaction; return how many were
+    attempted."""
     deadline, attempted = time.monotonic() + budget, 0
     while True:
         with db.transaction() as session:
             ids = due(session)
             wait = None if ids else next_due(session)
-        for delivery_id in ids:
+        for start in range(0, len(ids), SEND_BATCH):
             with db.transaction() as session:
-                attempt(session, ctx, delivery_id)
+                attempt_many(session, ctx, ids[start : start + SEND_BATCH])
         attempted += len(ids)
         left = deadline - time.monotonic()
         if ids and left > 0:

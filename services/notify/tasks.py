@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 @shared_task(name="notify.deliver")
 def deliver(**payload: Any) -> str:
-    """Record an event, plan its deliveries and try them; a refused event is kept aside."""
+    """Record an event and plan its deliveries (one transaction), then try them (another);
+    a refused event is kept aside."""
     try:
         event = messages.load("notify.deliver", payload)
     except contracts.ContractError as exc:
@@ -25,9 +26,9 @@ def deliver(**payload: Any) -> str:
         return "refused"
     with worker_db().transaction() as session:
         to_send = delivery.accept(session, event)
-    for delivery_id in to_send:
+    if to_send:  # the plan is committed first: whatever happens next, dispatch finds it
         with worker_db().transaction() as session:
-            delivery.attempt(session, worker_context(), delivery_id)
+            delivery.attempt_many(session, worker_context(), to_send)
     return f"{len(to_send)} to send"
 
 

@@ -239,3 +239,157 @@ def test_dispatch_drains_a_burst_at_the_channels_rate(var_dir) -> None:
     statuses = {d.status for d in deliveries() if d.channel.value == "sms"}
     assert statuses == {DeliveryStatus.SENT}
     assert 1.0 < elapsed < 6.0  # 12 at 5 a second: three windows, not three beats
+
+
+# --- an event's deliveries as one batch ------------------------------------------------------
+
+
+def attempt_batch(ctx, ids) -> list[str]:
+    with worker_db().transaction() as session:
+        outcomes = delivery.attempt_many(session, ctx, ids)
+    return [outcomes[i] for i in ids]
+
+
+def test_a_plan_writes_each_delivery_and_inbox_row_as_planned(var_dir) -> None:
+    public = (var_dir / "keys" / "notify_seal_public.pem").read_bytes()
+    allocated = event(
+        "org.activation_code_allocated",
+        recipient_staff_ids=[82, 81, 82],
+        data={
+            "unit_name": "小营街道社区学校",
+            "admin_username": "ap1-admin",
+            "expires_at": "2026-11-30T08:00:00+00:00",
+        },
+        sealed={
+            "activation_code": sealing.seal(public, "K7QM-3XPA-9TRE"),
+            "phone": sealed_phone(var_dir, "13912340000"),
+        },
+    )
+    (sms_id,) = accept(allocated)
+    rows = deliveries()
+    assert [(d.channel.value, d.recipient, d.status.value, d.attempts) for d in rows] == [
+        ("sms", "point_admin", "pending", 0),
+        ("inbox", "staff:81", "sent", 1),
+        ("inbox", "staff:82", "sent", 1),
+    ]
+    sms, *inbox = rows
+    assert sms.id == sms_id and sms.sent_at is None and sms.last_error is None
+    assert set(sms.sealed_values or ()) == {"activation_code"}
+    assert all(d.sent_at is not None and d.sealed_values is None for d in inbox)
+    assert {d.event_id for d in rows} == {allocated["message_id"]}
+    assert {(d.unit_code, d.unit_path) for d in rows} == {("AP000001", "/ZJ/B01/S001/AP000001/")}
+    with worker_db().transaction() as session:
+        items = session.scalars(select(InboxItem).order_by(InboxItem.staff_id)).all()
+        # No secret, no address: SQL NULL, not a JSON null.
+        nulls = session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.sealed_values.is_(None), Delivery.sealed_address.is_(None))
+        )
+    assert [(i.staff_id, i.delivery_id) for i in items] == [(81, inbox[0].id), (82, inbox[1].id)]
+    assert [(i.subject, i.body) for i in items] == [(d.subject, d.body) for d in inbox]
+    assert nulls == 2 and "ap1-admin" in inbox[0].body and "[[activation_code]]" in sms.body
+
+
+def test_an_event_is_planned_in_one_transaction_and_sent_in_a_second(var_dir, monkeypatch) -> None:
+    """Through a real worker: the plan's statements, a commit, then the sending's (one
+    statement locks the batch, one records every outcome), a commit."""
+    import threading
+
+    from sqlalchemy import event as sqlalchemy_event
+
+    from services.notify.worker import celery
+    from tests.helpers import running_worker, wait_for
+
+    statements: list[str] = []
+
+    def executed(conn, cursor, statement, *args) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            statements.append(statement.split(None, 1)[0])
+
+    def committed(conn) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            statements.append("COMMIT")
+
+    engine = worker_db().engine
+    sqlalchemy_event.listen(engine, "before_cursor_execute", executed)
+    sqlalchemy_event.listen(engine, "commit", committed)
+    message = learner_decision(var_dir)
+    wire = {**message, "message_id": str(message["message_id"])}
+    wire["occurred_at"] = message["occurred_at"].isoformat()
+    try:
+        with running_worker(celery, ["notify"]):
+            celery.send_task("notify.deliver", kwargs=wire, queue="notify")
+            wait_for(lambda: [d for d in deliveries() if d.status == DeliveryStatus.SENT])
+            wait_for(lambda: statements.count("COMMIT") == 2)
+    finally:
+        sqlalchemy_event.remove(engine, "before_cursor_execute", executed)
+        sqlalchemy_event.remove(engine, "commit", committed)
+    # The event; the webhooks asking for it; its deliveries (one executemany). Then the
+    # batch locked, its outcomes recorded (one executemany).
+    assert statements == ["INSERT", "SELECT", "INSERT", "COMMIT", "SELECT", "UPDATE", "COMMIT"]
+
+
+def test_a_batch_sends_what_is_due_and_skips_what_another_worker_holds(var_dir) -> None:
+    ids = [accept(learner_decision(var_dir))[0] for _ in range(3)]
+    held = worker_db().engine.connect()
+    try:
+        held.begin()
+        held.execute(select(Delivery.id).where(Delivery.id == ids[1]).with_for_update())
+        assert attempt_batch(context(), ids) == ["sent", "not due", "sent"]
+    finally:
+        held.close()
+    assert attempt_batch(context(), ids) == ["not due", "sent", "not due"]  # sent is sent
+    assert {p.stem for p in (var_dir / "sms").glob("*.txt")} >= {str(i) for i in ids}
+
+
+def test_a_transient_failure_in_a_batch_is_retried_and_the_others_are_sent(
+    var_dir, gateway
+) -> None:
+    ctx = context(sms_provider="http", sms_gateway_url=gateway.url, notify_retry_base_seconds=30)
+    gateway.failures = [503]
+    ids = [accept(learner_decision(var_dir))[0] for _ in range(3)]
+    before = utcnow()
+    assert attempt_batch(ctx, ids) == ["retry", "sent", "sent"]
+    with worker_db().transaction() as session:
+        row = session.get(Delivery, ids[0])
+        assert row is not None and row.status == DeliveryStatus.PENDING and row.attempts == 1
+        assert "503" in (row.last_error or "")
+        assert before <= row.next_attempt_at <= before + timedelta(seconds=31)  # backed off
+    make_due(ids[0])
+    assert attempt_batch(ctx, ids) == ["sent", "not due", "not due"]
+    assert sorted(gateway.accepted()) == sorted(str(i) for i in ids)  # each once
+    assert len(gateway.requests) == 4
+
+
+class PickySms:
+    """An SMS provider that breaks, unexpectedly, on one number, saying the number."""
+
+    def __init__(self, folder) -> None:
+        from services.notify.channels.sms import FileSms
+
+        self.file = FileSms(folder)
+
+    def send(self, phone: str, text: str, key: str) -> None:
+        if phone == "13800000000":
+            raise RuntimeError(f"no route to {phone}")
+        self.file.send(phone, text, key)
+
+
+def test_an_unexpected_error_fails_its_delivery_alone_without_saying_what_it_said(
+    var_dir,
+) -> None:
+    import dataclasses
+
+    ctx = dataclasses.replace(context(), sms=PickySms(var_dir / "sms"))
+    picky = event(
+        "intake.application_decided",
+        data={"kind": "deposit", "outcome": "approved", "level": "subcentre"},
+        sealed={"phone": sealed_phone(var_dir, "13800000000")},
+    )
+    ids = [accept(picky)[0], accept(learner_decision(var_dir))[0]]
+    assert attempt_batch(ctx, ids) == ["retry", "sent"]
+    with worker_db().transaction() as session:
+        row = session.get(Delivery, ids[0])
+        assert row is not None and row.last_error == "unexpected RuntimeError"
+        assert row.status == DeliveryStatus.PENDING and row.attempts == 1

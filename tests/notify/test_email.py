@@ -1,29 +1,44 @@
-"""E-mail to the learner through a real SMTP server on loopback (aiosmtpd)."""
+"""E-mail to the learner through a real SMTP server on loopback (aiosmtpd): the message, the
+refusals, STARTTLS and login, and the connection a worker keeps between messages (reused,
+replaced when the server dropped it, never a message lost or sent twice, QUIT at the end)."""
 
 from __future__ import annotations
 
+import copy
 import email
+import io
+import uuid
 from collections.abc import Iterator
 from email import policy
+from email.generator import BytesGenerator
+from email.message import EmailMessage
+from email.utils import getaddresses
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from services.notify import delivery
+from services.notify.channels.email import PLAIN_ADDRESS, compose
 from services.notify.context import worker_db
 from services.notify.models import Channel, Delivery
 from shared import sealing
-from tests.helpers import free_port
+from tests.helpers import WorkerProcess, free_port, wait_for
 from tests.notify.conftest import context, event, sealed_phone
 
 
 class Mailbox:
-    """The SMTP server's handler: keeps every message; refuses one address permanently."""
+    """The SMTP server's handler: keeps every message it accepted and the client connection
+    (its port) it came on, the sessions that said QUIT; refuses one address permanently."""
 
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
+        self.ports: list[int] = []
+        self.quits: list[int] = []
+        self.servers: list[Any] = []  # the protocol of each connection, to close it under us
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Envelope, address: str, options: Any
@@ -33,11 +48,23 @@ class Mailbox:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        self.servers.append(server)
+        return responses
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
         self.messages.append(
             email.message_from_bytes(envelope.content, policy=policy.default)  # type: ignore[arg-type]
         )
+        self.ports.append(session.peer[1])
         return "250 Message accepted"
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Envelope) -> str:
+        self.quits.append(session.peer[1])
+        return "221 Bye"
 
 
 @pytest.fixture
@@ -186,3 +213,236 @@ def test_starttls_and_login_as_configured(var_dir, tmp_path) -> None:
     assert logins == ["creditbank"]
     (mail,) = mailbox.messages
     assert mail["To"] == "li.si@example.com"
+
+
+# --- the connection a worker keeps -----------------------------------------------------------
+
+
+def send_email(ctx: Any, var_dir: Any, address: str) -> str:
+    """An event with an e-mail address planned, and its e-mail tried: the outcome."""
+    ids = accept_with_email(var_dir, address)
+    with worker_db().transaction() as session:
+        (email_id,) = [i for i in ids if session.get(Delivery, i).channel == Channel.EMAIL]  # type: ignore[union-attr]
+        return delivery.attempt(session, ctx, email_id)
+
+
+def received(mailbox: Mailbox) -> list[str]:
+    return [str(mail["To"]) for mail in mailbox.messages]
+
+
+def test_one_connection_carries_the_messages_one_after_another(var_dir, smtp) -> None:
+    mailbox, port = smtp
+    ctx = context(smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False)
+    addresses = [f"learner{i}@example.com" for i in range(3)]
+    assert [send_email(ctx, var_dir, a) for a in addresses] == ["sent"] * 3
+    ctx.close()
+    assert received(mailbox) == addresses
+    assert len(set(mailbox.ports)) == 1 and len(mailbox.servers) == 1
+    assert mailbox.quits == mailbox.ports[:1]  # and QUIT when closed
+
+
+def test_after_a_refusal_the_kept_connection_is_reset_and_takes_the_next_message(
+    var_dir, smtp
+) -> None:
+    mailbox, port = smtp
+    ctx = context(smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False)
+    assert send_email(ctx, var_dir, "nobody@example.com") == "dead"  # 550: RSET, kept
+    assert send_email(ctx, var_dir, "wang.wu@example.com") == "sent"
+    assert received(mailbox) == ["wang.wu@example.com"] and len(mailbox.servers) == 1
+
+
+@pytest.mark.integration
+def test_a_worker_process_ends_its_kept_connection_with_quit(var_dir, smtp) -> None:
+    from services.notify.worker import celery
+
+    mailbox, port = smtp
+    public = (var_dir / "keys" / "notify_seal_public.pem").read_bytes()
+    message = {
+        "message_id": str(uuid.uuid4()),
+        "event_type": "intake.application_decided",
+        "occurred_at": "2026-11-27T10:00:00+08:00",
+        "unit_code": "AP000001",
+        "unit_path": "/ZJ/B01/S001/AP000001/",
+        "data": {"kind": "deposit", "outcome": "approved", "application_id": "a7"},
+        "sealed": {"email": sealing.seal(public, "chen.qi@example.com")},
+    }
+    worker = WorkerProcess(
+        "services.notify.worker",
+        ["notify"],
+        "notify-quit",
+        concurrency=1,
+        CB_SMTP_HOST="127.0.0.1",
+        CB_SMTP_PORT=str(port),
+        CB_SMTP_STARTTLS="false",
+    ).start()
+    try:
+        celery.send_task("notify.deliver", kwargs=message, queue="notify")
+        wait_for(lambda: mailbox.messages, timeout=60)
+        assert mailbox.quits == []  # kept open between messages
+    finally:
+        worker.close()  # SIGTERM: a warm shutdown, each pool process ends
+    assert received(mailbox) == ["chen.qi@example.com"]
+    assert mailbox.quits == mailbox.ports
+
+
+class Restarting:
+    """An aiosmtpd server on a fixed port that can close its connections under its clients:
+    by its idle timeout, by a restart, or by answering 421 ("closing") to the next MAIL."""
+
+    def __init__(self, mailbox: Mailbox, timeout: float = 300) -> None:
+        self.mailbox, self.port, self.timeout = mailbox, free_port(), timeout
+        self.controller = self._start()
+
+    def _start(self) -> Controller:
+        controller = Controller(
+            self.mailbox, hostname="127.0.0.1", port=self.port, timeout=self.timeout
+        )
+        controller.start()
+        return controller
+
+    def restart(self) -> None:
+        """Every connection closed (before the loop stops), then a new server on the port."""
+        for server in self.mailbox.servers:
+            if not closing(server):
+                self.controller.loop.call_soon_threadsafe(server.transport.close)
+        self.controller.stop()
+        self.controller = self._start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def closing(server: Any) -> bool:
+    """The server side of a connection is closed, or closing."""
+    return server.transport is None or server.transport.is_closing()
+
+
+class ClosingMailbox(Mailbox):
+    """Answers 421 to the second MAIL of a connection, as a server that takes so many
+    messages a connection says so."""
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        session.mails = getattr(session, "mails", 0) + 1
+        if session.mails > 1:
+            return "421 4.3.2 too many messages on this connection"
+        envelope.mail_from = address
+        return "250 OK"
+
+
+@pytest.mark.parametrize("drop", ["idle-timeout", "restart", "421-closing"])
+def test_a_kept_connection_the_server_dropped_is_replaced_no_message_lost_or_sent_twice(
+    var_dir, drop: str
+) -> None:
+    mailbox = ClosingMailbox() if drop == "421-closing" else Mailbox()
+    server = Restarting(mailbox, timeout=2 if drop == "idle-timeout" else 300)
+    try:
+        ctx = context(smtp_host="127.0.0.1", smtp_port=server.port, smtp_starttls=False)
+        assert send_email(ctx, var_dir, "first@example.com") == "sent"
+        if drop == "idle-timeout":  # the server closes the connection it found idle
+            wait_for(lambda: closing(mailbox.servers[0]), timeout=10)
+        elif drop == "restart":
+            server.restart()
+        assert send_email(ctx, var_dir, "second@example.com") == "sent"
+        ctx.close()
+    finally:
+        server.stop()
+    assert received(mailbox) == ["first@example.com", "second@example.com"]
+    assert len(set(mailbox.ports)) == 2  # the second on a new connection
+
+
+class DroppingMailbox(Mailbox):
+    """Closes the connection instead of answering the first message's data: the client
+    cannot know whether the server took it (here it did not)."""
+
+    dropped = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
+        if not self.dropped:
+            self.dropped += 1
+            server.transport.close()
+            return "451 4.3.0 not kept"  # never reaches the client
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_connection_lost_before_the_servers_answer_is_retried_not_reported_sent(
+    var_dir,
+) -> None:
+    mailbox, port = DroppingMailbox(), free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        ctx = context(smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False)
+        ids = accept_with_email(var_dir, "zhao.liu@example.com")
+        with worker_db().transaction() as session:
+            (email_id,) = [i for i in ids if session.get(Delivery, i).channel == Channel.EMAIL]  # type: ignore[union-attr]
+        with worker_db().transaction() as session:
+            assert delivery.attempt(session, ctx, email_id) == "retry"
+            row = session.get(Delivery, email_id)
+            assert row is not None and row.status.value == "pending" and row.attempts == 1
+            assert "unreachable" in (row.last_error or "")
+            row.next_attempt_at = row.created_at  # due again now
+        with worker_db().transaction() as session:
+            assert delivery.attempt(session, ctx, email_id) == "sent"
+    finally:
+        controller.stop()
+    assert received(mailbox) == ["zhao.liu@example.com"]
+
+
+# --- the message as written --------------------------------------------------------------------
+
+SENDERS = [
+    "浙江省终身教育学分银行 <noreply@creditbank.zj>",  # the default
+    "noreply@creditbank.zj",
+    "Zhejiang Lifelong Education Credit Bank Notifications <noreply@creditbank.zj>",
+]
+
+
+def as_email_message_sent_it(sender: str, address: str, subject: str, body: str) -> tuple:
+    """What the mailer sent before it wrote messages itself: an ``EmailMessage`` flattened
+    as ``smtplib.SMTP.send_message`` does, and its envelope (sender, recipients)."""
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, address, subject
+    message["Message-ID"] = "<d1@creditbank.zj>"
+    message.set_content(body)
+    envelope = (
+        getaddresses([message["From"]])[0][1],
+        [a for _, a in getaddresses([message["To"]])],
+    )
+    international = not "".join([envelope[0], *envelope[1]]).isascii()
+    with io.BytesIO() as flat:
+        generator = BytesGenerator(
+            flat, policy=message.policy.clone(utf8=True) if international else None
+        )
+        generator.flatten(copy.copy(message), linesep="\r\n")
+        return envelope, flat.getvalue()
+
+
+def as_read(data: bytes) -> tuple:
+    """A message as its reader gets it: the headers decoded, the text's lines."""
+    mail = email.message_from_bytes(data, policy=policy.default)
+    names = ("From", "To", "Subject", "Message-ID", "Content-Type", "MIME-Version")
+    return tuple(str(mail[name]) for name in names), mail.get_content().splitlines()
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    sender=st.sampled_from(SENDERS),
+    address=st.from_regex(PLAIN_ADDRESS.pattern.removesuffix(r"\Z"), fullmatch=True)
+    | st.sampled_from(['"zhang san"@example.com', "张三@example.com", "a@b, c@d"]),
+    subject=st.text(max_size=120),
+    body=st.text(max_size=600),
+)
+@example(SENDERS[0], "li.si@example.com", "您的学习成果存入申请已通过审核", "学习账号：ZJ****0042")
+@example(SENDERS[0], "li.si@example.com", "x" * 90, "a\rb\n\nc\r\n")  # one long word
+def test_a_message_reads_as_email_message_wrote_it(sender, address, subject, body) -> None:
+    try:
+        envelope, before = as_email_message_sent_it(sender, address, subject, body)
+    except ValueError:  # what cannot be a header (a line break) is refused, as before
+        with pytest.raises(ValueError):
+            compose(sender, address, subject, body, "d1")
+        return
+    now = compose(sender, address, subject, body, "d1")
+    assert (now.sender, now.recipients) == envelope
+    assert as_read(now.data) == as_read(before)

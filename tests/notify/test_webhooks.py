@@ -242,3 +242,65 @@ def test_a_delivery_over_the_rate_waits_for_the_next_window(var_dir) -> None:
     with worker_db().transaction() as session:
         later = session.get(Delivery, ids[1])
         assert later is not None and later.attempts == 0 and later.status.value == "pending"
+
+
+def start_of_a_window() -> None:
+    time.sleep(1.01 - time.time() % 1)
+
+
+@pytest.mark.parametrize(
+    ("counted", "batch", "goes"),
+    [
+        (0, ["sms", "sms"], "++"),
+        (1, ["sms", "sms", "sms", "sms"], "++--"),
+        (3, ["sms", "sms"], "--"),
+        (2, ["webhook", "sms", "inbox", "webhook", "sms", "webhook"], "-++---"),
+    ],
+    ids=["under-the-limit", "across-the-limit", "over-it-already", "channels-mixed"],
+)
+def test_a_batch_is_admitted_as_its_messages_would_be_one_by_one(
+    run_env, counted: int, batch: list[str], goes: str
+) -> None:
+    """sms=3 and webhook=2 a second, ``counted`` of each counted already in the window; a
+    batch's messages go (+) or wait for the next window (-) as asked for one at a time."""
+    client = redis.Redis.from_url(run_env["CB_REDIS_URL"])
+    one_by_one, batched = (
+        RateLimiter(client, parse_limits("sms=3,webhook=2"), f"cbtest:rate:{name}")
+        for name in ("single", "batch")
+    )
+    start_of_a_window()
+    for limiter in (one_by_one, batched):
+        for _ in range(counted):
+            limiter.wait_for("sms"), limiter.wait_for("webhook")
+    singly = [one_by_one.wait_for(channel) for channel in batch]
+    waits = batched.admit(batch)
+    assert "".join("-" if wait else "+" for wait in singly) == goes
+    assert "".join("-" if wait else "+" for wait in waits) == goes
+    assert all(0 < wait <= 1.0 for wait in waits if wait)  # the next window
+
+
+def test_a_burst_sent_as_one_batch_goes_out_at_the_limit(var_dir) -> None:
+    from tests.notify.conftest import sealed_phone
+
+    ctx = context(notify_rate_limits="sms=2")
+    with worker_db().transaction() as session:
+        ids = [
+            delivery.accept(
+                session,
+                event(
+                    "intake.application_decided",
+                    data={"kind": "deposit", "outcome": "approved"},
+                    sealed={"phone": sealed_phone(var_dir)},
+                ),
+            )[0]
+            for _ in range(4)
+        ]
+    start_of_a_window()
+    with worker_db().transaction() as session:
+        outcomes = delivery.attempt_many(session, ctx, ids)
+    assert [outcomes[i] for i in ids] == ["sent", "sent", "limited", "limited"]
+    with worker_db().transaction() as session:
+        limited = [session.get(Delivery, i) for i in ids[2:]]
+        assert all(
+            d is not None and d.attempts == 0 and d.status.value == "pending" for d in limited
+        )
