@@ -6,7 +6,7 @@ process: the browser tests' session-wide system (services, relays, workers) woul
 tests' messages off the queues of the run's Redis DB. Each run makes its own databases, Redis
 DB number and keys in its ``pytest_configure`` (tests/conftest.py), so the halves never meet.
 
-The first half (the browser tests, the cross-service flows and the deployment checks) writes to
+The first half (the browser tests and the deployment checks) writes to
 ``var/first-half-tests.log``, printed when it is done; the second prints as it goes (not
 under ``var/test-results``, which pytest-playwright empties when a run starts).
 With arguments, this is one plain pytest run with those arguments.
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FIRST = ("tests/deploy", "tests/integration", "tests/window")
+FIRST = ("tests/deploy", "tests/window")
 
 
 def main(argv: list[str]) -> int:
