@@ -41,7 +41,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from bench._support import PG, percentile
-from bench.assessment_figures import points
+from bench.assessment_figures import FILL, points
 
 POINTS = 10_000
 FIRST_DAY, LAST_DAY = date(2025, 1, 1), date(2025, 12, 31)
@@ -49,26 +49,8 @@ SPAN_START, SPAN_DAYS = "2024-12-20 00:00+08", 380
 CHUNK = 1_000_000
 RECORDS_PER_IMPORT = 1_000
 
-ACCOUNTS = [
-    """
-    INSERT INTO learners (id, document_type, document_enc, document_hash, document_mask,
-        name_enc, name_hash, name_mask, phone_enc, phone_hash, phone_mask, unit_code,
-        unit_path, created_by, created_at)
-    SELECT i, 'resident_id', '\\x00'::bytea, md5(i::text) || md5('d' || i),
-        '3301**********000X', '\\x00'::bytea, md5('n' || i) || md5('m' || i), '学*',
-        '\\x00'::bytea, md5('p' || i) || md5('q' || i),
-        '139****0000', p.code, p.path, 1, %(start)s::timestamptz
-    FROM generate_series(1, %(accounts)s) i JOIN bench_points p ON p.n = i %% %(points)s
-    """,
-    """
-    INSERT INTO accounts (id, learner_id, number, status, unit_code, unit_path, opened_at,
-        created_at)
-    SELECT i, i, 'ZJ2025' || lpad(i::text, 8, '0'), 'open', p.code, p.path,
-        %(start)s::timestamptz + (i::float8 / %(accounts)s) * %(span)s::interval,
-        %(start)s::timestamptz + (i::float8 / %(accounts)s) * %(span)s::interval
-    FROM generate_series(1, %(accounts)s) i JOIN bench_points p ON p.n = i %% %(points)s
-    """,
-]
+# Learners and their accounts, opened over the span: as the 1,000,000-record bench makes them.
+ACCOUNTS = FILL[:2]
 # Deposits: applications lo..hi (approved up to ``deposits``, rejected after) and the
 # approved ones' entries, posted when they were decided.
 DEPOSITS = [

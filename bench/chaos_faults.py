@@ -151,13 +151,15 @@ class Injector(threading.Thread):
                 client.lpush(queue, raw)
                 self.poison_digests.add(hashlib.sha256(raw).hexdigest())
                 sent[(queue, "undecodable")] += 1
-                client.lpush(queue, _envelope(queue, b"\x80\x81 not utf-8", {}, "x-chaos/none"))
+                client.lpush(
+                    queue, kombu_envelope(queue, b"\x80\x81 not utf-8", {}, "x-chaos/none")
+                )
                 sent[(queue, "undecodable")] += 1
-                client.lpush(queue, _task(queue, "chaos.no_such_task", {"n": 1}))
+                client.lpush(queue, task_message(queue, "chaos.no_such_task", {"n": 1}))
                 sent[(queue, "unknown_task")] += 1
                 if queue in CONTRACT_TASKS:
                     breach = {"message_id": str(uuid.uuid4()), "chaos": True}
-                    client.lpush(queue, _task(queue, CONTRACT_TASKS[queue], breach))
+                    client.lpush(queue, task_message(queue, CONTRACT_TASKS[queue], breach))
                     if queue == "notify":
                         refused += 1  # notify keeps its own record of refused events
                     else:
@@ -201,13 +203,14 @@ class Injector(threading.Thread):
                 continue
             if row:
                 for task_id in (str(row[0]), str(uuid.uuid4())):
-                    client.lpush(queue, _task(queue, row[1], row[2], task_id))
+                    client.lpush(queue, task_message(queue, row[1], row[2], task_id))
                 return 2
         return 0
 
 
-def _envelope(queue: str, body: bytes, headers: dict[str, Any], content_type: str) -> bytes:
-    """kombu's Redis envelope around ``body``, as a publisher writes it."""
+def kombu_envelope(queue: str, body: bytes, headers: dict[str, Any], content_type: str) -> bytes:
+    """kombu's Redis envelope around ``body``, as a publisher writes it (the poison tests
+    push theirs with it too)."""
     return json.dumps(
         {
             "body": base64.b64encode(body).decode(),
@@ -225,9 +228,11 @@ def _envelope(queue: str, body: bytes, headers: dict[str, Any], content_type: st
     ).encode()
 
 
-def _task(queue: str, name: str, kwargs: dict[str, Any], task_id: str | None = None) -> bytes:
+def task_message(
+    queue: str, name: str, kwargs: dict[str, Any], task_id: str | None = None
+) -> bytes:
     """A Celery task message (protocol 2) for ``name(**kwargs)``."""
     task_id = task_id or str(uuid.uuid4())
     body = json.dumps([[], kwargs, {"callbacks": None, "errbacks": None, "chain": None}])
     headers = {"lang": "py", "task": name, "id": task_id, "root_id": task_id, "retries": 0}
-    return _envelope(queue, body.encode(), headers, "application/json")
+    return kombu_envelope(queue, body.encode(), headers, "application/json")

@@ -5,7 +5,6 @@ and dropped, and the good message sent behind them all is still acted on."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import uuid
@@ -17,6 +16,8 @@ import redis
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from bench.chaos_faults import kombu_envelope
+from bench.chaos_faults import task_message as chaos_task_message
 from bench.faultproxy import FaultProxy
 from services.review.context import worker_db
 from services.review.models import Case, PoisonMessage
@@ -30,29 +31,12 @@ EMAIL = "ouyang.mh@example.cn"  # nor an e-mail address, which no redaction mask
 
 
 def envelope(body: bytes, headers: dict[str, Any], content_type: str) -> bytes:
-    """kombu's Redis envelope around ``body``, as a publisher would write it."""
-    return json.dumps(
-        {
-            "body": base64.b64encode(body).decode(),
-            "content-encoding": "utf-8",
-            "content-type": content_type,
-            "headers": headers,
-            "properties": {
-                "body_encoding": "base64",
-                "delivery_tag": str(uuid.uuid4()),
-                "delivery_mode": 2,
-                "priority": 0,
-                "delivery_info": {"exchange": "", "routing_key": QUEUE},
-            },
-        }
-    ).encode()
+    return kombu_envelope(QUEUE, body, headers, content_type)
 
 
 def task_message(task: str, kwargs: dict[str, Any]) -> tuple[bytes, str]:
     task_id = str(uuid.uuid4())
-    body = json.dumps([[], kwargs, {"callbacks": None, "errbacks": None, "chain": None}])
-    headers = {"lang": "py", "task": task, "id": task_id, "root_id": task_id, "retries": 0}
-    return envelope(body.encode(), headers, "application/json"), task_id
+    return chaos_task_message(QUEUE, task, kwargs, task_id), task_id
 
 
 def test_poison_messages_are_recorded_by_digest_and_do_not_block_the_queue(
