@@ -40,13 +40,26 @@ FIELD = "document_number"
 class DocumentType(enum.StrEnum):
     """The documents a window accepts; values are what clients send as ``document_type``."""
 
-    RESIDENT_ID = "resident_id"  # 居民身份证
-    HKMO_RESIDENCE_PERMIT = "hkmo_residence_permit"  # 港澳居民居住证
-    TW_RESIDENCE_PERMIT = "tw_residence_permit"  # 台湾居民居住证
-    FOREIGN_PERMANENT_RESIDENCE = "foreign_permanent_residence"  # 外国人永久居留身份证
+    RESIDENT_ID = "resident_id"
+    HKMO_RESIDENCE_PERMIT = "hkmo_residence_permit"
+    TW_RESIDENCE_PERMIT = "tw_residence_permit"
+    FOREIGN_PERMANENT_RESIDENCE = "foreign_permanent_residence"
     PASSPORT = "passport"
-    HKMO_TRAVEL_PERMIT = "hkmo_travel_permit"  # 港澳居民来往内地通行证
-    TW_TRAVEL_PERMIT = "tw_travel_permit"  # 台湾居民来往大陆通行证
+    HKMO_TRAVEL_PERMIT = "hkmo_travel_permit"
+    TW_TRAVEL_PERMIT = "tw_travel_permit"
+
+
+# Each document's name as printed on it: what the window shows, an import's column may hold and
+# a certificate prints beside the masked number.
+DOCUMENT_NAMES: dict[str, str] = {  # keyed by DocumentType (its values, as stored)
+    DocumentType.RESIDENT_ID: "居民身份证",
+    DocumentType.HKMO_RESIDENCE_PERMIT: "港澳居民居住证",
+    DocumentType.TW_RESIDENCE_PERMIT: "台湾居民居住证",
+    DocumentType.FOREIGN_PERMANENT_RESIDENCE: "外国人永久居留身份证",
+    DocumentType.PASSPORT: "护照",
+    DocumentType.HKMO_TRAVEL_PERMIT: "港澳居民来往内地通行证",
+    DocumentType.TW_TRAVEL_PERMIT: "台湾居民来往大陆通行证",
+}
 
 
 class IdentityError(ValueError):

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.clock import china_time
+from shared.identity import DOCUMENT_NAMES
 
 APPLICATION_STATUS = {
     "in_review": "审核中",
@@ -38,15 +39,7 @@ LEVEL = {
     "branch": "分部",
     "province": "省中心",
 }
-DOCUMENT_TYPE = {
-    "resident_id": "居民身份证",
-    "hkmo_residence_permit": "港澳居民居住证",
-    "tw_residence_permit": "台湾居民居住证",
-    "foreign_permanent_residence": "外国人永久居留身份证",
-    "passport": "护照",
-    "hkmo_travel_permit": "港澳居民来往内地通行证",
-    "tw_travel_permit": "台湾居民来往大陆通行证",
-}
+DOCUMENT_TYPE = {str(kind): name for kind, name in DOCUMENT_NAMES.items()}
 POINT_STATE = {
     "LISTED": "已列入名单",
     "ALLOCATED": "已分配管理员账号",

@@ -44,15 +44,6 @@ KIND = {
     "competition_award": "竞赛获奖",
     "other": "其他学习成果",
 }
-DOCUMENT = {
-    "resident_id": "居民身份证",
-    "hkmo_residence_permit": "港澳居民居住证",
-    "tw_residence_permit": "台湾居民居住证",
-    "foreign_permanent_residence": "外国人永久居留身份证",
-    "passport": "护照",
-    "hkmo_travel_permit": "港澳居民来往内地通行证",
-    "tw_travel_permit": "台湾居民来往大陆通行证",
-}
 MARGIN = 18.0  # mm
 BOTTOM = 297.0 - 22.0  # where the body ends (the page number below)
 QR_MODULE = (0.4, 0.5)  # mm: at least 0.4 (read from paper), 0.5 while it fits in QR_MAX

@@ -24,6 +24,7 @@ from services.intake.models import Account
 from shared.auth import Principal
 from shared.db import utcnow
 from shared.errors import Conflict, FieldError, Forbidden, InvalidState, NotFound, ValidationProblem
+from shared.identity import DOCUMENT_NAMES
 from shared.pii import mask_document_number
 
 DECIDING_ROLES = ("admin", "reviewer")
@@ -52,7 +53,7 @@ def printed(session: Session, bank: Bank, cipher: Any, certificate: Certificate)
     facts = credential.facts_of(jcs.loads(credential_text(cipher, certificate)))
     learner = session.get_one(Account, certificate.account_id).learner
     number = cipher.decrypt(learner.document_enc, "learner.document_number")
-    document = f"{pdf.DOCUMENT.get(learner.document_type, '证件')} {mask_document_number(number)}"
+    document = f"{DOCUMENT_NAMES.get(learner.document_type, '证件')} {mask_document_number(number)}"
     page = bank.addresses.page(certificate.id)
     qr = cose.scan_text(page, payload_text(cipher, certificate))
     return pdf.printed_of(facts, document, page, qr)

@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 from services.intake.imports.files import FIELDS, HEADER_OF
 from shared.identity import (
+    DOCUMENT_NAMES,
     DocumentType,
     IdentityError,
     IdentityInfo,
@@ -27,14 +28,8 @@ from shared.pii import mask_document_number, mask_name, mask_phone
 
 DOCUMENT_TYPES = {
     "": DocumentType.RESIDENT_ID,
-    "居民身份证": DocumentType.RESIDENT_ID,
     "身份证": DocumentType.RESIDENT_ID,
-    "港澳居民居住证": DocumentType.HKMO_RESIDENCE_PERMIT,
-    "台湾居民居住证": DocumentType.TW_RESIDENCE_PERMIT,
-    "外国人永久居留身份证": DocumentType.FOREIGN_PERMANENT_RESIDENCE,
-    "护照": DocumentType.PASSPORT,
-    "港澳居民来往内地通行证": DocumentType.HKMO_TRAVEL_PERMIT,
-    "台湾居民来往大陆通行证": DocumentType.TW_TRAVEL_PERMIT,
+    **{name: DocumentType(kind) for kind, name in DOCUMENT_NAMES.items()},
     **{kind.value: kind for kind in DocumentType},
 }
 TEXT_LIMITS = {"organiser": 100, "programme": 100, "certificate_number": 64}
