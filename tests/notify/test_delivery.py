@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select, update
 
@@ -188,13 +190,12 @@ def test_the_reviewers_digest_lands_in_their_units_inbox() -> None:
     assert "待领取 4 件，办理中 1 件" in row.body and "2026-11-20 17:30" in row.body
 
 
-def test_an_activation_code_reaches_the_admins_phone_and_is_never_at_rest_in_clear(
-    var_dir,
-) -> None:
+def activation_code_allocated(var_dir: Path, recipient_staff_ids: list[int]) -> dict[str, Any]:
+    """An activation code allocated to a point's admin (phone 13912340000), both sealed."""
     public = (var_dir / "keys" / "notify_seal_public.pem").read_bytes()
-    allocated = event(
+    return event(
         "org.activation_code_allocated",
-        recipient_staff_ids=[81],
+        recipient_staff_ids=recipient_staff_ids,
         data={
             "unit_name": "小营街道社区学校",
             "admin_username": "ap1-admin",
@@ -205,6 +206,12 @@ def test_an_activation_code_reaches_the_admins_phone_and_is_never_at_rest_in_cle
             "phone": sealed_phone(var_dir, "13912340000"),
         },
     )
+
+
+def test_an_activation_code_reaches_the_admins_phone_and_is_never_at_rest_in_clear(
+    var_dir,
+) -> None:
+    allocated = activation_code_allocated(var_dir, [81])
     (sms_id,) = accept(allocated)
     rows = {d.channel.value: d for d in deliveries()}
     assert rows["sms"].recipient == "point_admin"
@@ -251,20 +258,7 @@ def attempt_batch(ctx, ids) -> list[str]:
 
 
 def test_a_plan_writes_each_delivery_and_inbox_row_as_planned(var_dir) -> None:
-    public = (var_dir / "keys" / "notify_seal_public.pem").read_bytes()
-    allocated = event(
-        "org.activation_code_allocated",
-        recipient_staff_ids=[82, 81, 82],
-        data={
-            "unit_name": "小营街道社区学校",
-            "admin_username": "ap1-admin",
-            "expires_at": "2026-11-30T08:00:00+00:00",
-        },
-        sealed={
-            "activation_code": sealing.seal(public, "K7QM-3XPA-9TRE"),
-            "phone": sealed_phone(var_dir, "13912340000"),
-        },
-    )
+    allocated = activation_code_allocated(var_dir, [82, 81, 82])
     (sms_id,) = accept(allocated)
     rows = deliveries()
     assert [(d.channel.value, d.recipient, d.status.value, d.attempts) for d in rows] == [
