@@ -160,7 +160,9 @@ def run(name: str, rounds: int, points: int) -> None:
     leaf = probe["items"][0]["code"]
     print(f"{points} acceptance points; branch B01 sees {probe['total']} of them")
 
-    bare = psycopg.connect(f"{PG}/{name}", prepare_threshold=None)  # as the services connect
+    bare = psycopg.connect(  # as the services connect (shared.db.make_engine)
+        f"{PG}/{name}", prepare_threshold=5, options="-c plan_cache_mode=force_custom_plan"
+    )
     # The very statements the API sends (level and path bound as parameters).
     count_sql = "SELECT count(*) FROM units WHERE path LIKE %s AND level = %s"
     from services.org.tree import LISTED_COLUMNS

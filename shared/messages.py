@@ -45,6 +45,8 @@ class ReviewRequest(TypedDict):
 
 class OpenCase(ReviewRequest):
     message_id: uuid.UUID
+    route_version: int | None
+    top_level: str | None
 
 
 class Reconcile(TypedDict):

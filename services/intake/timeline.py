@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from services.intake.models import (
@@ -45,16 +46,23 @@ def event(
     unit_code: str | None = None,
     unit_name: str | None = None,
 ) -> None:
-    application.events.append(
-        ApplicationEvent(
-            at=utcnow(),
-            type=type_,
-            round=application.round,
-            level=level,
-            actor_id=actor_id,
-            actor=actor,
-            reason=reason,
-            unit_code=unit_code,
-            unit_name=unit_name,
-        )
+    event = ApplicationEvent(
+        at=utcnow(),
+        type=type_,
+        round=application.round,
+        level=level,
+        actor_id=actor_id,
+        actor=actor,
+        reason=reason,
+        unit_code=unit_code,
+        unit_name=unit_name,
     )
+    state = inspect(application)
+    if state.persistent and "events" in state.unloaded:
+        # Appending would first read every earlier event (a SELECT for each decision a
+        # worker applies): the event joins its application by key instead, and the
+        # collection, if it is read later, is read with it.
+        event.application_id = application.id
+        session.add(event)
+    else:
+        application.events.append(event)

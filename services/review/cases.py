@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -27,15 +28,21 @@ def open_case(session: Session, ctx: ReviewContext, message: messages.ReviewRequ
     unit = routing.responsible_unit(message["unit_path"], level)
     if unit is None:
         return None
-    version = _route_version(session, message)
+    # Named by the level below (an ``OpenCase`` from review itself); found otherwise.
+    sent_on: dict[str, Any] = dict(message)
+    version = int(sent_on.get("route_version") or _route_version(session, message))
     opened_at = utcnow()
-    top = routing.top_level(
-        session,
-        version,
-        message["kind"],
-        message.get("outcome_kind"),
-        message.get("credits"),
-        expert=bool(message.get("expert")),
+    top = (
+        Level(sent_on["top_level"])
+        if sent_on.get("top_level")
+        else routing.top_level(
+            session,
+            version,
+            message["kind"],
+            message.get("outcome_kind"),
+            message.get("credits"),
+            expert=bool(message.get("expert")),
+        )
     )
     values = {
         "application_id": message["application_id"],
@@ -66,13 +73,13 @@ def open_case(session: Session, ctx: ReviewContext, message: messages.ReviewRequ
         # decision's own trace links to it.
         "traceparent": tracing.current_traceparent(),
     }
-    inserted = session.execute(
+    # The new row comes back as the case itself (no second read); nothing if it was open.
+    return session.scalars(
         pg_insert(Case)
         .values(**values)
         .on_conflict_do_nothing(constraint="uq_case")
-        .returning(Case.id)
+        .returning(Case)
     ).first()
-    return session.get(Case, inserted[0]) if inserted else None
 
 
 def _route_version(session: Session, message: messages.ReviewRequest) -> int:

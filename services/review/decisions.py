@@ -286,7 +286,16 @@ def send_outcome(session: Session, case: Case, passed_up: bool) -> None:
 
 
 def next_case(case: Case, level: Level) -> dict[str, Any]:
-    """The ``review.open_case`` of the level above, for an approved ``case``."""
+    """The ``review.open_case`` of the level above, for an approved ``case``: the round's
+    route version and last level go with it (the next level need not find them again)."""
+    return {
+        "route_version": case.route_version,
+        "top_level": case.top_level.value,
+        **_review_request(case, level),
+    }
+
+
+def _review_request(case: Case, level: Level) -> dict[str, Any]:
     return contracts.review_request(
         application_id=case.application_id,
         round=case.round,

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
-from services.review.context import worker_db
-from services.review.models import Case, Route
+from services.review import cases
+from services.review.context import worker_context, worker_db
+from services.review.models import Case, Outbox, Route
 from services.review.routing import DEFAULT_ROUTES
+from shared import contracts
 from shared.levels import Level
 from tests.review.conftest import opened
 
@@ -159,3 +161,43 @@ def test_every_version_of_the_route_table_stays_readable(client, token) -> None:
     old = client.get("/api/v1/routes?version=1", headers=token(*POINT)).json
     assert old["version"] == 1 and len(old["routes"]) == len(DEFAULT_ROUTES)
     assert client.get("/api/v1/routes?version=9", headers=token(*POINT)).status_code == 404
+
+
+def test_the_next_level_is_opened_under_the_route_the_round_began_with(client, token) -> None:
+    """A pass-up's message names the route version and last level of the round: the next
+    case keeps them without looking them up, even once the table has changed."""
+    first = opened(credits="4.00", outcome_kind="academic_credit")  # over 3 credits: branch
+    assert (first.route_version, first.top_level) == (1, Level.BRANCH)
+    admin = token(*PROVINCE_ADMIN, roles=("admin",))
+    assert client.put("/api/v1/routes", headers=admin, json={"routes": TABLE}).status_code == 200
+    assert (
+        client.post(
+            f"/api/v1/cases/{first.id}/decision",
+            headers=token(*POINT),
+            json={"decision": "approve"},
+        ).json["status"]
+        == "decided"
+    )
+    with worker_db().transaction() as session:
+        (message,) = session.scalars(
+            select(Outbox.payload).where(Outbox.task_name == "review.open_case")
+        ).all()
+    assert (message["route_version"], message["top_level"]) == (1, "branch")
+    statements: list[str] = []
+    engine = worker_db().engine
+
+    def seen(conn, cursor, statement, *_args) -> None:
+        statements.append(statement.split()[0])
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with worker_db().transaction() as session:
+            upper = cases.open_case(
+                session, worker_context(), contracts.load("review.open_case", message)
+            )
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert upper is not None and upper.level == Level.SUBCENTRE
+    assert (upper.route_version, upper.top_level) == (1, Level.BRANCH)
+    # the certificate check's SELECT and the INSERT: no route look-up, no second read
+    assert statements == ["SELECT", "INSERT"]
