@@ -10,6 +10,10 @@ the import is "ready for review" (its batch taken). In the same round, the same 
 COPYed into a table of ten text columns: the floor no import can beat. Figures are medians
 over the rounds, and the ratio of the two rates. The second part times the assessment
 (``bench/assessment_figures.py``) over ``--records`` generated records.
+
+The bulk part ends with its headline figures, one per line (``name: value``): the import's,
+the COPY of what it stored and the COPY of the file in rows per second (medians), and the
+import's rate over each COPY's (``import_over_copy_of_stored``, ``import_over_copy_of_file``).
 """
 
 from __future__ import annotations
@@ -161,7 +165,8 @@ def import_once(client: Any, headers: dict[str, str], data: bytes) -> tuple[floa
         time.sleep(0.05)
 
 
-def bulk(rows: int, rounds: int) -> None:
+def bulk(rows: int, rounds: int) -> dict[str, str]:
+    """The rounds, printed as they go; the headline figures (medians) returned."""
     from services.intake.app import create_app
     from shared.auth import Principal, TokenIssuer
     from shared.settings import load_settings
@@ -215,6 +220,13 @@ def bulk(rows: int, rounds: int) -> None:
             "expected: at least 10% of COPY"
         )
         failed = False
+        return {
+            "import_rows_per_s": f"{import_rate:.0f}",
+            "copy_of_stored_rows_per_s": f"{stored_rate:.0f}",
+            "copy_of_file_rows_per_s": f"{file_rate:.0f}",
+            "import_over_copy_of_stored": f"{import_rate / stored_rate:.3f}",
+            "import_over_copy_of_file": f"{import_rate / file_rate:.4f}",
+        }
     finally:
         if failed:
             print_log_tails(env)
@@ -231,11 +243,13 @@ def main() -> None:
     parser.add_argument("--skip-assessment", action="store_true")
     args = parser.parse_args()
     exit_on_sigterm()
-    bulk(args.rows, args.rounds)
+    headline = bulk(args.rows, args.rounds)
     if not args.skip_assessment:
         import assessment_figures
 
         assessment_figures.report(assessment_figures.run(args.records, args.repeats), args.repeats)
+    for name, value in headline.items():  # last, one per line, for a script to read
+        print(f"{name}: {value}")
 
 
 if __name__ == "__main__":
