@@ -17,8 +17,10 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
+from operator import mul
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+WEIGHTS_SUM = sum(WEIGHTS)
 CHECK_CHARACTERS = "10X98765432"
 # GB/T 2260 province-level codes of the mainland, in its six greater regions. Hong Kong,
 # Macao and Taiwan (81, 82, 83) are left out on purpose: their permits are other types.
@@ -88,7 +90,9 @@ def check_character(first17: str) -> str:
     """
     if len(first17) != 17 or not (first17.isascii() and first17.isdigit()):
         raise ValueError(f"expected 17 ASCII digits, got {len(first17)} characters")
-    total = sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True))
+    # The digits' code points less 48 each, summed by weight in C: a bulk import checks
+    # 100,000 numbers, and a generator of int() calls took most of a row's identity check.
+    total = sum(map(mul, first17.encode(), WEIGHTS)) - 48 * WEIGHTS_SUM
     return CHECK_CHARACTERS[total % 11]
 
 

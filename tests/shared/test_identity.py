@@ -67,6 +67,15 @@ def test_published_examples_have_their_published_check_characters() -> None:
     assert (info.birth_date, info.gender) == (date(1880, 1, 1), "male")
 
 
+@PROPERTY
+@given(st.text(alphabet="0123456789", min_size=17, max_size=17))
+def test_property_check_character_is_the_standards_weighted_sum(first17: str) -> None:
+    # GB 11643's formula as written: the weighted sum of the digits, MOD 11.
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    total = sum(int(d) * w for d, w in zip(first17, weights, strict=True))
+    assert check_character(first17) == "10X98765432"[total % 11]
+
+
 @pytest.mark.parametrize(
     "first17",
     ["1101051949123100", "110105194912310021", "１１010519491231002", "1101051949123100X"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import stat
@@ -84,6 +86,16 @@ def test_lookup_hash_is_kind_separated_and_keyed() -> None:
     # The NUL between kind and value: moving characters across it changes the hash.
     assert CIPHER.lookup_hash("a", "bc") != CIPHER.lookup_hash("ab", "c")
     assert PiiCipher(b"k" * 32, b"H" * 32).lookup_hash("phone", "13812345678") != digest
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=32, max_size=32), st.text(), st.text())
+def test_property_lookup_hash_is_hmac_sha256_of_kind_nul_value(
+    hash_key: bytes, kind: str, value: str
+) -> None:
+    # Every stored hash was written by hmac.new: the precomputed states must give the same.
+    expected = hmac.new(hash_key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()
+    assert PiiCipher(b"k" * 32, hash_key).lookup_hash(kind, value) == expected
 
 
 @pytest.mark.parametrize(("key", "hash_key"), [(b"short", b"h" * 32), (b"k" * 32, b"h" * 33)])

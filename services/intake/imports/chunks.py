@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from services.intake.context import IntakeContext
 from services.intake.imports import batches, files, lifecycle
-from services.intake.imports.accounts import Holder, accounts_for, strings
+from services.intake.imports.accounts import Holder, accounts_for, digests
 from services.intake.imports.rows import Issue, RowRecord, check_row
 from services.intake.learners import name_hash
 from services.intake.models import (
@@ -188,7 +188,7 @@ def _holders(
         key: (import_id, row)
         for key, import_id, row in session.execute(
             select(ImportRecord.record_key, ImportRecord.import_id, ImportRecord.row).where(
-                ImportRecord.record_key == any_(strings([r[4] for r in held])),
+                ImportRecord.record_key == any_(digests([r[4] for r in held])),
                 ImportRecord.status != RecordStatus.REJECTED,
             )
         )

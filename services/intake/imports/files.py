@@ -166,7 +166,8 @@ def canonical(
     """Rows in the template's column order, each led by its row number in the file; blank
     rows are skipped (they are not rows anyone sent)."""
     for number, record in enumerate(records, start=first):
-        cells = [cell_text(c) for c in record]
+        # A CSV file's cells are all text: stripped as cell_text would, without its questions.
+        cells = [c.strip() if type(c) is str else cell_text(c) for c in record]
         if not any(cells):
             continue
         cells += [""] * (max(positions) + 1 - len(cells))

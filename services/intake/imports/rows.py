@@ -66,21 +66,26 @@ class RowRecord:
     certificate_number: str
 
 
+# Where dedupe_key's fields are in a rows file's row (its first cell is the row's number).
+_DOCUMENT_CELL = 1 + FIELDS.index("document_number")
+_KEY_CELLS = tuple(
+    1 + FIELDS.index(f) for f in ("organiser", "programme", "start_date", "end_date")
+)
+
+
 def dedupe_key(cells: list[str]) -> tuple[str, ...]:
     """What makes two rows of one file the same record: the document and the training."""
-    row = dict(zip(FIELDS, cells[1:], strict=True))
+    if len(cells) != 1 + len(FIELDS):  # a rows file's row: its number, then every field
+        raise ValueError(f"a row of {len(cells)} cells, not {1 + len(FIELDS)}")
     return (
-        row["document_number"].strip().upper(),
-        row["organiser"].strip(),
-        row["programme"].strip(),
-        row["start_date"].strip(),
-        row["end_date"].strip(),
+        cells[_DOCUMENT_CELL].strip().upper(),
+        *(cells[i].strip() for i in _KEY_CELLS),
     )
 
 
 def check_row(cells: list[str], today: date) -> RowRecord | list[Issue]:
     """The row's record, or every issue it has (one per column at fault)."""
-    row = dict(zip(FIELDS, (c.strip() for c in cells[1:]), strict=True))
+    row = dict(zip(FIELDS, [c.strip() for c in cells[1:]], strict=True))
     issues: list[Issue] = []
     identity = _identity(row, issues)
     name = _person(row, "name", validate_name, issues)
@@ -128,13 +133,13 @@ def _person(
     row: dict[str, str], field: str, check: Callable[[str], str], issues: list[Issue]
 ) -> str | None:
     value = row[field]
-    shown = mask_phone(value[:40]) if field == "phone" else mask_name(value[:50])
     if not value:
         issues.append(Issue(field, None, "required"))
         return None
     try:
         return check(value)
     except IdentityError as exc:
+        shown = mask_phone(value[:40]) if field == "phone" else mask_name(value[:50])
         issues.append(Issue(field, shown, exc.reason))
         return None
 
