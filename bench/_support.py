@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +62,14 @@ class Env:
     sets the environment the system reads; ``remove`` takes away whatever part was made, so
     it belongs in a ``finally`` around ``create`` and everything after it."""
 
-    def __init__(self, prefix: str, databases: tuple[str, ...]) -> None:
+    def __init__(
+        self, prefix: str, databases: tuple[str, ...], redis_port: int | None = None
+    ) -> None:
         self.run = f"{prefix}_{os.getpid()}_{secrets.token_hex(2)}"
         self.databases = databases
+        # A redis-server of the bench's own on this loopback port (DB 0; the bench starts
+        # and stops it), instead of a DB of the machine's Redis.
+        self.redis_port = redis_port
         # Made first, so that every part ``remove`` looks at is valid from the start.
         self.var_dir = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
         self.redis_db = 0  # none claimed yet (DB 0 holds the locks and is never claimed)
@@ -89,10 +95,14 @@ class Env:
         with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
             for name in self.databases:
                 conn.execute(f'CREATE DATABASE "{self.run}_{name}"')
-        self.redis_db = claim_redis_db()
+        if self.redis_port is None:
+            self.redis_db = claim_redis_db()
+            redis_url = f"redis://127.0.0.1:6379/{self.redis_db}"
+        else:
+            redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.vars = {
             **{f"CB_{name.upper()}_DATABASE_URL": self.url(name) for name in self.databases},
-            "CB_REDIS_URL": f"redis://127.0.0.1:6379/{self.redis_db}",
+            "CB_REDIS_URL": redis_url,
             "CB_VAR_DIR": str(self.var_dir),
             "CB_LOG_LEVEL": "WARNING",
             **(extra or {}),
@@ -127,21 +137,25 @@ class Processes:
     output in ``<var dir>/logs/<name>.log``: stopping one stops whatever it forked (gunicorn's
     workers, Celery's pool), and Ctrl-C at the bench's terminal reaches none of them, so they
     are stopped in the bench's order, by ``stop_all``. ``path``: directories the processes
-    import from besides the repository and the var directory."""
+    import from besides the repository and the var directory. ``app_names``: each process's
+    PostgreSQL connections carry its name as their ``application_name`` (libpq's
+    ``PGAPPNAME``), so that ``pg_stat_activity`` tells which process a backend serves."""
 
-    def __init__(self, env: Env, path: tuple[Path, ...] = ()) -> None:
+    def __init__(self, env: Env, path: tuple[Path, ...] = (), app_names: bool = False) -> None:
         self.env = env
         self.pythonpath = os.pathsep.join(str(d) for d in (ROOT, env.var_dir, *path))
+        self.app_names = app_names
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str, argv: list[str]) -> None:
         """Run ``argv`` from the repository with the environment's settings; the var directory
         is on the path for the bare round-trip module written there."""
+        named = {"PGAPPNAME": name} if self.app_names else {}
         with (self.env.var_dir / "logs" / f"{name}.log").open("ab") as log:
             self.procs[name] = subprocess.Popen(
                 argv,
                 cwd=ROOT,
-                env={**os.environ, **self.env.vars, "PYTHONPATH": self.pythonpath},
+                env={**os.environ, **self.env.vars, "PYTHONPATH": self.pythonpath, **named},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -401,24 +415,192 @@ def percentile(values: list[float], q: float) -> float:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(groups: dict[int, str], pids: dict[int, str]) -> dict[str, float]:
-    """CPU seconds used so far by each named process group (with reaped children), each named
-    process, and every PostgreSQL and Redis server process of the machine."""
-    totals: dict[str, float] = {}
+@dataclass(frozen=True)
+class ProcStat:
+    """What ``/proc/<pid>/stat`` says of one process: its command name, parent, process group,
+    and CPU seconds used (``own``: its own, user and system; ``reaped``: its children's that
+    it has waited for)."""
+
+    comm: str
+    ppid: int
+    pgrp: int
+    own: float
+    reaped: float
+
+    @property
+    def cpu(self) -> float:
+        """Its own CPU seconds and its reaped children's."""
+        return self.own + self.reaped
+
+
+def parse_stat(raw: str) -> ProcStat:
+    """A ``/proc/<pid>/stat`` line (the command name may hold spaces and parentheses)."""
+    comm, rest = raw[raw.index("(") + 1 : raw.rindex(")")], raw[raw.rindex(")") + 2 :].split()
+    utime, stime, cutime, cstime = (int(x) / CLOCK_TICKS for x in rest[11:15])
+    return ProcStat(comm, int(rest[1]), int(rest[2]), utime + stime, cutime + cstime)
+
+
+def read_stat(pid: int) -> ProcStat | None:
+    """Process ``pid``'s stat now; None if there is no such process (any more)."""
+    try:
+        return parse_stat(Path(f"/proc/{pid}/stat").read_text())
+    except OSError:
+        return None
+
+
+def proc_stats() -> dict[int, ProcStat]:
+    """Every process of the machine, by pid, now."""
+    stats = {}
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        comm, rest = raw[raw.index("(") + 1 : raw.rindex(")")], raw[raw.rindex(")") + 2 :].split()
-        name = pids.get(int(entry.name)) or groups.get(int(rest[2]))
-        if name is None and comm.startswith(("postgres", "redis-server")):
+        if entry.name.isdigit() and (stat := read_stat(int(entry.name))) is not None:
+            stats[int(entry.name)] = stat
+    return stats
+
+
+def cpu_seconds(
+    groups: dict[int, str], pids: dict[int, str], stats: dict[int, ProcStat] | None = None
+) -> dict[str, float]:
+    """CPU seconds used so far by each named process group (with reaped children), each named
+    process, and every PostgreSQL and Redis server process of the machine (from ``stats``, by
+    default read now)."""
+    totals: dict[str, float] = {}
+    for pid, stat in (proc_stats() if stats is None else stats).items():
+        name = pids.get(pid) or groups.get(stat.pgrp)
+        if name is None and stat.comm.startswith(("postgres", "redis-server")):
             name = (
-                "postgres (whole server)" if comm.startswith("postgres") else "redis (whole server)"
+                "postgres (whole server)"
+                if stat.comm.startswith("postgres")
+                else "redis (whole server)"
             )
         if name is not None:
-            ticks = sum(int(x) for x in rest[11:15])  # utime, stime, cutime, cstime
-            totals[name] = totals.get(name, 0.0) + ticks / CLOCK_TICKS
+            totals[name] = totals.get(name, 0.0) + stat.cpu
     return totals
+
+
+# --- PostgreSQL's CPU for some databases only -----------------------------------------------------
+
+
+class CpuLedger:
+    """CPU seconds of processes sampled by pid, summed by label. The first sample is the start:
+    a process there counts from the CPU it had then, one first seen later from zero (it was
+    born after the start), each until its last sample, so a process that exits between two
+    samples loses what it used after the last one it was in. A pid whose CPU went down is
+    another process's now: the first one's CPU is kept, the second counts from zero."""
+
+    def __init__(self) -> None:
+        self.base: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.labels: dict[int, str] = {}
+        self.kept: dict[str, float] = {}
+        self.at_start: set[int] = set()
+        self.present: set[int] = set()
+        self.samples = 0
+
+    def observe(self, sample: dict[int, tuple[str, float]]) -> None:
+        """One sample: pid -> (label, CPU seconds used so far)."""
+        for pid, (label, cpu) in sample.items():
+            if pid in self.last and cpu < self.last[pid]:
+                self.kept[self.labels[pid]] = self.kept.get(self.labels[pid], 0.0) + (
+                    self.last[pid] - self.base.pop(pid)
+                )
+            if pid not in self.base:
+                self.base[pid] = cpu if self.samples == 0 else 0.0
+                if self.samples == 0:
+                    self.at_start.add(pid)
+            self.last[pid], self.labels[pid] = cpu, label
+        self.present = set(sample)
+        self.samples += 1
+
+    def used(self) -> dict[str, float]:
+        """CPU seconds by label, from the first sample to the last."""
+        totals = dict(self.kept)
+        for pid, base in self.base.items():
+            label = self.labels[pid]
+            totals[label] = totals.get(label, 0.0) + self.last[pid] - base
+        return totals
+
+    def exited(self) -> int:
+        """Processes seen that were not in the last sample."""
+        return len(set(self.base) - self.present)
+
+
+# Server processes serving no database (pg_stat_activity's backend_type), shared by every
+# database of the server: their work follows the WAL and the buffers all of them write.
+PG_SHARED = "postgres background (whole server, shared)"
+
+
+class PgCpu(threading.Thread):
+    """The CPU of the PostgreSQL server's processes that serve ``databases``, sampled every
+    ``interval`` seconds from ``pg_stat_activity`` (pid, datname, application_name,
+    backend_type) and ``/proc`` (their own CPU) from ``begin`` to ``finish``. ``label`` names
+    a backend of those databases by its application name and backend type; the server's
+    background processes and the postmaster (their own CPU, not the exited backends' it
+    reaped) are ``PG_SHARED``; other databases' backends are not looked at. Backends that
+    exited mid-run count until their last sample; one born and gone between two samples is
+    missed: ``sessions_opened`` (pg_stat_database, about: a backend reports its connection
+    with its next statistics, within a second or two) against ``born`` tells how many."""
+
+    def __init__(
+        self, databases: list[str], label: Callable[[str, str], str], interval: float = 0.5
+    ) -> None:
+        super().__init__(daemon=True)
+        self.databases, self.label, self.interval = databases, label, interval
+        self.ledger = CpuLedger()
+        self.stopping = threading.Event()
+        self.conn = psycopg.connect(
+            f"{PG}/postgres", autocommit=True, application_name="bench-pg-cpu"
+        )
+        self.sessions_opened = 0
+
+    def _sessions(self) -> int:
+        row = self.conn.execute(
+            "SELECT coalesce(sum(sessions), 0) FROM pg_stat_database WHERE datname = ANY(%s)",
+            (self.databases,),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def sample(self) -> None:
+        rows = self.conn.execute(
+            "SELECT pid, datname, coalesce(application_name, ''), coalesce(backend_type, '')"
+            " FROM pg_stat_activity WHERE datname = ANY(%s) OR datname IS NULL",
+            (self.databases,),
+        ).fetchall()
+        sample: dict[int, tuple[str, float]] = {}
+        for pid, datname, app, kind in rows:
+            stat = read_stat(pid)
+            if stat is None:
+                continue
+            if datname is not None:
+                sample[pid] = (self.label(app, kind), stat.own)
+            elif kind != "client backend":  # (one still starting has no database yet)
+                sample[pid] = (PG_SHARED, stat.own)
+                postmaster = read_stat(stat.ppid)
+                if postmaster is not None and postmaster.comm.startswith("postgres"):
+                    sample[stat.ppid] = (PG_SHARED, postmaster.own)
+        self.ledger.observe(sample)
+
+    def begin(self) -> None:
+        """The first sample, then one every ``interval`` seconds until ``finish``."""
+        self.sessions_opened = -self._sessions()
+        self.sample()
+        self.start()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval):
+            self.sample()
+
+    def finish(self) -> dict[str, float]:
+        """The last sample; CPU seconds by label since ``begin``."""
+        self.stopping.set()
+        self.join(timeout=30)
+        self.sample()
+        self.sessions_opened += self._sessions()
+        self.conn.close()
+        return self.ledger.used()
+
+    def coverage(self) -> tuple[int, int, int, int]:
+        """Backends of the databases seen: in all, there at the first sample, first seen
+        later, not there at the last."""
+        ours = {pid for pid, label in self.ledger.labels.items() if label != PG_SHARED}
+        at_start = ours & self.ledger.at_start
+        return len(ours), len(at_start), len(ours - at_start), len(ours - self.ledger.present)
