@@ -141,7 +141,10 @@ class Relay:
                 outbox.c.traceparent,
             )
             .where(outbox.c.sent_at.is_(None), outbox.c.available_at <= func.now())
-            .order_by(outbox.c.created_at)
+            # The pending index's order (available_at is created_at: both now() at insert),
+            # so a batch reads its rows off the index: by created_at, PostgreSQL sorted the
+            # whole backlog for each batch (71 ms over 20,000 pending rows, on disk; 0.3 ms).
+            .order_by(outbox.c.available_at)
             .limit(batch_size)
             .with_for_update(skip_locked=True)
         )
@@ -166,21 +169,10 @@ class Relay:
         return len(sent.ids)
 
     def _send(self, rows: Sequence[Any]) -> Sent:
-        """The rows' messages and the marker's EXISTS, in one MULTI/EXEC: one LPUSH per
-        queue, of its messages in the rows' order (as many LPUSHes one after the other
-        would leave them, and the queue's consumers take them from the other end)."""
+        """The rows' messages and the marker's EXISTS, in one MULTI/EXEC."""
         sent = Sent()
-        by_queue: dict[str, tuple[list[Any], list[bytes]]] = {}
-        links: list[SpanContext] = []
-        for row in rows:
-            try:
-                key, message = self._message(row, links)
-            except Exception as exc:  # this row's message cannot be built: the rest go
-                sent.failed.append(([row.id], exc))
-                continue
-            ids, messages = by_queue.setdefault(key, ([], []))
-            ids.append(row.id)
-            messages.append(message)
+        links: list[SpanContext] = []  # each row's publish span (tracing on)
+        by_queue = self._messages(rows, sent, links)
         pipe = self.broker.pipeline(transaction=True)
         pipe.exists(self.marker)
         for key, (_, messages) in by_queue.items():
@@ -199,13 +191,31 @@ class Relay:
                 sent.ids.extend(ids)
         return sent
 
+    def _messages(
+        self, rows: Sequence[Any], sent: Sent, links: list[SpanContext]
+    ) -> dict[str, tuple[list[Any], list[bytes]]]:
+        """Each queue's rows and their messages, in the rows' order: one LPUSH of them all
+        leaves them as one LPUSH each would, and the queue's consumers take the first first."""
+        by_queue: dict[str, tuple[list[Any], list[bytes]]] = {}
+        for row in rows:
+            try:
+                key, message = self._message(row, links)
+            except Exception as exc:  # this row's message cannot be built: the rest go
+                sent.failed.append(([row.id], exc))
+                continue
+            ids, messages = by_queue.setdefault(key, ([], []))
+            ids.append(row.id)
+            messages.append(message)
+        return by_queue
+
     def _message(self, row: Any, links: list[SpanContext]) -> tuple[str, bytes]:
         # Our own producer span, not the Celery instrumentation's: that one never ends a span
         # for a task sent by name from a process that does not define it (as here).
+        task_id = str(row.id)
         attributes = {
             "messaging.system": "celery",
             "messaging.destination.name": row.queue,
-            "messaging.message.id": str(row.id),
+            "messaging.message.id": task_id,
             "celery.task_name": row.task_name,
         }
         with tracing.restored(row.traceparent, f"publish {row.task_name}", attributes) as headers:
@@ -213,7 +223,7 @@ class Relay:
             if span.is_recording():
                 tracing.annotate(row.payload.get("application_id"))
                 links.append(span.get_span_context())
-            return self.messages.build(str(row.id), row.task_name, row.payload, row.queue, headers)
+            return self.messages.build(task_id, row.task_name, row.payload, row.queue, headers)
 
     @contextlib.contextmanager
     def _batch_span(self, links: list[SpanContext]) -> Iterator[None]:
