@@ -40,6 +40,25 @@ def sealed_phone(var_dir: Path, phone: str = "13812345678") -> str:
     return sealing.seal((var_dir / "keys" / "notify_seal_public.pem").read_bytes(), phone)
 
 
+def wire_event(var_dir: Path, **overrides: Any) -> dict[str, Any]:
+    """As the relay publishes it: JSON-ready."""
+    message = {
+        "message_id": str(uuid.uuid4()),
+        "event_type": "intake.application_decided",
+        "occurred_at": "2026-11-27T10:00:00+08:00",
+        "unit_code": "AP000001",
+        "unit_path": "/ZJ/B01/S001/AP000001/",
+        "data": {
+            "kind": "account_opening",
+            "outcome": "approved",
+            "account_number": "ZJ2026****0042",
+        },
+        "sealed": {"phone": sealed_phone(var_dir)},
+    }
+    message.update(overrides)
+    return message
+
+
 def event(event_type: str = "review.application_decided", **overrides: Any) -> dict[str, Any]:
     """A ``notify.deliver`` message as loaded by its contract."""
     message: dict[str, Any] = {

@@ -12,7 +12,7 @@ from bench.faultproxy import FaultProxy
 from services.notify.context import worker_db
 from services.notify.models import Delivery, DeliveryStatus
 from tests.helpers import WorkerProcess, free_port, wait_for
-from tests.notify.test_worker import wire_event
+from tests.notify.conftest import wire_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

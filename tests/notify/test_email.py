@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import email
 import io
-import uuid
 from collections.abc import Iterator
 from email import policy
 from email.generator import BytesGenerator
@@ -27,7 +26,7 @@ from services.notify.context import worker_db
 from services.notify.models import Channel, Delivery
 from shared import sealing
 from tests.helpers import WorkerProcess, free_port, wait_for
-from tests.notify.conftest import context, event, sealed_phone
+from tests.notify.conftest import context, event, sealed_phone, wire_event
 
 
 class Mailbox:
@@ -257,15 +256,11 @@ def test_a_worker_process_ends_its_kept_connection_with_quit(var_dir, smtp) -> N
 
     mailbox, port = smtp
     public = (var_dir / "keys" / "notify_seal_public.pem").read_bytes()
-    message = {
-        "message_id": str(uuid.uuid4()),
-        "event_type": "intake.application_decided",
-        "occurred_at": "2026-11-27T10:00:00+08:00",
-        "unit_code": "AP000001",
-        "unit_path": "/ZJ/B01/S001/AP000001/",
-        "data": {"kind": "deposit", "outcome": "approved", "application_id": "a7"},
-        "sealed": {"email": sealing.seal(public, "chen.qi@example.com")},
-    }
+    message = wire_event(
+        var_dir,
+        data={"kind": "deposit", "outcome": "approved", "application_id": "a7"},
+        sealed={"email": sealing.seal(public, "chen.qi@example.com")},
+    )
     worker = WorkerProcess(
         "services.notify.worker",
         ["notify"],

@@ -4,7 +4,6 @@ is one message; a malformed event is refused and kept aside without blocking the
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 from sqlalchemy import select
@@ -12,28 +11,9 @@ from sqlalchemy import select
 from services.notify.context import worker_db
 from services.notify.models import Delivery, DeliveryStatus, RefusedEvent
 from tests.helpers import running_worker, wait_for
-from tests.notify.conftest import sealed_phone
+from tests.notify.conftest import wire_event
 
 pytestmark = pytest.mark.integration
-
-
-def wire_event(var_dir, **overrides) -> dict:
-    """As the relay publishes it: JSON-ready."""
-    message = {
-        "message_id": str(uuid.uuid4()),
-        "event_type": "intake.application_decided",
-        "occurred_at": "2026-11-27T10:00:00+08:00",
-        "unit_code": "AP000001",
-        "unit_path": "/ZJ/B01/S001/AP000001/",
-        "data": {
-            "kind": "account_opening",
-            "outcome": "approved",
-            "account_number": "ZJ2026****0042",
-        },
-        "sealed": {"phone": sealed_phone(var_dir)},
-    }
-    message.update(overrides)
-    return message
 
 
 def sms_rows() -> list[Delivery]:
