@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -29,7 +29,7 @@ def open_case(session: Session, ctx: ReviewContext, message: messages.ReviewRequ
     if unit is None:
         return None
     # Named by the level below (an ``OpenCase`` from review itself); found otherwise.
-    sent_on: dict[str, Any] = dict(message)
+    sent_on = cast(dict[str, Any], message)
     version = int(sent_on.get("route_version") or _route_version(session, message))
     opened_at = utcnow()
     top = (
