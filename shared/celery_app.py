@@ -60,6 +60,12 @@ def make_celery(settings: Settings, include: list[str] | None = None) -> Celery:
             # Scan for them every so many seconds (kombu's default scans every 100 s).
             "unacked_restore_interval": settings.redelivery_check_seconds,
             "unacked_restore_throttle": 1,
+            # A sweep holds a lock in Redis (kombu's default: 5 minutes). A worker killed, or
+            # cut off from Redis, in the middle of one cannot release it, and no worker then
+            # restores anything until it expires; held no longer than a check's interval, a
+            # killed worker's messages come back on time. Two sweeps at once are harmless:
+            # each message is restored in a transaction watching the unacked set.
+            "unacked_mutex_expire": settings.redelivery_check_seconds,
             "socket_timeout": 5,
             "socket_connect_timeout": 5,
         },

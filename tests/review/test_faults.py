@@ -4,6 +4,8 @@ Every case still opens, none twice; the same workers carry on without a restart.
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from typing import Any
 
@@ -92,6 +94,42 @@ def test_kill_9_of_a_level_worker_loses_no_case_and_opens_none_twice() -> None:
         worker.close()
         again.close()
     assert set(opened) == set(ids) and set(opened.values()) == {1}
+
+
+def test_a_sweep_lock_left_by_a_killed_worker_holds_redelivery_up_no_longer_than_a_check() -> None:
+    """A worker killed (or cut off from Redis) in the middle of its restore sweep leaves the
+    sweep's lock behind in Redis, and while it is held no worker restores anything. What
+    another killed worker held comes back once the visibility timeout and a check's interval
+    have passed, not after kombu's own five minutes of lock (the likeliest cause of a chaos
+    run's five messages still unacknowledged after settling for three minutes, after a cut
+    to Redis while Redis was slowed, which makes every sweep hold the lock for seconds)."""
+    from services.review.worker import celery
+
+    message = open_case_message(certificate_number=None)
+    send(celery, message, queue="parked")  # a queue no one reads: the message's bytes
+    quick = config.settings(
+        {"visibility_timeout": 6, "task_time_limit": 4, "redelivery_check_seconds": 1}
+    )
+    options = make_celery(quick).conf.broker_transport_options
+    expire = options.get("unacked_mutex_expire", 300)  # kombu's own, unless configured
+    with celery.connection_for_write() as conn:
+        client = conn.default_channel.client
+        payload = json.loads(client.rpop("parked"))
+        tag = payload["properties"]["delivery_tag"]
+        # As a worker killed in the middle of the task leaves it (kombu's QoS.append), a
+        # minute ago; and the sweep's lock as a worker killed in the middle of a sweep does.
+        client.hset("unacked", tag, json.dumps([payload, "", POINT_QUEUE]))
+        client.zadd("unacked_index", {tag: time.time() - 60})
+        assert client.lock("unacked_mutex", timeout=expire).acquire(blocking=False)
+    worker = WorkerProcess("services.review.worker", [POINT_QUEUE], "point-c", **QUICK_REDELIVERY)
+    application = message["application_id"]
+    try:
+        worker.start()
+        opened = wait_for(lambda: cases_per_application([application], "acceptance_point"))
+        wait_for(lambda: drained(celery, POINT_QUEUE))
+    finally:
+        worker.close()
+    assert opened == {application: 1}
 
 
 def test_redis_restarted_empty_mid_flow_the_same_workers_carry_on() -> None:
