@@ -15,21 +15,20 @@ cycle, so a short run still injects each), with ``gap`` seconds of calm between 
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import random
 import threading
 import time
 import uuid
 from collections import Counter
-from typing import Any, Protocol
+from typing import Protocol
 
 import psycopg
 import redis
 
 from bench.chaos_checker import QUEUE_SERVICE
 from bench.faultproxy import FaultProxy
+from shared.task_messages import envelope, task_message
 
 KINDS = ("kill", "redis_restart", "postgres_stop", "network_cut", "network_slow", "poison")
 # A known task per queue that checks a contract, and a payload breaking it (no personal data).
@@ -151,9 +150,7 @@ class Injector(threading.Thread):
                 client.lpush(queue, raw)
                 self.poison_digests.add(hashlib.sha256(raw).hexdigest())
                 sent[(queue, "undecodable")] += 1
-                client.lpush(
-                    queue, kombu_envelope(queue, b"\x80\x81 not utf-8", {}, "x-chaos/none")
-                )
+                client.lpush(queue, envelope(queue, b"\x80\x81 not utf-8", {}, "x-chaos/none"))
                 sent[(queue, "undecodable")] += 1
                 client.lpush(queue, task_message(queue, "chaos.no_such_task", {"n": 1}))
                 sent[(queue, "unknown_task")] += 1
@@ -206,33 +203,3 @@ class Injector(threading.Thread):
                     client.lpush(queue, task_message(queue, row[1], row[2], task_id))
                 return 2
         return 0
-
-
-def kombu_envelope(queue: str, body: bytes, headers: dict[str, Any], content_type: str) -> bytes:
-    """kombu's Redis envelope around ``body``, as a publisher writes it (the poison tests
-    push theirs with it too)."""
-    return json.dumps(
-        {
-            "body": base64.b64encode(body).decode(),
-            "content-encoding": "utf-8",
-            "content-type": content_type,
-            "headers": headers,
-            "properties": {
-                "body_encoding": "base64",
-                "delivery_tag": str(uuid.uuid4()),
-                "delivery_mode": 2,
-                "priority": 0,
-                "delivery_info": {"exchange": "", "routing_key": queue},
-            },
-        }
-    ).encode()
-
-
-def task_message(
-    queue: str, name: str, kwargs: dict[str, Any], task_id: str | None = None
-) -> bytes:
-    """A Celery task message (protocol 2) for ``name(**kwargs)``."""
-    task_id = task_id or str(uuid.uuid4())
-    body = json.dumps([[], kwargs, {"callbacks": None, "errbacks": None, "chain": None}])
-    headers = {"lang": "py", "task": name, "id": task_id, "root_id": task_id, "retries": 0}
-    return kombu_envelope(queue, body.encode(), headers, "application/json")

@@ -20,9 +20,10 @@ from shared.settings import load_settings
 class TwiceRelay(Relay):
     """The outbox relay, publishing every message twice (same task id, as a redelivery)."""
 
-    def _publish(self, row: Any, producer: Any) -> None:
-        super()._publish(row, producer)
-        super()._publish(row, producer)
+    def _messages(self, rows: Any, sent: Any, links: Any) -> Any:
+        # Each queue's LPUSH carries its messages twice over, the second copy behind the first.
+        by_queue = super()._messages(rows, sent, links)
+        return {key: (ids, messages * 2) for key, (ids, messages) in by_queue.items()}
 
 
 @pytest.fixture

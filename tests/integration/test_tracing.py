@@ -276,11 +276,25 @@ def test_each_request_is_one_unbroken_trace_through_every_hop_it_causes(
     assert ("cb-review", "worker", "run/review.open_case") in hops(point)  # the sub-centre's
     for spans in (deposit, point, final):
         for hop in (s for s in spans if s.kind_of_hop):
-            calls = {c.attributes.get("db.system") for c in descendants(spans, hop)}
-            # A web app's or a worker's SQL inside its span, a relay's Redis LPUSH inside its.
-            assert ("redis" if hop.process == "relay" else "postgresql") in calls, hop
+            if hop.process == "relay":
+                # A relay's Redis MULTI inside its batch's span, which links to each row's.
+                calls = {c.attributes.get("db.system") for c in batch_calls(collector, hop)}
+                assert "redis" in calls, hop
+            else:  # a web app's or a worker's SQL inside its span
+                calls = {c.attributes.get("db.system") for c in descendants(spans, hop)}
+                assert "postgresql" in calls, hop
         named = {s.attributes.get("cb.application_id") for s in spans} - {None}
         assert named == {followed.application_id}
+
+
+def batch_calls(collector: Collector, published: Span) -> list[Span]:
+    """The calls inside the span of the relay's batch that published ``published``: a batch
+    goes to Redis in one round trip, a span of its own linked to each row's publish span."""
+    with collector.lock:
+        spans = list(collector.spans)
+    (batch,) = [s for s in spans if (published.trace, published.id) in s.links]
+    assert batch.name == "send outbox batch" and batch.process == "relay"
+    return descendants(collector.trace(batch.trace), batch)
 
 
 def descendants(spans: list[Span], ancestor: Span) -> list[Span]:

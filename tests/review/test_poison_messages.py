@@ -16,11 +16,10 @@ import redis
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from bench.chaos_faults import kombu_envelope
-from bench.chaos_faults import task_message as chaos_task_message
 from bench.faultproxy import FaultProxy
 from services.review.context import worker_db
 from services.review.models import Case, PoisonMessage
+from shared import task_messages
 from tests.helpers import WorkerProcess, free_port, wait_for
 from tests.review.conftest import open_case_message
 
@@ -31,12 +30,12 @@ EMAIL = "ouyang.mh@example.cn"  # nor an e-mail address, which no redaction mask
 
 
 def envelope(body: bytes, headers: dict[str, Any], content_type: str) -> bytes:
-    return kombu_envelope(QUEUE, body, headers, content_type)
+    return task_messages.envelope(QUEUE, body, headers, content_type)
 
 
 def task_message(task: str, kwargs: dict[str, Any]) -> tuple[bytes, str]:
     task_id = str(uuid.uuid4())
-    return chaos_task_message(QUEUE, task, kwargs, task_id), task_id
+    return task_messages.task_message(QUEUE, task, kwargs, task_id), task_id
 
 
 def test_poison_messages_are_recorded_by_digest_and_do_not_block_the_queue(

@@ -1,19 +1,25 @@
-"""The outbox relay with a real Celery worker consuming from real Redis."""
+"""The outbox relay with a real Celery worker consuming from real Redis; a batch's round trip
+to Redis, and what a cut in it or a lost commit leaves, on a redis-server of the test's own."""
 
 from __future__ import annotations
 
 import json
 import signal
 from collections.abc import Iterator
+from typing import Any
 
+import psycopg
 import pytest
 import redis
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from services.org.context import worker_db
 from services.org.models import Outbox
 from shared import outbox
-from shared.db import utcnow
+from shared.celery_app import make_celery
+from shared.db import make_engine, utcnow
+from shared.relay import Relay as RelayLoop
+from shared.settings import load_settings
 from tests.consumer import EFFECTS, RECEIVED, consumer_app
 from tests.factories import World
 from tests.helpers import PrivateRedis, Relay, running_worker, wait_for
@@ -21,7 +27,7 @@ from tests.helpers import PrivateRedis, Relay, running_worker, wait_for
 pytestmark = pytest.mark.integration
 
 
-def add_messages(n: int) -> list[str]:
+def add_messages(n: int, queue: str | None = None) -> list[str]:
     ids = []
     with worker_db().transaction() as session:
         for i in range(n):
@@ -36,6 +42,7 @@ def add_messages(n: int) -> list[str]:
                             "occurred_at": utcnow().isoformat(),
                             "unit_code": f"AP{i:06d}",
                         },
+                        queue=queue,
                     )
                 )
             )
@@ -177,3 +184,137 @@ def test_redis_restarted_empty_gets_the_recently_sent_messages_again() -> None:
     finally:
         relay.close()
         server.stop()
+
+
+# --- one batch, one round trip (a relay in this process, on a redis-server of the test's own) ---
+
+
+class Wire(redis.connection.Connection):
+    """A Redis connection counting what it writes: a round trip is one write (a pipeline is
+    written whole, then its replies read). While ``cut``, a MULTI is written half-way and the
+    connection dropped, as a network cut in the middle of a batch would; ``after_write``
+    runs once a whole MULTI is written."""
+
+    writes = 0
+    cut = False
+    after_write: Any = None
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        data = b"".join(command) if isinstance(command, list) else command
+        batch = data.startswith(b"*1\r\n$5\r\nMULTI")
+        if batch and Wire.cut:
+            if not self._sock:
+                self.connect()
+            self._sock.sendall(data[: len(data) // 2])
+            self.disconnect()
+            raise redis.ConnectionError("cut mid-batch")
+        Wire.writes += 1
+        super().send_packed_command(command, check_health)
+        if batch and Wire.after_write is not None:
+            Wire.after_write()
+
+
+@pytest.fixture
+def private() -> Iterator[redis.Redis]:
+    server = PrivateRedis().start(appendonly=False)
+    Wire.writes, Wire.cut, Wire.after_write = 0, False, None
+    yield redis.Redis.from_url(server.url)
+    server.stop()
+
+
+def in_process_relay(client: redis.Redis) -> RelayLoop:
+    kwargs = client.connection_pool.connection_kwargs
+    url = f"redis://127.0.0.1:{kwargs['port']}/0"
+    settings = load_settings("org", {"redis_url": url})
+    relay = RelayLoop(make_engine(settings.database_url, pool_size=1), make_celery(settings))
+    relay.broker.connection_pool.connection_class = Wire
+    assert relay.relay_once() == 0  # connected, the marker set: what follows is one batch
+    return relay
+
+
+def commands(client: redis.Redis) -> dict[str, int]:
+    stats = client.info("commandstats")
+    return {
+        name.removeprefix("cmdstat_"): int(stat["calls"])
+        for name, stat in stats.items()
+        if name not in ("cmdstat_config|resetstat", "cmdstat_info")
+    }
+
+
+def queued_ids(client: redis.Redis, queue: str = "notify") -> list[str]:
+    return [json.loads(raw)["headers"]["id"] for raw in client.lrange(queue, 0, -1)]
+
+
+def attempts() -> list[int]:
+    with worker_db().transaction() as session:
+        return sorted(session.scalars(select(Outbox.attempts)))
+
+
+def test_a_batch_is_one_round_trip_with_the_marker_in_it(private) -> None:
+    relay = in_process_relay(private)
+    ids, elsewhere = add_messages(30), add_messages(20, queue="org")
+    Wire.writes = 0
+    private.config_resetstat()
+    assert relay.relay_once() == 50
+    assert Wire.writes == 1
+    # One LPUSH a queue, with all of its messages.
+    assert commands(private) == {"multi": 1, "exists": 1, "lpush": 2, "exec": 1}
+    assert sorted(queued_ids(private)) == sorted(ids)
+    assert sorted(queued_ids(private, "org")) == sorted(elsewhere) and pending() == 0
+
+
+def test_a_cut_mid_batch_leaves_nothing_queued_nor_sent_and_all_go_after(private) -> None:
+    relay = in_process_relay(private)
+    ids = add_messages(30)
+    Wire.cut = True
+    assert relay.relay_once() == 0
+    # MULTI without its EXEC: Redis queued none of it, and no row is marked sent.
+    assert private.llen("notify") == 0 and pending() == 30
+    assert attempts() == [1] * 30 and relay.failures == 1
+    Wire.cut = False
+    assert relay.relay_once() == 30
+    assert sorted(queued_ids(private)) == sorted(ids)  # each once
+    assert pending() == 0 and relay.failures == 0
+
+
+def test_a_batch_redis_took_but_postgresql_did_not_mark_goes_again(private) -> None:
+    relay = in_process_relay(private)
+    ids = add_messages(20)
+    Wire.after_write = cut_the_relays_transaction
+    with pytest.raises(Exception):  # noqa: B017 - whichever error the lost session raises
+        relay.relay_once()
+    Wire.after_write = None
+    assert sorted(queued_ids(private)) == sorted(ids) and pending() == 20
+    assert relay.relay_once() == 20
+    assert sorted(queued_ids(private)) == sorted(ids + ids)  # at least once: twice, none lost
+    assert pending() == 0
+
+
+def cut_the_relays_transaction() -> None:
+    """End the session holding the batch's rows (the only one idle in a transaction)."""
+    url = load_settings("org").database_url.replace("+psycopg", "")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname ="
+            " current_database() AND pid <> pg_backend_pid() AND state = 'idle in transaction'"
+        )
+
+
+def test_a_marker_gone_replays_the_window_in_the_batchs_own_transaction(private) -> None:
+    relay = in_process_relay(private)
+    earlier = add_messages(12)
+    assert relay.relay_once() == 12
+    with worker_db().transaction() as session:  # four of them sent before the window
+        session.execute(
+            update(Outbox)
+            .where(Outbox.id.in_(earlier[:4]))
+            .values(sent_at=func.now() - text("interval '2 hours'"))
+        )
+    private.flushdb()  # Redis lost its data: the marker and the queued messages
+    later = add_messages(5)
+    Wire.writes = 0
+    assert relay.relay_once() == 5  # the batch, and in its round trip the marker found gone
+    assert Wire.writes == 2 and relay.replayed == 8  # the second write: the marker set again
+    assert private.exists(relay.marker) and pending() == 8
+    assert relay.relay_once() == 8 and relay.replayed == 0
+    assert sorted(queued_ids(private)) == sorted(later + earlier[4:])
