@@ -4,9 +4,10 @@ An event is recorded under its message id, so a redelivered event plans nothing 
 its deliveries and its inbox rows are one transaction of plain inserts (nothing is read back,
 so no unit of work is needed). Inbox deliveries are made at once (the inbox row is the
 delivery). The others are sent in batches, an event's at once or ``drain``'s due ones: one
-statement locks those of the batch still due (a delivery another worker holds is skipped),
-one Redis round trip counts them against the channels' rate limits, each goes out over its
-channel's kept connection, and one statement records every outcome, in the same transaction.
+committed statement claims those of the batch still due (an attempt counted, a lease taken;
+one another worker holds is skipped), one Redis round trip counts them against the channels'
+rate limits, each goes out over its channel's kept connection, and one statement records
+every outcome (see ``attempt_many`` for what a kill or an outage in between does).
 After a transient failure a delivery is tried again at ``next_attempt_at`` (exponential
 backoff with jitter, held in the database and picked up by ``notify.dispatch``, never a
 Celery countdown) until ``notify_max_attempts``; a permanent failure, or the last attempt,
@@ -40,6 +41,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from services.notify import plans, rendering
@@ -199,24 +201,43 @@ class _Due:
     hook_deleted_at: datetime | None
 
 
-_HOOK_OF = and_(
-    DELIVERIES.c.channel == Channel.WEBHOOK,
-    DELIVERIES.c.recipient == literal("webhook:") + cast(WEBHOOKS.c.id, String),
-)
-_LOCK_DUE = (
-    select(
-        *(DELIVERIES.c[name] for name in _Due.__dataclass_fields__ if not name.startswith("hook_")),
-        WEBHOOKS.c.url.label("hook_url"),
-        WEBHOOKS.c.secret.label("hook_secret"),
-        WEBHOOKS.c.deleted_at.label("hook_deleted_at"),
-    )
-    .select_from(DELIVERIES.outerjoin(WEBHOOKS, _HOOK_OF))
+_DUE_COLUMNS = [name for name in _Due.__dataclass_fields__ if not name.startswith("hook_")]
+# The claim: the due ones of the batch not held by another worker get an attempt and a lease
+# (not due again until it ends), committed before anything is sent; their webhook with them.
+_CLAIMED = (
+    update(DELIVERIES)
     .where(
-        DELIVERIES.c.id.in_(bindparam("ids", expanding=True)),
-        DELIVERIES.c.status == DeliveryStatus.PENDING,
-        DELIVERIES.c.next_attempt_at <= bindparam("now", type_=DELIVERIES.c.next_attempt_at.type),
+        DELIVERIES.c.id.in_(
+            select(DELIVERIES.c.id)
+            .where(
+                DELIVERIES.c.id.in_(bindparam("ids", expanding=True)),
+                DELIVERIES.c.status == DeliveryStatus.PENDING,
+                DELIVERIES.c.next_attempt_at
+                <= bindparam("now", type_=DELIVERIES.c.next_attempt_at.type),
+            )
+            .with_for_update(skip_locked=True)
+        )
     )
-    .with_for_update(skip_locked=True, of=DELIVERIES)
+    .values(
+        attempts=DELIVERIES.c.attempts + 1,
+        next_attempt_at=bindparam("lease_until", type_=DELIVERIES.c.next_attempt_at.type),
+    )
+    .returning(*(DELIVERIES.c[name] for name in _DUE_COLUMNS))
+    .cte("claimed")
+)
+_CLAIM = select(
+    *(_CLAIMED.c[name] for name in _DUE_COLUMNS),
+    WEBHOOKS.c.url.label("hook_url"),
+    WEBHOOKS.c.secret.label("hook_secret"),
+    WEBHOOKS.c.deleted_at.label("hook_deleted_at"),
+).select_from(
+    _CLAIMED.outerjoin(
+        WEBHOOKS,
+        and_(
+            _CLAIMED.c.channel == Channel.WEBHOOK,
+            _CLAIMED.c.recipient == literal("webhook:") + cast(WEBHOOKS.c.id, String),
+        ),
+    )
 )
 _RECORD = (
     update(DELIVERIES)
@@ -228,35 +249,80 @@ _RECORD = (
         }
     )
 )
+RECORD_RETRY_SECONDS = 1.0  # between tries to record what was sent while PostgreSQL is away
 
 
-def attempt(session: Session, ctx: NotifyContext, delivery_id: uuid.UUID) -> str:
+def attempt(db: Database, ctx: NotifyContext, delivery_id: uuid.UUID) -> str:
     """Try one due delivery (skipped if another worker holds it, or it is not due)."""
-    return attempt_many(session, ctx, [delivery_id])[delivery_id]
+    return attempt_many(db, ctx, [delivery_id])[delivery_id]
 
 
 def attempt_many(
-    session: Session, ctx: NotifyContext, ids: Sequence[uuid.UUID]
+    db: Database, ctx: NotifyContext, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, str]:
     """Try the due ones of ``ids``, in that order; each one's outcome: ``sent``, ``retry``,
     ``dead``, ``limited`` (over its channel's rate: the next window, no attempt spent) or
-    ``not due`` (not pending, not yet due, or held by another worker)."""
+    ``not due`` (not pending, not yet due, or claimed by another worker).
+
+    Three steps, none holding a transaction open while a channel is spoken to: the claim
+    (each due one's attempt counted and leased for ``task_time_limit``, committed), the
+    sending, and one statement recording every outcome. A worker killed after a channel
+    accepted a message and before the record commits leaves its delivery claimed: when the
+    lease ends ``dispatch`` sends it again, under the same id (the e-mail's Message-ID, the
+    SMS file's name, the webhook's delivery header) and with a second attempt counted, so a
+    repeat is always one the record shows was possible. PostgreSQL going away after a send
+    does not cause one: the record is tried again until the lease is nearly over."""
     order = {delivery_id: i for i, delivery_id in enumerate(ids)}
-    rows = session.execute(_LOCK_DUE, {"ids": list(ids), "now": utcnow()}).mappings().all()
-    batch = sorted((_Due(**row) for row in rows), key=lambda due: order[due.id])
+    lease = ctx.settings.task_time_limit
+    claimed_at = utcnow()
+    with db.transaction() as session:
+        rows = session.execute(
+            _CLAIM,
+            {
+                "ids": list(ids),
+                "now": claimed_at,
+                "lease_until": claimed_at + timedelta(seconds=lease),
+            },
+        )
+        batch = sorted((_Due(**row) for row in rows.mappings()), key=lambda due: order[due.id])
     outcomes = dict.fromkeys(ids, "not due")
-    waits = ctx.limiter.admit([due.channel.value for due in batch])
-    for due, wait in zip(batch, waits, strict=True):
-        try:
-            outcomes[due.id] = _attempt(ctx, due, wait)
-        except SoftTimeLimitExceeded:
-            # The task is about to be killed: what was sent is recorded now, the rest is
-            # left as it was, for dispatch (the hard limit would roll all of it back).
-            outcomes[due.id] = _failed(due, ctx, "the task's time limit", transient=True)
-            break
-    if batch:
-        session.execute(_RECORD, [_changes(due) for due in batch])
+    if not batch:
+        return outcomes
+    record_until = time.monotonic() + lease - min(10.0, lease / 4)
+    for due in batch:  # until tried, each is as it was before the claim
+        due.attempts -= 1
+        due.next_attempt_at = claimed_at
+    try:
+        waits = ctx.limiter.admit([due.channel.value for due in batch])
+        for due, wait in zip(batch, waits, strict=True):
+            try:
+                outcomes[due.id] = _attempt(ctx, due, wait)
+            except SoftTimeLimitExceeded:
+                # The task is about to be killed: what was sent is recorded now, the rest
+                # goes back as it was, for dispatch (the hard limit would lose all of it).
+                outcomes[due.id] = _failed(due, ctx, "the task's time limit", transient=True)
+                break
+    finally:
+        _record(db, batch, record_until)
     return outcomes
+
+
+def _record(db: Database, batch: Sequence[_Due], until: float) -> None:
+    """Every outcome of the batch in one statement; while PostgreSQL cannot be reached, tried
+    again (what was sent must not be sent again for want of its record) until ``until``."""
+    changes = [_changes(due) for due in batch]
+    while True:
+        try:
+            with db.transaction() as session:
+                session.execute(_RECORD, changes)
+            return
+        except OperationalError:
+            if time.monotonic() + RECORD_RETRY_SECONDS >= until:
+                raise
+            log.warning(
+                "recording deliveries waits for the database", extra={"count": len(changes)}
+            )
+            time.sleep(RECORD_RETRY_SECONDS)
 
 
 def _changes(due: _Due) -> dict[str, Any]:
@@ -274,7 +340,7 @@ def _attempt(ctx: NotifyContext, due: _Due, wait: float) -> str:
     if wait:
         due.next_attempt_at = utcnow() + timedelta(seconds=wait)
         return "limited"
-    due.attempts += 1
+    due.attempts += 1  # the attempt the claim counted
     try:
         _send(ctx, due)
     except TransientError as exc:
@@ -350,8 +416,7 @@ def drain(db: Database, ctx: NotifyContext, budget: float) -> int:
             ids = due(session)
             wait = None if ids else next_due(session)
         for start in range(0, len(ids), SEND_BATCH):
-            with db.transaction() as session:
-                attempt_many(session, ctx, ids[start : start + SEND_BATCH])
+            attempt_many(db, ctx, ids[start : start + SEND_BATCH])
         attempted += len(ids)
         left = deadline - time.monotonic()
         if ids and left > 0:

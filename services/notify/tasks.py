@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 
 @shared_task(name="notify.deliver")
 def deliver(**payload: Any) -> str:
-    """Record an event and plan its deliveries (one transaction), then try them (another);
-    a refused event is kept aside."""
+    """Record an event and plan its deliveries (one transaction), then try them
+    (``delivery.attempt_many``); a refused event is kept aside."""
     try:
         event = messages.load("notify.deliver", payload)
     except contracts.ContractError as exc:
@@ -27,8 +27,7 @@ def deliver(**payload: Any) -> str:
     with worker_db().transaction() as session:
         to_send = delivery.accept(session, event)
     if to_send:  # the plan is committed first: whatever happens next, dispatch finds it
-        with worker_db().transaction() as session:
-            delivery.attempt_many(session, worker_context(), to_send)
+        delivery.attempt_many(worker_db(), worker_context(), to_send)
     return f"{len(to_send)} to send"
 
 

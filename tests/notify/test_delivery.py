@@ -25,8 +25,7 @@ def accept(message: dict) -> list:
 
 
 def attempt(ctx, delivery_id) -> str:
-    with worker_db().transaction() as session:
-        return delivery.attempt(session, ctx, delivery_id)
+    return delivery.attempt(worker_db(), ctx, delivery_id)
 
 
 def deliveries() -> list[Delivery]:
@@ -252,8 +251,7 @@ def test_dispatch_drains_a_burst_at_the_channels_rate(var_dir) -> None:
 
 
 def attempt_batch(ctx, ids) -> list[str]:
-    with worker_db().transaction() as session:
-        outcomes = delivery.attempt_many(session, ctx, ids)
+    outcomes = delivery.attempt_many(worker_db(), ctx, ids)
     return [outcomes[i] for i in ids]
 
 
@@ -285,9 +283,11 @@ def test_a_plan_writes_each_delivery_and_inbox_row_as_planned(var_dir) -> None:
     assert nulls == 2 and "ap1-admin" in inbox[0].body and "[[activation_code]]" in sms.body
 
 
-def test_an_event_is_planned_in_one_transaction_and_sent_in_a_second(var_dir, monkeypatch) -> None:
-    """Through a real worker: the plan's statements, a commit, then the sending's (one
-    statement locks the batch, one records every outcome), a commit."""
+def test_an_event_is_planned_claimed_and_recorded_in_three_short_transactions(
+    var_dir, monkeypatch
+) -> None:
+    """Through a real worker: the plan's statements, a commit; the batch's claim, a commit
+    (nothing held open while a channel is spoken to); every outcome recorded, a commit."""
     import threading
 
     from sqlalchemy import event as sqlalchemy_event
@@ -315,13 +315,18 @@ def test_an_event_is_planned_in_one_transaction_and_sent_in_a_second(var_dir, mo
         with running_worker(celery, ["notify"]):
             celery.send_task("notify.deliver", kwargs=wire, queue="notify")
             wait_for(lambda: [d for d in deliveries() if d.status == DeliveryStatus.SENT])
-            wait_for(lambda: statements.count("COMMIT") == 2)
+            wait_for(lambda: statements.count("COMMIT") == 3)
     finally:
         sqlalchemy_event.remove(engine, "before_cursor_execute", executed)
         sqlalchemy_event.remove(engine, "commit", committed)
     # The event; the webhooks asking for it; its deliveries (one executemany). Then the
-    # batch locked, its outcomes recorded (one executemany).
-    assert statements == ["INSERT", "SELECT", "INSERT", "COMMIT", "SELECT", "UPDATE", "COMMIT"]
+    # batch claimed (an UPDATE ... RETURNING in a WITH); its outcomes recorded (one
+    # executemany).
+    assert statements == [
+        *("INSERT", "SELECT", "INSERT", "COMMIT"),
+        *("WITH", "COMMIT"),
+        *("UPDATE", "COMMIT"),
+    ]
 
 
 def test_a_batch_sends_what_is_due_and_skips_what_another_worker_holds(var_dir) -> None:
@@ -387,3 +392,43 @@ def test_an_unexpected_error_fails_its_delivery_alone_without_saying_what_it_sai
         row = session.get(Delivery, ids[0])
         assert row is not None and row.last_error == "unexpected RuntimeError"
         assert row.status == DeliveryStatus.PENDING and row.attempts == 1
+
+
+def test_what_was_sent_while_the_database_went_away_is_recorded_when_it_is_back(var_dir) -> None:
+    """PostgreSQL is cut off (through a fault proxy) between the SMS gateway taking the
+    message and the outcome's record: the record is tried again until the database answers,
+    so the delivery is sent once and recorded as sent, not left for dispatch to send again."""
+    import dataclasses
+    import threading
+
+    from sqlalchemy.engine import make_url
+
+    from bench.faultproxy import FaultProxy
+    from shared.db import Database
+
+    (sms_id,) = accept(learner_decision(var_dir))
+    url = make_url(str(worker_db().engine.url))  # type: ignore[union-attr]
+    proxy = FaultProxy(free_port(), url.port or 5432).start()
+    db = Database(url.set(port=proxy.listen).render_as_string(hide_password=False))
+    ctx = context()
+
+    sent: list[str] = []
+
+    class CutAfterSending:
+        def send(self, *args: Any) -> None:
+            ctx.sms.send(*args)
+            sent.append(args[-1])
+            proxy.cut()
+            threading.Timer(2.5, proxy.heal).start()
+
+    try:
+        cut_after = dataclasses.replace(ctx, sms=CutAfterSending())  # type: ignore[arg-type]
+        assert delivery.attempt(db, cut_after, sms_id) == "sent"
+        assert proxy.refused >= 1  # the record met the outage, and waited it out
+    finally:
+        db.dispose()
+        proxy.stop()
+    (row,) = [d for d in deliveries() if d.id == sms_id]
+    assert (row.status, row.attempts) == (DeliveryStatus.SENT, 1)
+    assert sent == [str(sms_id)] and (var_dir / "sms" / f"{sms_id}.txt").exists()
+    assert delivery.attempt(worker_db(), ctx, sms_id) == "not due"  # dispatch sends nothing

@@ -8,6 +8,7 @@ import copy
 import email
 import io
 from collections.abc import Iterator
+from datetime import timedelta
 from email import policy
 from email.generator import BytesGenerator
 from email.message import EmailMessage
@@ -25,6 +26,7 @@ from services.notify.channels.email import PLAIN_ADDRESS, compose
 from services.notify.context import worker_db
 from services.notify.models import Channel, Delivery
 from shared import sealing
+from shared.db import utcnow
 from tests.helpers import WorkerProcess, free_port, wait_for
 from tests.notify.conftest import context, event, sealed_phone, wire_event
 
@@ -100,8 +102,7 @@ def test_the_learner_gets_an_email_through_smtp(var_dir, smtp) -> None:
     assert channels == {Channel.SMS, Channel.EMAIL}
     outcomes = []
     for delivery_id in ids:
-        with worker_db().transaction() as session:
-            outcomes.append(delivery.attempt(session, ctx, delivery_id))
+        outcomes.append(delivery.attempt(worker_db(), ctx, delivery_id))
     assert outcomes == ["sent", "sent"]
     (mail,) = mailbox.messages
     assert mail["To"] == "zhang.san@example.com"
@@ -117,12 +118,12 @@ def test_a_refused_mailbox_is_permanent_and_a_missing_server_transient(var_dir, 
     with worker_db().transaction() as session:
         (email_id,) = [i for i in ids if session.get(Delivery, i).channel == Channel.EMAIL]  # type: ignore[union-attr]
     down = context(smtp_host="127.0.0.1", smtp_port=free_port(), smtp_starttls=False)
+    assert delivery.attempt(worker_db(), down, email_id) == "retry"
     with worker_db().transaction() as session:
-        assert delivery.attempt(session, down, email_id) == "retry"
         session.get(Delivery, email_id).next_attempt_at = session.get(Delivery, email_id).created_at  # type: ignore[union-attr]
     up = context(smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False)
+    assert delivery.attempt(worker_db(), up, email_id) == "dead"
     with worker_db().transaction() as session:
-        assert delivery.attempt(session, up, email_id) == "dead"
         assert "550" in (session.get(Delivery, email_id).last_error or "")  # type: ignore[union-attr]
     assert mailbox.messages == []
 
@@ -200,13 +201,11 @@ def test_starttls_and_login_as_configured(var_dir, tmp_path) -> None:
             (email_id,) = [i for i in ids if session.get(Delivery, i).channel == Channel.EMAIL]  # type: ignore[union-attr]
         settings = {"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_username": "creditbank"}
         no_tls = context(**settings, smtp_starttls=False, smtp_password="relay-pass")
-        with worker_db().transaction() as session:
-            assert delivery.attempt(session, no_tls, email_id) == "dead"  # the server insists
+        assert delivery.attempt(worker_db(), no_tls, email_id) == "dead"  # the server insists
         with worker_db().transaction() as session:
             delivery.redrive(session.get(Delivery, email_id))  # type: ignore[arg-type]
         right = context(**settings, smtp_ca_file=cert_file, smtp_password="relay-pass")
-        with worker_db().transaction() as session:
-            assert delivery.attempt(session, right, email_id) == "sent"
+        assert delivery.attempt(worker_db(), right, email_id) == "sent"
     finally:
         controller.stop()
     assert logins == ["creditbank"]
@@ -222,7 +221,7 @@ def send_email(ctx: Any, var_dir: Any, address: str) -> str:
     ids = accept_with_email(var_dir, address)
     with worker_db().transaction() as session:
         (email_id,) = [i for i in ids if session.get(Delivery, i).channel == Channel.EMAIL]  # type: ignore[union-attr]
-        return delivery.attempt(session, ctx, email_id)
+    return delivery.attempt(worker_db(), ctx, email_id)
 
 
 def received(mailbox: Mailbox) -> list[str]:
@@ -372,14 +371,13 @@ def test_a_connection_lost_before_the_servers_answer_is_retried_not_reported_sen
         ids = accept_with_email(var_dir, "zhao.liu@example.com")
         with worker_db().transaction() as session:
             (email_id,) = [i for i in ids if session.get(Delivery, i).channel == Channel.EMAIL]  # type: ignore[union-attr]
+        assert delivery.attempt(worker_db(), ctx, email_id) == "retry"
         with worker_db().transaction() as session:
-            assert delivery.attempt(session, ctx, email_id) == "retry"
             row = session.get(Delivery, email_id)
             assert row is not None and row.status.value == "pending" and row.attempts == 1
             assert "unreachable" in (row.last_error or "")
             row.next_attempt_at = row.created_at  # due again now
-        with worker_db().transaction() as session:
-            assert delivery.attempt(session, ctx, email_id) == "sent"
+        assert delivery.attempt(worker_db(), ctx, email_id) == "sent"
     finally:
         controller.stop()
     assert received(mailbox) == ["zhao.liu@example.com"]
@@ -441,3 +439,41 @@ def test_a_message_reads_as_email_message_wrote_it(sender, address, subject, bod
     now = compose(sender, address, subject, body, "d1")
     assert (now.sender, now.recipients) == envelope
     assert as_read(now.data) == as_read(before)
+
+
+# --- a kill between the server's 250 and the record ------------------------------------------
+
+
+def test_an_e_mail_whose_record_was_lost_goes_again_under_its_id_with_its_attempt_counted(
+    var_dir, smtp, monkeypatch
+) -> None:
+    """The worker dies after the server took the message and before the outcome is recorded
+    (``_record`` raising what a kill would leave: nothing written). The claim was committed
+    first: the delivery shows one attempt and is leased, so no one sends it while the lease
+    runs; when it ends the e-mail goes again, under the same Message-ID, and the record shows
+    two attempts for the two copies."""
+    mailbox, port = smtp
+    ctx = context(smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False)
+    ids = accept_with_email(var_dir, "qian.qi@example.com")
+    with worker_db().transaction() as session:
+        (email_id,) = [i for i in ids if session.get(Delivery, i).channel == Channel.EMAIL]  # type: ignore[union-attr]
+
+    def killed(*args: Any) -> None:
+        raise SystemExit("killed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(delivery, "_record", killed)
+        with pytest.raises(SystemExit):
+            delivery.attempt(worker_db(), ctx, email_id)
+    with worker_db().transaction() as session:
+        row = session.get_one(Delivery, email_id)
+        assert (row.status.value, row.attempts) == ("pending", 1)
+        assert row.next_attempt_at > utcnow() + timedelta(seconds=ctx.settings.task_time_limit - 10)
+    assert delivery.attempt(worker_db(), ctx, email_id) == "not due"  # leased
+    with worker_db().transaction() as session:
+        session.get_one(Delivery, email_id).next_attempt_at = utcnow()  # the lease ended
+    assert delivery.attempt(worker_db(), ctx, email_id) == "sent"
+    with worker_db().transaction() as session:
+        row = session.get_one(Delivery, email_id)
+        assert (row.status.value, row.attempts) == ("sent", 2)
+    assert [m["Message-ID"] for m in mailbox.messages] == [f"<{email_id}@creditbank.zj>"] * 2

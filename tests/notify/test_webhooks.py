@@ -86,8 +86,7 @@ def send_due() -> list[str]:
         ids = delivery.due(session)
     outcomes = []
     for delivery_id in ids:
-        with worker_db().transaction() as session:
-            outcomes.append(delivery.attempt(session, ctx, delivery_id))
+        outcomes.append(delivery.attempt(worker_db(), ctx, delivery_id))
     return outcomes
 
 
@@ -236,8 +235,7 @@ def test_a_delivery_over_the_rate_waits_for_the_next_window(var_dir) -> None:
     time.sleep(1.01 - time.time() % 1)
     outcomes = []
     for delivery_id in ids:
-        with worker_db().transaction() as session:
-            outcomes.append(delivery.attempt(session, ctx, delivery_id))
+        outcomes.append(delivery.attempt(worker_db(), ctx, delivery_id))
     assert outcomes == ["sent", "limited"]
     with worker_db().transaction() as session:
         later = session.get(Delivery, ids[1])
@@ -296,8 +294,7 @@ def test_a_burst_sent_as_one_batch_goes_out_at_the_limit(var_dir) -> None:
             for _ in range(4)
         ]
     start_of_a_window()
-    with worker_db().transaction() as session:
-        outcomes = delivery.attempt_many(session, ctx, ids)
+    outcomes = delivery.attempt_many(worker_db(), ctx, ids)
     assert [outcomes[i] for i in ids] == ["sent", "sent", "limited", "limited"]
     with worker_db().transaction() as session:
         limited = [session.get(Delivery, i) for i in ids[2:]]
