@@ -187,9 +187,18 @@ class Processes:
         self.start(f"relay-{service}", [sys.executable, "-m", "shared.relay", "--service", service])
 
     def celery(
-        self, name: str, app: str, queue: str, node: str, concurrency: int, *, loglevel: str
+        self,
+        name: str,
+        app: str,
+        queue: str,
+        node: str,
+        concurrency: int,
+        *,
+        loglevel: str,
+        pool: str = "prefork",
     ) -> None:
-        """A Celery worker of ``app`` on one queue, as the Procfile starts them."""
+        """A Celery worker of ``app`` on one queue, as the Procfile starts them (no prefetch:
+        a worker takes a message only when it is free for it)."""
         self.start(
             name,
             [
@@ -201,8 +210,11 @@ class Processes:
                 queue,
                 "-n",
                 node,
+                "--pool",
+                pool,
                 "--concurrency",
                 str(concurrency),
+                "--disable-prefetch",
                 "--loglevel",
                 loglevel,
             ],

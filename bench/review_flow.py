@@ -260,14 +260,20 @@ def pg_label(application_name: str, backend_type: str) -> str:
     return PG_OURS + (backend_type if backend_type != "client backend" else "unnamed clients")
 
 
-def start_level_workers(procs: Processes, app: Any, per_level: int) -> None:
+def start_level_workers(procs: Processes, app: Any, per_level: int, pool: str) -> None:
     """``per_level`` separate worker processes (``--concurrency 1``) on each level queue."""
     nodes = []
     for q in LEVEL_QUEUES:
         for k in range(1, per_level + 1):
             nodes.append(f"{q}.{k}@bench")
             procs.celery(
-                f"worker-{q}-{k}", "services.review.worker", q, nodes[-1], 1, loglevel=LOGLEVEL
+                f"worker-{q}-{k}",
+                "services.review.worker",
+                q,
+                nodes[-1],
+                1,
+                loglevel=LOGLEVEL,
+                pool=pool,
             )
     wait_workers(app, nodes, procs)
 
@@ -1310,6 +1316,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="sync workers of the bench's own review web serving the reviewers' inbox polling",
     )
     parser.add_argument("--accounts", type=int, default=20, help="learning accounts to deposit to")
+    parser.add_argument(
+        "--pool",
+        default="prefork",
+        choices=("prefork", "solo"),
+        help="the level and intake workers' Celery pool (the bare round trip's stays prefork)",
+    )
     parser.add_argument("--baseline-samples", type=int, default=500)
     parser.add_argument(
         "--runs",
@@ -1346,6 +1358,7 @@ def start_system(env: Env, procs: Processes, args: argparse.Namespace) -> dict[s
             f"{name}@bench",
             concurrency,
             loglevel=LOGLEVEL,
+            pool=args.pool if name == "intake" else "prefork",
         )
     procs.celery(
         "roundtrip", ROUNDTRIP_MODULE, ROUNDTRIP_QUEUE, "roundtrip@bench", 1, loglevel=LOGLEVEL
@@ -1374,7 +1387,7 @@ def main(argv: list[str] | None = None) -> None:
         ports = start_system(env, procs, args)
         wait_workers(roundtrip_app, ["intake@bench", "notify@bench", "roundtrip@bench"], procs)
         per_level = args.levels[0]
-        start_level_workers(procs, roundtrip_app, per_level)
+        start_level_workers(procs, roundtrip_app, per_level, args.pool)
         intake = Http(ports["intake"])
         staff = prepare_org(Http(ports["org"]))
         accounts = open_accounts(intake, Http(ports["review"]), staff, min(args.accounts, 999))
@@ -1416,7 +1429,7 @@ def main(argv: list[str] | None = None) -> None:
             for workers in args.levels:
                 if workers != per_level:
                     stop_level_workers(procs)
-                    start_level_workers(procs, roundtrip_app, workers)
+                    start_level_workers(procs, roundtrip_app, workers, args.pool)
                     per_level = workers
                 started = time.monotonic()
                 runs.append(bench.run(workers))
