@@ -198,6 +198,9 @@ def _queue(message: Any) -> str | None:
 BODY_NOT_LOGGED = "<body not logged: recorded in poison_messages by its digest>"
 
 
+ARGUMENT_COPIES = frozenset({"argsrepr", "kwargsrepr"})
+
+
 class PoisonAwareConsumer(Consumer):
     """Celery's consumer, with an undecodable body recorded (not logged: Celery's own
     handler writes the body into the log) and acknowledged; an unknown task, a message of no
@@ -208,7 +211,14 @@ class PoisonAwareConsumer(Consumer):
         super().on_unknown_message(BODY_NOT_LOGGED, message)
 
     def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
-        super().on_unknown_task(BODY_NOT_LOGGED, message, exc)
+        # Celery's handler logs the headers too, and a sender's (send_task's) carry a copy of
+        # the arguments as text: ``argsrepr`` and ``kwargsrepr``. Left out while it logs.
+        headers = message.headers
+        message.headers = {k: v for k, v in headers.items() if k not in ARGUMENT_COPIES}
+        try:
+            super().on_unknown_task(BODY_NOT_LOGGED, message, exc)
+        finally:
+            message.headers = headers
 
     def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
         super().on_invalid_task(BODY_NOT_LOGGED, message, exc)

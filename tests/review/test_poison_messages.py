@@ -41,12 +41,19 @@ def task_message(task: str, kwargs: dict[str, Any]) -> tuple[bytes, str]:
 def test_poison_messages_are_recorded_by_digest_and_do_not_block_the_queue(
     redis_client: redis.Redis, tmp_path: Path
 ) -> None:
+    from services.review.worker import celery
+
     garbage = f"not json at all {SECRET}".encode()
     not_envelope = json.dumps({"name": SECRET}).encode()
     undecodable = envelope(
         b"\x80\x81 " + (SECRET + EMAIL).encode(), {"task": "review.open_case"}, "x/y"
     )
-    unknown, unknown_id = task_message("review.no_such_task", {"id": SECRET, "email": EMAIL})
+    # As send_task writes it: its headers carry the kwargs again as text (kwargsrepr).
+    unknown_id = str(uuid.uuid4())
+    _, unknown = task_messages.TaskMessages(celery).build(
+        unknown_id, "review.no_such_task", {"id": SECRET, "email": EMAIL}, QUEUE
+    )
+    assert EMAIL in json.loads(unknown)["headers"]["kwargsrepr"]
     broken, broken_id = task_message("review.open_case", {"message_id": "x", "name": SECRET})
     good = open_case_message()
     good_message, _ = task_message("review.open_case", good)
