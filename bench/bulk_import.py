@@ -12,8 +12,10 @@ over the rounds, and the ratio of the two rates. The second part times the asses
 (``bench/assessment_figures.py``) over ``--records`` generated records.
 
 The bulk part ends with its headline figures, one per line (``name: value``): the import's,
-the COPY of what it stored and the COPY of the file in rows per second (medians), and the
-import's rate over each COPY's (``import_over_copy_of_stored``, ``import_over_copy_of_file``).
+the COPY of what it stored (without and with the tables' foreign keys, which ``CREATE TABLE
+... (LIKE ... INCLUDING ALL)`` leaves out) and the COPY of the file in rows per second
+(medians), and the import's rate over each COPY's (``import_over_copy_of_stored``,
+``import_over_copy_of_stored_with_foreign_keys``, ``import_over_copy_of_file``).
 """
 
 from __future__ import annotations
@@ -117,17 +119,35 @@ def copy_rate(url: str, data: bytes) -> float:
 STORED = ("learners", "accounts", "import_records")
 
 
-def stored_copy_time(url: str) -> tuple[float, int]:
+# Each stored table's foreign keys, as PostgreSQL writes them back (pg_get_constraintdef).
+FOREIGN_KEYS = """
+SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE contype = 'f' AND conrelid = %s::regclass ORDER BY conname
+"""
+
+
+def stored_copy_time(url: str, foreign_keys: bool = False) -> tuple[float, int]:
     """Seconds to COPY what the import stored (its learners, accounts and records, as they
     are in the tables) into empty tables of the same shape, indexes included: COPY doing
-    the import's writing alone, with nothing to check, encrypt or look up."""
+    the import's writing alone, with nothing to check, encrypt or look up. With
+    ``foreign_keys`` the copies have the tables' foreign keys too (to each other's copies,
+    and to the tables not copied, such as ``imports``): each row then checks its references,
+    as every row the import writes does."""
     with psycopg.connect(url, autocommit=True) as conn:
         dumps = {}
         for table in STORED:
             with conn.cursor().copy(f"COPY {table} TO STDOUT") as out:
                 dumps[table] = b"".join(bytes(block) for block in out)
-            conn.execute(f"DROP TABLE IF EXISTS copy_{table}")
+            conn.execute(f"DROP TABLE IF EXISTS copy_{table} CASCADE")
             conn.execute(f"CREATE TABLE copy_{table} (LIKE {table} INCLUDING ALL)")
+        for table in STORED if foreign_keys else ():
+            for name, definition in conn.execute(FOREIGN_KEYS, (table,)).fetchall():
+                for copied in STORED:  # a reference to a copied table goes to its copy
+                    definition = definition.replace(
+                        f"REFERENCES {copied}(", f"REFERENCES copy_{copied}("
+                    )
+                conn.execute(f"ALTER TABLE copy_{table} ADD CONSTRAINT copy_{name} {definition}")
+                print(f"  baseline with foreign keys: copy_{table} {definition}")
         rows = conn.execute("SELECT count(*) FROM import_records").fetchone()[0]
         start = time.perf_counter()
         with conn.transaction():
@@ -135,8 +155,8 @@ def stored_copy_time(url: str) -> tuple[float, int]:
                 with conn.cursor().copy(f"COPY copy_{table} FROM STDIN") as cp:
                     cp.write(dumps[table])
         elapsed = time.perf_counter() - start
-        for table in STORED:
-            conn.execute(f"DROP TABLE copy_{table}")
+        for table in reversed(STORED):
+            conn.execute(f"DROP TABLE copy_{table} CASCADE")
     return elapsed, rows
 
 
@@ -190,7 +210,7 @@ def bulk(rows: int, rounds: int) -> dict[str, str]:
         data = make_file(rows)
         url = env.dsn("intake")
         print(f"file: {rows:,} rows, {len(data) / 1e6:.1f} MB (CSV, UTF-8)")
-        imported, copied, stored = [], [], []
+        imported, copied, stored, with_keys = [], [], [], []
         for n in range(rounds):
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute(f"TRUNCATE {INTAKE_TABLES} RESTART IDENTITY CASCADE")
@@ -200,6 +220,7 @@ def bulk(rows: int, rounds: int) -> dict[str, str]:
             imported.append(seconds)
             stored_seconds, records = stored_copy_time(url)
             stored.append(stored_seconds)
+            with_keys.append(stored_copy_time(url, foreign_keys=True)[0])
             print(
                 f"round {n + 1}: import {seconds:.2f} s ({rows / seconds:,.0f} rows/s; "
                 f"{got['valid']:,} valid, {got['invalid']:,} invalid, "
@@ -207,11 +228,13 @@ def bulk(rows: int, rounds: int) -> dict[str, str]:
                 f"{got['phases']}); "
                 f"COPY of the file {copied[-1]:.2f} s ({rows / copied[-1]:,.0f} rows/s); "
                 f"COPY of what it stored ({records:,} records with their learners and "
-                f"accounts) {stored_seconds:.2f} s ({rows / stored_seconds:,.0f} rows/s)"
+                f"accounts) {stored_seconds:.2f} s ({rows / stored_seconds:,.0f} rows/s), "
+                f"with their foreign keys {with_keys[-1]:.2f} s"
             )
         import_rate = rows / statistics.median(imported)
         file_rate = rows / statistics.median(copied)
         stored_rate = rows / statistics.median(stored)
+        keyed_rate = rows / statistics.median(with_keys)
         print(
             f"median over {rounds} round(s): import {import_rate:,.0f} rows/s; "
             f"COPY of the file {file_rate:,.0f} rows/s (the import at "
@@ -224,7 +247,9 @@ def bulk(rows: int, rounds: int) -> dict[str, str]:
             "import_rows_per_s": f"{import_rate:.0f}",
             "copy_of_stored_rows_per_s": f"{stored_rate:.0f}",
             "copy_of_file_rows_per_s": f"{file_rate:.0f}",
+            "copy_of_stored_with_foreign_keys_rows_per_s": f"{keyed_rate:.0f}",
             "import_over_copy_of_stored": f"{import_rate / stored_rate:.3f}",
+            "import_over_copy_of_stored_with_foreign_keys": f"{import_rate / keyed_rate:.3f}",
             "import_over_copy_of_file": f"{import_rate / file_rate:.4f}",
         }
     finally:
