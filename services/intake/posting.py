@@ -16,18 +16,22 @@ under the application's lock).
 
 from __future__ import annotations
 
+import typing
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, cast, literal, select, text
+from sqlalchemy import Select, Table, bindparam, cast, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from services.intake.models import EntryKind, LedgerEntry, LedgerKey
 
+# The tables, not the mapped classes: the statements below are Core, executed with a
+# parameter dict (an ORM-enabled INSERT would take that for a bulk insert of its own).
+KEYS, ENTRIES = typing.cast(Table, LedgerKey.__table__), typing.cast(Table, LedgerEntry.__table__)
 KEY_COLUMNS = ("entry_kind", "application_id", "import_record_id")
 ENTRY_COLUMNS = (
     "account_id",
@@ -62,38 +66,46 @@ class Posting:
     posted_at: datetime | None = None
 
 
-def _typed(value: Any, column: Any) -> Any:
-    """``value`` as a bound parameter of ``column``'s type, cast so that PostgreSQL need not
-    guess it (in INSERT ... SELECT an untyped NULL would be text)."""
-    return cast(literal(value, column.type), column.type)
+def _param(column: Any) -> Any:
+    """A bound parameter named and typed as ``column``, cast so that PostgreSQL need not
+    guess its type (in INSERT ... SELECT an untyped NULL would be text)."""
+    return cast(bindparam(column.name, type_=column.type), column.type)
+
+
+def _one(once: bool) -> Any:
+    """The statement posting one entry: its key (``ON CONFLICT DO NOTHING`` when ``once``),
+    then the entry with the key's id and time, for a key that went in. Built once: a
+    posting binds its values only."""
+    keys, entries = KEYS.c, ENTRIES.c
+    at = func.coalesce(_param(keys.posted_at), func.now())
+    key = pg_insert(KEYS).values(**{c: _param(keys[c]) for c in KEY_COLUMNS}, posted_at=at)
+    if once:
+        key = key.on_conflict_do_nothing()
+    new = key.returning(*(keys[c] for c in ("entry_id", "posted_at", *KEY_COLUMNS))).cte("key")
+    return (
+        pg_insert(ENTRIES)
+        .from_select(
+            ["id", "posted_at", *KEY_COLUMNS, *ENTRY_COLUMNS],
+            select(
+                new.c.entry_id,
+                new.c.posted_at,
+                *(new.c[c] for c in KEY_COLUMNS),
+                *(_param(entries[c]) for c in ENTRY_COLUMNS),
+            ),
+        )
+        .returning(entries.id)
+    )
+
+
+POST_ONCE, POST = _one(once=True), _one(once=False)
 
 
 def post(session: Session, posting: Posting, *, once: bool = True) -> int | None:
     """Post one entry; its id, or None when its key was already posted (``once``: nothing
     happens, as ``ON CONFLICT DO NOTHING``). With ``once=False`` a key already posted is an
     ``IntegrityError``, as an insert of a second reversal always was."""
-    keys = LedgerKey.__table__.c
-    at = (
-        _typed(posting.posted_at, keys.posted_at)
-        if posting.posted_at is not None
-        else text("now()")
-    )
-    values = {c: _typed(getattr(posting, c), keys[c]) for c in KEY_COLUMNS}
-    key = pg_insert(LedgerKey).values(**values, posted_at=at)
-    if once:
-        key = key.on_conflict_do_nothing()
-    new = key.returning(*(keys[c] for c in ("entry_id", "posted_at", *KEY_COLUMNS))).cte("key")
-    entries = LedgerEntry.__table__.c
-    stated = [_typed(getattr(posting, c), entries[c]) for c in ENTRY_COLUMNS]
-    statement = (
-        pg_insert(LedgerEntry)
-        .from_select(
-            ["id", "posted_at", *KEY_COLUMNS, *ENTRY_COLUMNS],
-            select(new.c.entry_id, new.c.posted_at, *(new.c[c] for c in KEY_COLUMNS), *stated),
-        )
-        .returning(entries.id)
-    )
-    return session.execute(statement).scalar_one_or_none()
+    values = {f.name: getattr(posting, f.name) for f in fields(Posting)}
+    return session.execute(POST_ONCE if once else POST, values).scalar_one_or_none()
 
 
 # An import's pending records, each posted once: its key first, then its entry, which finds
