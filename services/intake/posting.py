@@ -108,17 +108,18 @@ def post(session: Session, posting: Posting, *, once: bool = True) -> int | None
     return session.execute(POST_ONCE if once else POST, values).scalar_one_or_none()
 
 
-# An import's pending records, each posted once: its key first, then its entry, which finds
-# its record through the key by the record's primary key (LATERAL ... OFFSET 0, a subquery
-# the planner keeps as it is). Joining the inserted keys back to their records as one join of
-# two CTEs instead let the planner misjudge the keys' count and nest-loop a batch of 10,000
-# records over the whole batch for each key (15 s).
+# An import's pending records, each posted once, in the file's row order (so are their ids,
+# and two transactions posting the same batch take its keys in one order): its key first,
+# then its entry, which finds its record through the key by the record's primary key
+# (LATERAL ... OFFSET 0, a subquery the planner keeps as it is). Joining the inserted keys
+# back to their records as one join of two CTEs instead let the planner misjudge the keys'
+# count and nest-loop a batch of 10,000 records over the whole batch for each key (15 s).
 POST_RECORDS = text("""
 WITH key AS (
   INSERT INTO ledger_keys (entry_kind, import_record_id, posted_at)
   SELECT 'import', r.id, now() FROM import_records r
   WHERE r.import_id = :import_id AND r.status = 'pending'
-  ORDER BY r.id
+  ORDER BY r.row
   ON CONFLICT DO NOTHING
   RETURNING entry_id, import_record_id, posted_at
 )
