@@ -91,14 +91,22 @@ FILL = [
         %(start)s::timestamptz + ((i %% %(count)s)::float8 / %(count)s) * %(span)s::interval AS t,
         make_interval(secs => 600 + (i::bigint * 7919) %% 863400 + (i %% 1000) / 1000.0) AS d) x
     """,
+    # Each entry's key first, with the entry's id (its number), as the ledger takes them
+    # (services/intake/posting.py; generated rows, each key known to be new).
     """
-    INSERT INTO ledger_entries (account_id, entry_kind, application_id, unit_path, outcome_kind,
-        credits, hours, description, posted_at)
-    SELECT a.account_id, 'deposit', a.id, a.unit_path, 'social_training', 0,
+    INSERT INTO ledger_keys (entry_id, entry_kind, application_id, posted_at)
+    SELECT i, 'deposit', a.id, a.final_at
+    FROM generate_series(1, %(count)s) i JOIN applications a ON a.id = md5('a' || i)::uuid
+    """,
+    """
+    INSERT INTO ledger_entries (id, account_id, entry_kind, application_id, unit_path,
+        outcome_kind, credits, hours, description, posted_at)
+    SELECT i, a.account_id, 'deposit', a.id, a.unit_path, 'social_training', 0,
         ((i %% 96) + 1) * 0.5,
         '电工初级培训', a.final_at
     FROM generate_series(1, %(count)s) i JOIN applications a ON a.id = md5('a' || i)::uuid
     """,
+    "SELECT setval(pg_get_serial_sequence('ledger_keys', 'entry_id'), %(count)s)",
     "SELECT setval(pg_get_serial_sequence('learners', 'id'), %(accounts)s)",
     "SELECT setval(pg_get_serial_sequence('accounts', 'id'), %(accounts)s)",
     "DROP TABLE bench_points",

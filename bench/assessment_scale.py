@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import statistics
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import date
@@ -70,9 +72,15 @@ DEPOSITS = [
         make_interval(secs => 600 + (i::bigint * 7919) %% 863400 + (i %% 1000) / 1000.0) AS d) x
     """,
     """
-    INSERT INTO ledger_entries (account_id, entry_kind, application_id, unit_path, outcome_kind,
-        credits, hours, description, posted_at)
-    SELECT a.account_id, 'deposit', a.id, a.unit_path, 'social_training', 0,
+    INSERT INTO ledger_keys (entry_id, entry_kind, application_id, posted_at)
+    SELECT i, 'deposit', a.id, a.final_at
+    FROM generate_series(%(lo)s::int, least(%(hi)s::int, %(deposits)s::int)) i
+    JOIN applications a ON a.id = md5('a' || i)::uuid
+    """,
+    """
+    INSERT INTO ledger_entries (id, account_id, entry_kind, application_id, unit_path,
+        outcome_kind, credits, hours, description, posted_at)
+    SELECT i, a.account_id, 'deposit', a.id, a.unit_path, 'social_training', 0,
         ((i %% 96) + 1) * 0.5, '电工初级培训', a.final_at
     FROM generate_series(%(lo)s::int, least(%(hi)s::int, %(deposits)s::int)) i
     JOIN applications a ON a.id = md5('a' || i)::uuid
@@ -103,7 +111,10 @@ IMPORTS = [
     """,
 ]
 # Records lo..hi (k-th record in import (k - 1) / 1,000 + 1) and their entries, posted when
-# their import was approved.
+# their import was approved. Each entry's key row goes in first, with the entry's id (a
+# deposit's is its number, a record's the deposits' count and its own), as the posting path
+# writes them (services/intake/posting.py), in two statements here: generated rows, each key
+# known to be new.
 RECORDS = [
     """
     INSERT INTO import_records (id, import_id, row, learner_id, account_id, record_key,
@@ -115,16 +126,28 @@ RECORDS = [
     FROM generate_series(%(lo)s::int, %(hi)s::int) k
     """,
     """
-    INSERT INTO ledger_entries (account_id, entry_kind, import_record_id, unit_path,
+    INSERT INTO ledger_keys (entry_id, entry_kind, import_record_id, posted_at)
+    SELECT %(deposits)s + r.id, 'import', r.id, a.final_at
+    FROM import_records r JOIN imports i ON i.id = r.import_id
+    JOIN applications a ON a.id = i.application_id
+    WHERE r.id BETWEEN %(lo)s::int AND %(hi)s::int
+    """,
+    """
+    INSERT INTO ledger_entries (id, account_id, entry_kind, import_record_id, unit_path,
         outcome_kind, credits, hours, description, posted_at)
-    SELECT r.account_id, 'import', r.id, i.unit_path, 'social_training', 0, r.hours,
-        r.programme, a.final_at
+    SELECT %(deposits)s + r.id, r.account_id, 'import', r.id, i.unit_path, 'social_training',
+        0, r.hours, r.programme, a.final_at
     FROM import_records r JOIN imports i ON i.id = r.import_id
     JOIN applications a ON a.id = i.application_id
     WHERE r.id BETWEEN %(lo)s::int AND %(hi)s::int
     """,
 ]
-SEQUENCES = ["learners", "accounts", "import_records"]
+SEQUENCES = [
+    ("learners", "id"),
+    ("accounts", "id"),
+    ("import_records", "id"),
+    ("ledger_keys", "entry_id"),
+]
 
 
 def database(count: int) -> str:
@@ -194,9 +217,10 @@ def fill(name: str, count: int) -> float:
             for statement in RECORDS:
                 conn.execute(statement, {**params, "lo": lo, "hi": hi})
             print(f"  records {hi:,}", file=sys.stderr, flush=True)
-        for table in SEQUENCES:
+        for table, column in SEQUENCES:
             conn.execute(  # our own table names
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}"  # noqa: S608
+                f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), max({column})) "  # noqa: S608
+                f"FROM {table}"
             )
         conn.execute("DROP TABLE bench_points")
         conn.execute("VACUUM ANALYZE")
@@ -304,76 +328,110 @@ def parts(session: Session, repeats: int) -> dict[str, float]:
     }
 
 
-# A batch of 10,000 records approved (as ``imports.batches.finish`` posts it), and 1,000
-# deposits posted one statement each (as ``decisions`` does), into the filled ledger; each
-# rolled back. The records (of the first import, rows after its own) and the applications
-# are made first, in the same transaction.
+# A batch of 10,000 records approved and 1,000 deposits posted one statement each, through
+# the posting path as ``imports.batches.finish`` and ``decisions`` post them
+# (``services.intake.posting``), into the filled ledger; each rolled back. The records (of the
+# first import, rows after its own, pending) and the applications are made first, in the same
+# transaction.
 BATCH, SINGLES = 10_000, 1_000
 POSTING_SETUP = [
     """
     INSERT INTO import_records (import_id, row, learner_id, account_id, record_key, organiser,
         programme, hours, start_date, end_date, certificate_number, status)
     SELECT md5('i1')::uuid, 100000 + k, 1, 1, md5('posting' || k) || md5('x' || k), '社区学校',
-        '插花', 1.5, '2025-01-01', '2025-01-02', 'PT' || k, 'approved'
-    FROM generate_series(1, %(batch)s) k
+        '插花', 1.5, '2025-01-01', '2025-01-02', 'PT' || k, 'pending'
+    FROM generate_series(1, :batch) k
     """,
     """
     INSERT INTO applications (id, kind, outcome_kind, status, account_id, unit_code, unit_path,
         taken_by_id, taken_by, round, version)
     SELECT md5('posting' || i)::uuid, 'deposit', 'other', 'approved', 1, 'AP000001',
-        '/ZJ/B01/S001/AP000001/', 1, 'bench', 1, 1 FROM generate_series(1, %(singles)s) i
+        '/ZJ/B01/S001/AP000001/', 1, 'bench', 1, 1 FROM generate_series(1, :singles) i
     """,
 ]
-POST_BATCH = """
-    INSERT INTO ledger_entries (account_id, entry_kind, import_record_id, unit_path,
-        outcome_kind, credits, hours, description)
-    SELECT r.account_id, 'import', r.id, '/ZJ/B01/S001/AP000001/', 'social_training', 0,
-        r.hours, r.programme
-    FROM import_records r WHERE r.import_id = md5('i1')::uuid AND r.certificate_number LIKE 'PT%%'
-"""
-POST_ONE = """
-    INSERT INTO ledger_entries (account_id, entry_kind, application_id, unit_path,
-        outcome_kind, credits, hours, description)
-    VALUES (%s, 'deposit', md5('posting' || %s)::uuid, '/ZJ/B01/S001/AP000001/', 'other', 1,
-        2, 'timed')
-"""
+POINT = "/ZJ/B01/S001/AP000001/"
+
+
+def md5_uuid(text_: str) -> uuid.UUID:
+    """PostgreSQL's ``md5(text_)::uuid``."""
+    return uuid.UUID(hashlib.md5(text_.encode()).hexdigest())  # noqa: S324 (an id, not a secret)
 
 
 def posting(name: str, rounds: int) -> dict[str, float]:
     """Seconds (medians over ``rounds``, alternated) to post a batch and single deposits with
     the roll-up trigger and with it disabled (the ledger as it was before the roll-ups)."""
+    from shared.db import make_engine
+
+    engine = make_engine(url_of(name))
     timings: dict[str, list[float]] = {}
-    with psycopg.connect(f"{PG}/{name}") as conn:
+    with engine.connect() as conn:
         for _ in range(rounds):
             for trigger in ("with", "without"):
                 for what, seconds in _post_once(conn, trigger == "without").items():
                     timings.setdefault(f"{what}_{trigger}_rollups_s", []).append(seconds)
+    engine.dispose()
     return {key: statistics.median(values) for key, values in timings.items()}
 
 
-def _post_once(conn: psycopg.Connection[Any], disabled: bool) -> dict[str, float]:
+def _post_once(conn: Any, disabled: bool) -> dict[str, float]:
+    from decimal import Decimal
+
+    from sqlalchemy import text
+
+    from services.intake import posting as path
+    from services.intake.models import EntryKind
+
+    session = Session(bind=conn)
     try:
         if disabled:
-            conn.execute("ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_roll_up")
+            session.execute(
+                text("ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_roll_up")
+            )
         for statement in POSTING_SETUP:
-            conn.execute(statement, {"batch": BATCH, "singles": SINGLES})
+            session.execute(text(statement), {"batch": BATCH, "singles": SINGLES})
         start = time.perf_counter()
-        conn.execute(POST_BATCH)
+        posted = path.post_records(session, md5_uuid("i1"), POINT)
         batch = time.perf_counter() - start
+        assert posted == BATCH, posted
         start = time.perf_counter()
         for i in range(1, SINGLES + 1):
-            conn.execute(POST_ONE, (1, i))
+            path.post(
+                session,
+                path.Posting(
+                    account_id=1,
+                    entry_kind=EntryKind.DEPOSIT,
+                    application_id=md5_uuid(f"posting{i}"),
+                    unit_path=POINT,
+                    outcome_kind="other",
+                    credits=Decimal(1),
+                    hours=Decimal(2),
+                    description="timed",
+                ),
+            )
         return {"batch": batch, "singles": time.perf_counter() - start}
     finally:
-        conn.rollback()
+        session.rollback()
+        session.close()
 
 
+# Each table's heap (with TOAST) and indexes; a partitioned table as the sum of its
+# partitions, and the ledger's partitions that hold rows each on their own too.
 SIZES = """
-SELECT c.relname, pg_table_size(c.oid), pg_indexes_size(c.oid), c.reltuples::bigint
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'public' AND c.relkind = 'r'
-  AND c.relname IN ('ledger_entries', 'ledger_days', 'ledger_months', 'accounts', 'learners',
-                    'applications', 'import_records', 'imports')
+WITH t AS (
+  SELECT c.relname, coalesce(i.inhparent::regclass::text, c.relname) AS whole,
+    pg_table_size(c.oid) AS heap, pg_indexes_size(c.oid) AS indexes,
+    greatest(c.reltuples, 0)::bigint AS tuples
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
+  WHERE n.nspname = 'public' AND c.relkind = 'r'
+)
+SELECT whole, sum(heap)::bigint, sum(indexes)::bigint, sum(tuples)::bigint FROM t
+WHERE whole IN ('ledger_entries', 'ledger_keys', 'ledger_days', 'ledger_months', 'accounts',
+                'learners', 'applications', 'import_records', 'imports')
+GROUP BY whole
+UNION ALL
+SELECT relname, heap, indexes, tuples FROM t
+WHERE whole = 'ledger_entries' AND relname <> whole AND tuples > 0
 ORDER BY 1
 """
 

@@ -38,7 +38,8 @@ from bench._support import Env, Processes, exit_on_sigterm, print_log_tails
 HEADERS = ["姓名", "证件类型", "证件号码", "手机号码", "培训机构", "培训项目",
            "开始日期", "结束日期", "学时", "证书编号"]  # fmt: skip
 INTAKE_TABLES = (
-    "ledger_days, ledger_months, ledger_entries, import_records, import_issues, import_chunks, "
+    "ledger_days, ledger_months, ledger_entries, ledger_keys, import_records, import_issues, "
+    "import_chunks, "
     "imports, application_events, application_versions, applications, accounts, learners, outbox"
 )
 

@@ -7,7 +7,7 @@ unless ``sqlalchemy.url`` is set on the Alembic config (as tests and bootstrap d
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import MetaData, pool
+from sqlalchemy import Connection, MetaData, pool
 
 from shared.db import make_engine
 from shared.settings import database_url
@@ -23,10 +23,26 @@ def run_migrations(metadata: MetaData, service: str) -> None:
         return
     engine = make_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=metadata, compare_type=True)
+        partitions = _partitions(connection)
+        connection.commit()  # so that the migrations' transaction is their own
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            compare_type=True,
+            # A partition is its table's (made by a migration), not one of the models.
+            include_name=lambda name, kind, _: not (kind == "table" and name in partitions),
+        )
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
+
+
+def _partitions(connection: Connection) -> set[str]:
+    """The names of the tables that are partitions of another."""
+    found = connection.exec_driver_sql(
+        "SELECT relname FROM pg_class WHERE relispartition AND relkind IN ('r', 'p')"
+    )
+    return set(found.scalars())
 
 
 def alembic_config(service: str, url: str | None = None):  # type: ignore[no-untyped-def]

@@ -43,7 +43,7 @@ INTAKE_TABLES = (
     "conversion_standard_versions, "
     "conversion_standards, catalogue_courses, catalogue_programmes, catalogue_institutions, "
     "catalogue_certificates, audit_records, ledger_days, ledger_months, "
-    "ledger_entries, import_records, import_issues, import_chunks, imports, "
+    "ledger_entries, ledger_keys, import_records, import_issues, import_chunks, imports, "
     "application_events, application_versions, idempotency_keys, applications, accounts, "
     "learners, attachments, processed_messages, outbox, poison_messages"
 )

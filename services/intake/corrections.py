@@ -10,7 +10,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.intake import timeline
+from services.intake import posting, timeline
 from services.intake.certificates import relying
 from services.intake.conversion import audit
 from services.intake.conversion.models import Reservation, ReservationStatus
@@ -39,12 +39,7 @@ def reverse_deposit(
             f"application {application_id} is not an approved deposit",
             current_state=application.status.value,
         )
-    posted = {
-        e.entry_kind: e
-        for e in session.scalars(
-            select(LedgerEntry).where(LedgerEntry.application_id == application_id)
-        )
-    }
+    posted = {e.entry_kind: e for e in session.scalars(posting.of_application(application_id))}
     if EntryKind.REVERSAL in posted:
         raise Conflict(f"deposit {application_id} is already reversed")
     original = posted[EntryKind.DEPOSIT]
@@ -65,18 +60,22 @@ def reverse_deposit(
                 )
             ],
         )
-    entry = LedgerEntry(
-        account_id=original.account_id,
-        entry_kind=EntryKind.REVERSAL,
-        application_id=application_id,
-        unit_path=original.unit_path,
-        outcome_kind=original.outcome_kind,
-        credits=0 - original.credits,  # 0 - 0 is 0, where -0 would read "-0.00"
-        hours=0 - original.hours,
-        description=f"冲销：{original.description}"[:200],
-        basis={"reverses": original.id, "reason": reason},
+    entry_id = posting.post(
+        session,
+        posting.Posting(
+            account_id=original.account_id,
+            entry_kind=EntryKind.REVERSAL,
+            application_id=application_id,
+            unit_path=original.unit_path,
+            outcome_kind=original.outcome_kind,
+            credits=0 - original.credits,  # 0 - 0 is 0, where -0 would read "-0.00"
+            hours=0 - original.hours,
+            description=f"冲销：{original.description}"[:200],
+            basis={"reverses": original.id, "reason": reason},
+        ),
+        once=False,
     )
-    session.add(entry)
+    assert entry_id is not None
     relying.suspend(session, principal, [original.id], f"所依据的学习成果已冲销：{reason}")
     timeline.event(
         session,
@@ -96,4 +95,4 @@ def reverse_deposit(
         {"credits": str(original.credits), "hours": str(original.hours), "reason": reason},
     )
     session.flush()
-    return entry
+    return posting.entry(session, entry_id)

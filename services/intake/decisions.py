@@ -16,7 +16,7 @@ from sqlalchemy import Sequence, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from services.intake import timeline
+from services.intake import posting, timeline
 from services.intake.certificates import issuance
 from services.intake.certificates.models import Certificate
 from services.intake.context import IntakeContext
@@ -32,7 +32,6 @@ from services.intake.models import (
     Base,
     EntryKind,
     Learner,
-    LedgerEntry,
     Outbox,
     ProcessedMessage,
 )
@@ -166,7 +165,7 @@ def _account_number(session: Session) -> str:
 
 
 def _post(session: Session, application: Application, account: Account) -> None:
-    """Post the approved outcome to the ledger: once per application (unique key)."""
+    """Post the approved outcome to the ledger: once per application (its key)."""
     data = session.scalar(
         select(ApplicationVersion.data).where(
             ApplicationVersion.application_id == application.id,
@@ -174,9 +173,9 @@ def _post(session: Session, application: Application, account: Account) -> None:
         )
     )
     assert data is not None and application.outcome_kind is not None
-    session.execute(
-        pg_insert(LedgerEntry)
-        .values(
+    posting.post(
+        session,
+        posting.Posting(
             account_id=account.id,
             entry_kind=EntryKind.DEPOSIT,
             application_id=application.id,
@@ -185,8 +184,7 @@ def _post(session: Session, application: Application, account: Account) -> None:
             credits=Decimal(data.get("credits") or 0),
             hours=Decimal(data.get("hours") or 0),
             description=describe(application.outcome_kind, data),
-        )
-        .on_conflict_do_nothing(constraint="uq_ledger_application_entry")
+        ),
     )
 
 

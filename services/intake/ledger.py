@@ -10,7 +10,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from services.intake.conversion.models import Reservation, ReservationStatus
-from services.intake.models import OUTCOME_ENTRIES, Account, EntryKind, LedgerEntry
+from services.intake.models import OUTCOME_ENTRIES, Account, EntryKind, LedgerEntry, LedgerKey
 
 CONVERTED = "conversion"  # the outcome kind of a conversion's entries (and their reversals)
 
@@ -21,8 +21,8 @@ def reversed_applications(session: Session, entries: Iterable[LedgerEntry]) -> s
     if not ids:
         return set()
     found = session.scalars(
-        select(LedgerEntry.application_id).where(
-            LedgerEntry.application_id.in_(ids), LedgerEntry.entry_kind == EntryKind.REVERSAL
+        select(LedgerKey.application_id).where(
+            LedgerKey.application_id.in_(ids), LedgerKey.entry_kind == EntryKind.REVERSAL
         )
     )
     return {i for i in found if i is not None}

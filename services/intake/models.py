@@ -209,19 +209,61 @@ class EntryKind(enum.StrEnum):
 OUTCOME_ENTRIES = (EntryKind.DEPOSIT, EntryKind.IMPORT)  # what a learner deposited
 
 
+class LedgerKey(Base):
+    """What makes a posting once: one row per ledger entry, unpartitioned, holding the
+    entry's sources under unique keys (an application's entry of a kind, an import's record).
+    ``ledger_entries`` is partitioned by year, and a unique key there would have to include
+    the year, so these keys could not hold across years there; here they do. Written with its
+    entry in one statement (``services.intake.posting``), never alone; append-only like it.
+    What refers to an entry by its id (reservations, certificate lines) refers to this row."""
+
+    __tablename__ = "ledger_keys"
+
+    entry_id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    entry_kind: Mapped[EntryKind] = mapped_column(value_enum(EntryKind, "entry_kind"))
+    application_id: Mapped[uuid.UUID | None] = mapped_column()
+    import_record_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The entry's own posted_at: which partition holds it, so a look-up by key prunes.
+    posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(
+            "(application_id IS NULL) <> (import_record_id IS NULL)", name="one_source"
+        ),
+        Index(
+            "uq_ledger_keys_application_entry",
+            "application_id",
+            "entry_kind",
+            unique=True,
+            postgresql_where=text("application_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_ledger_keys_import_record",
+            "import_record_id",
+            unique=True,
+            postgresql_where=text("import_record_id IS NOT NULL"),
+        ),
+    )
+
+
 class LedgerEntry(Base):
     """Append-only (a trigger refuses UPDATE and DELETE): one posting per application and
-    kind (a conversion's credits, later perhaps their reversal), or per record of an import."""
+    kind (a conversion's credits, later perhaps their reversal), or per record of an import;
+    the "once" is held by its key row (``LedgerKey``), whose id it takes.
+
+    Partitioned by range of ``posted_at``, one partition per China-time year
+    (``ledger_entries_2025`` holds 2025-01-01 00:00+08 up to 2026-01-01 00:00+08), made by the
+    SQL function ``ledger_entries_make_year(year)``, and a default partition for any other
+    time (migration 0011; docs/operations.md, section 13). Posted only through
+    ``services.intake.posting``."""
 
     __tablename__ = "ledger_entries"
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    id: Mapped[int] = mapped_column(ForeignKey("ledger_keys.entry_id"), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     entry_kind: Mapped[EntryKind] = mapped_column(value_enum(EntryKind, "entry_kind"))
     application_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("applications.id"))
-    import_record_id: Mapped[int | None] = mapped_column(
-        ForeignKey("import_records.id"), unique=True
-    )
+    import_record_id: Mapped[int | None] = mapped_column(ForeignKey("import_records.id"))
     # The acceptance point that took the outcome: what the assessment counts it under.
     unit_path: Mapped[str] = mapped_column(String(120, collation="C"))
     outcome_kind: Mapped[str] = mapped_column(String(40))
@@ -233,14 +275,17 @@ class LedgerEntry(Base):
     target_institution: Mapped[str | None] = mapped_column(String(40))
     target_programme: Mapped[str | None] = mapped_column(String(40))
     basis: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    posted_at: Mapped[datetime] = created_now()
+    # The partition key, so part of the primary key (PostgreSQL requires it there).
+    posted_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), primary_key=True, server_default=func.now()
+    )
 
     __table_args__ = (
         CheckConstraint(
             "(application_id IS NULL) <> (import_record_id IS NULL)", name="one_source"
         ),
-        UniqueConstraint("application_id", "entry_kind", name="uq_ledger_application_entry"),
         Index("ix_ledger_entries_posted_at", "posted_at"),
+        {"postgresql_partition_by": "RANGE (posted_at)"},
     )
 
 

@@ -21,16 +21,17 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, insert
 
+from services.intake import posting
 from services.intake.app import create_app
 from services.intake.assessment import figures
 from services.intake.context import db
 from services.intake.models import (
     Account,
     Application,
+    EntryKind,
     Import,
     ImportRecord,
     Learner,
-    LedgerEntry,
 )
 from shared.auth import Principal
 from shared.settings import load_settings
@@ -166,17 +167,18 @@ class Inserter:
         return app_id
 
     def entry(self, path: str, account_id: int, kind: str, hours: Decimal, **source: Any) -> None:
-        self.session.execute(
-            insert(LedgerEntry).values(
+        posting.post(
+            self.session,
+            posting.Posting(
                 account_id=account_id,
-                entry_kind="import" if "import_record_id" in source else "deposit",
+                entry_kind=EntryKind.IMPORT if "import_record_id" in source else EntryKind.DEPOSIT,
                 unit_path=path,
                 outcome_kind=kind,
                 credits=Decimal("2.00"),
                 hours=hours,
                 description="generated",
                 **source,
-            )
+            ),
         )
 
     def import_records(self, path: str, account_id: int, count: int) -> list[int]:

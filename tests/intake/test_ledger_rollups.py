@@ -1,6 +1,7 @@
 """The ledger's daily and monthly roll-ups (``ledger_days``, ``ledger_months``) against the
-entries themselves: whatever way an entry is posted (one insert, INSERT ... SELECT, COPY, a
-reversal), by concurrent transactions, and on either side of a China midnight, the roll-ups
+entries themselves: whatever way an entry is posted (the posting path's one statement, INSERT
+... SELECT, COPY, a reversal; the last two after their keys), by concurrent transactions, into
+any year's partition, and on either side of a China midnight, the roll-ups
 hold exactly what a count of the entries gives, day by day in China time.
 
 (The SQL text built here (``noqa: S608``) joins this module's own column and table names.)"""
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import random
 import threading
+import uuid
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -21,8 +23,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from services.intake import posting
 from services.intake.assessment.rollups import Periods, periods
 from services.intake.context import db
+from services.intake.models import EntryKind
 from tests.factories import Window
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -38,7 +42,7 @@ INSERT INTO accounts (id, learner_id, status, unit_code, unit_path)
 VALUES (1, 1, 'open', 'AP000001', '/ZJ/B01/S001/AP000001/');
 """
 ENTRY_COLUMNS = (
-    "account_id, entry_kind, application_id, unit_path, outcome_kind, credits, hours, "
+    "id, account_id, entry_kind, application_id, unit_path, outcome_kind, credits, hours, "
     "description, posted_at"
 )
 Entry = tuple[str, str, str, Decimal, Decimal, datetime]  # kind, path, outcome, credits, hours
@@ -83,54 +87,87 @@ def random_entries(rng: random.Random, count: int) -> list[Entry]:
 
 
 def post_one_by_one(session: Any, entries: list[Entry]) -> None:
+    """Each through the posting path (``services.intake.posting``), as a decision posts."""
     for kind, path, outcome, credits, hours, at in entries:
+        posting.post(
+            session,
+            posting.Posting(
+                account_id=1,
+                entry_kind=EntryKind(kind),
+                application_id=uuid.UUID(application(session, path)),
+                unit_path=path,
+                outcome_kind=outcome,
+                credits=credits,
+                hours=hours,
+                description="one",
+                posted_at=at,
+            ),
+        )
+
+
+def keyed(session: Any, entries: list[Entry]) -> tuple[list[int], list[str]]:
+    """Key rows for ``entries`` (each of an application made here), written on their own so
+    that the entries can go in by another statement: their ids and applications."""
+    apps = [application(session, entry[1]) for entry in entries]
+    ids = list(
         session.execute(
             text(
-                f"INSERT INTO ledger_entries ({ENTRY_COLUMNS}) VALUES (1, :kind, :app, :path, "  # noqa: S608
-                ":outcome, :credits, :hours, 'one', :at)"
+                "SELECT nextval(pg_get_serial_sequence('ledger_keys', 'entry_id')) "
+                "FROM generate_series(1, :n)"
             ),
-            {
-                "kind": kind,
-                "app": application(session, path),
-                "path": path,
-                "outcome": outcome,
-                "credits": credits,
-                "hours": hours,
-                "at": at,
-            },
-        )
+            {"n": len(entries)},
+        ).scalars()
+    )
+    session.execute(
+        text(
+            "INSERT INTO ledger_keys (entry_id, entry_kind, application_id, posted_at) "
+            "SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:kinds AS entry_kind[]), "
+            "CAST(:apps AS uuid[]), CAST(:ats AS timestamptz[]))"
+        ),
+        {
+            "ids": ids,
+            "kinds": [e[0] for e in entries],
+            "apps": apps,
+            "ats": [e[5] for e in entries],
+        },
+    )
+    return ids, apps
 
 
 def post_in_one_statement(session: Any, entries: list[Entry]) -> None:
     """Many rows in one INSERT ... SELECT, as an import's batch is posted."""
-    rows = [(*entry, application(session, entry[1])) for entry in entries]
+    ids, apps = keyed(session, entries)
     session.execute(
         text(
-            f"INSERT INTO ledger_entries ({ENTRY_COLUMNS}) SELECT 1, kind::entry_kind, "  # noqa: S608
+            f"INSERT INTO ledger_entries ({ENTRY_COLUMNS}) SELECT id, 1, kind::entry_kind, "  # noqa: S608
             "app::uuid, path, outcome, credits, hours, 'batch', at FROM unnest("
+            "CAST(:ids AS bigint[]), "
             "CAST(:kinds AS text[]), CAST(:apps AS text[]), CAST(:paths AS text[]), "
             "CAST(:outcomes AS text[]), CAST(:credits AS numeric[]), "
             "CAST(:hours AS numeric[]), "
-            "CAST(:ats AS timestamptz[])) AS r(kind, app, path, outcome, credits, hours, at)"
+            "CAST(:ats AS timestamptz[])) AS r(id, kind, app, path, outcome, credits, hours, at)"
         ),
         {
-            "kinds": [r[0] for r in rows],
-            "paths": [r[1] for r in rows],
-            "outcomes": [r[2] for r in rows],
-            "credits": [r[3] for r in rows],
-            "hours": [r[4] for r in rows],
-            "ats": [r[5] for r in rows],
-            "apps": [r[6] for r in rows],
+            "ids": ids,
+            "kinds": [r[0] for r in entries],
+            "paths": [r[1] for r in entries],
+            "outcomes": [r[2] for r in entries],
+            "credits": [r[3] for r in entries],
+            "hours": [r[4] for r in entries],
+            "ats": [r[5] for r in entries],
+            "apps": apps,
         },
     )
 
 
 def post_by_copy(session: Any, entries: list[Entry]) -> None:
-    apps = [application(session, entry[1]) for entry in entries]
+    ids, apps = keyed(session, entries)
     cursor = session.connection().connection.driver_connection.cursor()
     with cursor.copy(f"COPY ledger_entries ({ENTRY_COLUMNS}) FROM STDIN") as copy:
-        for (kind, path, outcome, credits, hours, at), app in zip(entries, apps, strict=True):
-            copy.write_row((1, kind, app, path, outcome, credits, hours, "copy", at))
+        for (kind, path, outcome, credits, hours, at), app, id_ in zip(
+            entries, apps, ids, strict=True
+        ):
+            copy.write_row((id_, 1, kind, app, path, outcome, credits, hours, "copy", at))
 
 
 def totals_expected(entries: list[Entry], period: str) -> dict[tuple[Any, ...], tuple[Any, ...]]:
@@ -201,15 +238,17 @@ def test_concurrent_postings_to_the_same_day_and_point_add_up() -> None:
     at = datetime(2025, 3, 14, 3, tzinfo=UTC)
     with db.transaction() as session:
         apps = [application(session, POINTS[0]) for _ in range(2)]
-    insert = (
-        f"INSERT INTO ledger_entries ({ENTRY_COLUMNS}) VALUES (1, 'deposit', %s, %s, "  # noqa: S608
-        "'other', 1, 2.5, 'concurrent', %s)"
+    insert = (  # the posting path's statement, as psycopg runs it
+        "WITH key AS (INSERT INTO ledger_keys (entry_kind, application_id, posted_at) "  # noqa: S608
+        "VALUES ('deposit', %s, %s) RETURNING entry_id, application_id, posted_at) "
+        f"INSERT INTO ledger_entries ({ENTRY_COLUMNS}) SELECT entry_id, 1, 'deposit', "
+        "application_id, %s, 'other', 1, 2.5, 'concurrent', posted_at FROM key"
     )
     first, second = psycopg.connect(url), psycopg.connect(url)
     try:
-        first.execute(insert, (apps[0], POINTS[0], at))  # holds the day's new row
+        first.execute(insert, (apps[0], at, POINTS[0]))  # holds the day's new row
         waiting = threading.Thread(
-            target=lambda: (second.execute(insert, (apps[1], POINTS[0], at)), second.commit())
+            target=lambda: (second.execute(insert, (apps[1], at, POINTS[0])), second.commit())
         )
         waiting.start()
         waiting.join(timeout=1)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.intake import posting
 from services.intake.certificates import cose, credential, status_list
 from services.intake.certificates.applications import stated_entry
 from services.intake.certificates.bank import Bank
@@ -30,7 +31,6 @@ from services.intake.models import (
     ApplicationEvent,
     ApplicationVersion,
     Learner,
-    LedgerEntry,
 )
 from shared.clock import CHINA
 from shared.db import utcnow
@@ -186,11 +186,11 @@ def _with_consumed(session: Session, entries: list[dict[str, Any]]) -> list[dict
         if entry["entry_kind"] != "conversion":
             result.append(entry)
             continue
-        posted = session.get_one(LedgerEntry, entry["entry_id"])
+        posted = posting.entry(session, entry["entry_id"])
         consumed = [o["entry_id"] for o in (posted.basis or {}).get("outcomes", [])]
         for entry_id in consumed:
             if entry_id not in stated:
-                result.append(stated_entry(session, session.get_one(LedgerEntry, entry_id)))
+                result.append(stated_entry(session, posting.entry(session, entry_id)))
                 stated.add(entry_id)
         result.append({**entry, "consumed": consumed})
     return result

@@ -77,5 +77,5 @@ class CertificateEntry(Base):
         ForeignKey("certificates.id"), primary_key=True
     )
     ledger_entry_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("ledger_entries.id"), primary_key=True, index=True
+        BigInteger, ForeignKey("ledger_keys.entry_id"), primary_key=True, index=True
     )

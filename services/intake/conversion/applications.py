@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from services.intake import handoff, ledger, serving, timeline
+from services.intake import handoff, ledger, posting, serving, timeline
 from services.intake.certificates import relying
 from services.intake.context import IntakeContext
 from services.intake.conversion import audit, caps, catalogue, rules, standards
@@ -527,9 +527,9 @@ def on_approved(session: Session, application: Application, account: Account) ->
         ],
         "expert": data.get("expert"),
     }
-    session.execute(
-        pg_insert(LedgerEntry)
-        .values(
+    posting.post(
+        session,
+        posting.Posting(
             account_id=account.id,
             entry_kind=EntryKind.CONVERSION,
             application_id=application.id,
@@ -541,8 +541,7 @@ def on_approved(session: Session, application: Application, account: Account) ->
             target_institution=target["institution"]["code"],
             target_programme=target["programme"]["code"],
             basis=basis,
-        )
-        .on_conflict_do_nothing(constraint="uq_ledger_application_entry")
+        ),
     )
 
 
@@ -573,28 +572,29 @@ def reverse(
             current_state=application.status.value,
         )
     posted = session.scalars(
-        select(LedgerEntry).where(
-            LedgerEntry.application_id == application_id,
-            LedgerEntry.entry_kind.in_((EntryKind.CONVERSION, EntryKind.REVERSAL)),
-        )
+        posting.of_application(application_id, EntryKind.CONVERSION, EntryKind.REVERSAL)
     ).all()
     if any(e.entry_kind == EntryKind.REVERSAL for e in posted):
         raise Conflict(f"conversion {application_id} is already reversed")
     original = next(e for e in posted if e.entry_kind == EntryKind.CONVERSION)
-    entry = LedgerEntry(
-        account_id=original.account_id,
-        entry_kind=EntryKind.REVERSAL,
-        application_id=application_id,
-        unit_path=original.unit_path,
-        outcome_kind="conversion",
-        credits=-original.credits,
-        hours=Decimal(0),
-        description=f"冲销：{original.description}"[:200],
-        target_institution=original.target_institution,
-        target_programme=original.target_programme,
-        basis={"reverses": original.id, "reason": reason},
+    entry_id = posting.post(
+        session,
+        posting.Posting(
+            account_id=original.account_id,
+            entry_kind=EntryKind.REVERSAL,
+            application_id=application_id,
+            unit_path=original.unit_path,
+            outcome_kind="conversion",
+            credits=-original.credits,
+            hours=Decimal(0),
+            description=f"冲销：{original.description}"[:200],
+            target_institution=original.target_institution,
+            target_programme=original.target_programme,
+            basis={"reverses": original.id, "reason": reason},
+        ),
+        once=False,
     )
-    session.add(entry)
+    assert entry_id is not None
     _set(session, application_id, ReservationStatus.CONSUMED, ReservationStatus.REVERSED)
     relying.suspend(session, principal, [original.id], f"所依据的学分转换已冲销：{reason}")
     timeline.event(
@@ -608,4 +608,4 @@ def reverse(
         {"credits": str(original.credits), "reason": reason},
     )
     session.flush()
-    return entry
+    return posting.entry(session, entry_id)

@@ -176,7 +176,7 @@ class Reservation(Base):
     __tablename__ = "conversion_reservations"
 
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
-    ledger_entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"))
+    ledger_entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_keys.entry_id"))
     application_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("applications.id"), index=True)
     learner_id: Mapped[int] = mapped_column(ForeignKey("learners.id"), index=True)
     status: Mapped[ReservationStatus] = mapped_column(

@@ -7,20 +7,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, func, literal, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from services.intake import handoff
+from services.intake import handoff, posting
 from services.intake.models import (
     Application,
     ApplicationKind,
-    EntryKind,
     Import,
     ImportRecord,
     ImportStatus,
     Learner,
-    LedgerEntry,
     RecordStatus,
 )
 from shared import messages
@@ -77,38 +74,13 @@ def finish(
     session: Session, application: Application, outcome: str, level: str, reason: str | None
 ) -> None:
     """The batch's final decision: approved posts every record still pending, once each
-    (unique per record); rejected refuses them all with the batch's reason."""
+    (a key per record); rejected refuses them all with the batch's reason."""
     imported = _import_of(session, application)
     pending = (ImportRecord.import_id == imported.id) & (
         ImportRecord.status == RecordStatus.PENDING
     )
     if outcome == "approved":
-        session.execute(
-            pg_insert(LedgerEntry)
-            .from_select(
-                [
-                    "account_id",
-                    "entry_kind",
-                    "import_record_id",
-                    "unit_path",
-                    "outcome_kind",
-                    "credits",
-                    "hours",
-                    "description",
-                ],
-                select(
-                    ImportRecord.account_id,
-                    literal(EntryKind.IMPORT, LedgerEntry.entry_kind.type),
-                    ImportRecord.id,
-                    literal(imported.unit_path, String),
-                    literal("social_training", String),
-                    literal(0, Integer),
-                    ImportRecord.hours,
-                    ImportRecord.programme,
-                ).where(pending),
-            )
-            .on_conflict_do_nothing(index_elements=["import_record_id"])
-        )
+        posting.post_records(session, imported.id, imported.unit_path)
         session.execute(update(ImportRecord).where(pending).values(status=RecordStatus.APPROVED))
         imported.status = ImportStatus.APPROVED
     else:
