@@ -148,7 +148,9 @@ def _truncate(db: Any, tables: str, then: Callable[[Any], None] | None = None) -
 
 def _issuer(var_dir: Path) -> TokenIssuer:
     private = (var_dir / "keys" / "jwt_private.pem").read_bytes()
-    return TokenIssuer(private, "creditbank-org", "creditbank", 900)
+    # A module's tokens are minted once and used for its whole run, which on a loaded
+    # machine has outlasted the 15 minutes a real access token lives: 3 hours here.
+    return TokenIssuer(private, "creditbank-org", "creditbank", 3 * 3600)
 
 
 def _bearer(issuer: TokenIssuer, unit: tuple[str, str, str], roles: tuple[str, ...]) -> dict:
