@@ -60,22 +60,7 @@ def reverse_deposit(
                 )
             ],
         )
-    entry_id = posting.post(
-        session,
-        posting.Posting(
-            account_id=original.account_id,
-            entry_kind=EntryKind.REVERSAL,
-            application_id=application_id,
-            unit_path=original.unit_path,
-            outcome_kind=original.outcome_kind,
-            credits=0 - original.credits,  # 0 - 0 is 0, where -0 would read "-0.00"
-            hours=0 - original.hours,
-            description=f"冲销：{original.description}"[:200],
-            basis={"reverses": original.id, "reason": reason},
-        ),
-        once=False,
-    )
-    assert entry_id is not None
+    reversal = posting.reverse(session, original, reason)
     relying.suspend(session, principal, [original.id], f"所依据的学习成果已冲销：{reason}")
     timeline.event(
         session,
@@ -95,4 +80,4 @@ def reverse_deposit(
         {"credits": str(original.credits), "hours": str(original.hours), "reason": reason},
     )
     session.flush()
-    return posting.entry(session, entry_id)
+    return reversal

@@ -108,6 +108,33 @@ def post(session: Session, posting: Posting, *, once: bool = True) -> int | None
     return session.execute(POST_ONCE if once else POST, values).scalar_one_or_none()
 
 
+def reverse(session: Session, original: LedgerEntry, reason: str) -> LedgerEntry:
+    """The reversal of ``original`` (an application's deposit or conversion): its credits and
+    hours taken back, at the same point and account, for the same target, saying what it
+    reverses and why; a second reversal is an ``IntegrityError`` (its callers check first,
+    under the application's lock)."""
+    assert original.application_id is not None
+    entry_id = post(
+        session,
+        Posting(
+            account_id=original.account_id,
+            entry_kind=EntryKind.REVERSAL,
+            application_id=original.application_id,
+            unit_path=original.unit_path,
+            outcome_kind=original.outcome_kind,
+            credits=0 - original.credits,  # 0 - 0 is 0, where -0 would read "-0.00"
+            hours=0 - original.hours,
+            description=f"冲销：{original.description}"[:200],
+            target_institution=original.target_institution,
+            target_programme=original.target_programme,
+            basis={"reverses": original.id, "reason": reason},
+        ),
+        once=False,
+    )
+    assert entry_id is not None
+    return entry(session, entry_id)
+
+
 # An import's pending records, each posted once, in the file's row order (so are their ids,
 # and two transactions posting the same batch take its keys in one order): its key first,
 # then its entry, which finds its record through the key by the record's primary key

@@ -577,24 +577,7 @@ def reverse(
     if any(e.entry_kind == EntryKind.REVERSAL for e in posted):
         raise Conflict(f"conversion {application_id} is already reversed")
     original = next(e for e in posted if e.entry_kind == EntryKind.CONVERSION)
-    entry_id = posting.post(
-        session,
-        posting.Posting(
-            account_id=original.account_id,
-            entry_kind=EntryKind.REVERSAL,
-            application_id=application_id,
-            unit_path=original.unit_path,
-            outcome_kind="conversion",
-            credits=-original.credits,
-            hours=Decimal(0),
-            description=f"冲销：{original.description}"[:200],
-            target_institution=original.target_institution,
-            target_programme=original.target_programme,
-            basis={"reverses": original.id, "reason": reason},
-        ),
-        once=False,
-    )
-    assert entry_id is not None
+    reversal = posting.reverse(session, original, reason)
     _set(session, application_id, ReservationStatus.CONSUMED, ReservationStatus.REVERSED)
     relying.suspend(session, principal, [original.id], f"所依据的学分转换已冲销：{reason}")
     timeline.event(
@@ -608,4 +591,4 @@ def reverse(
         {"credits": str(original.credits), "reason": reason},
     )
     session.flush()
-    return posting.entry(session, entry_id)
+    return reversal
