@@ -489,6 +489,18 @@ def cpu_seconds(
     return totals
 
 
+def idle_round_trips(
+    app: Any, redis_url: str, groups: dict[int, str], worker: str, samples: int, warmup: int = 20
+) -> tuple[list[float], float]:
+    """The bare round trip on the idle system, and the CPU seconds the process group named
+    ``worker`` in ``groups`` (main process and pool) spent on each of them, the warm-up
+    included: the same-run baseline a benchmark's CPU per task is set against."""
+    before = cpu_seconds(groups, {}).get(worker, 0.0)
+    times = RoundTrip(app, redis_url).measure(samples, warmup)
+    after = cpu_seconds(groups, {}).get(worker, 0.0)
+    return times, (after - before) / (samples + warmup)
+
+
 # --- PostgreSQL's CPU for some databases only -----------------------------------------------------
 
 

@@ -77,6 +77,7 @@ from bench._support import (  # noqa: E402
     cpu_seconds,
     exit_on_sigterm,
     free_port,
+    idle_round_trips,
     load_roundtrip,
     ms,
     percentile,
@@ -360,7 +361,9 @@ def main(argv: list[str] | None = None) -> None:
             procs.procs["notify"].pid: "notify worker",
             procs.procs["roundtrip"].pid: "bare round-trip worker",
         }
-        idle, bare_task_cpu = idle_round_trips(roundtrip_app, env, groups, args.baseline_samples)
+        idle, bare_task_cpu = idle_round_trips(
+            roundtrip_app, env.redis_url, groups, "bare round-trip worker", args.baseline_samples
+        )
         print(
             f"bare Celery round trip, idle: {len(idle)} samples, "
             f"{bare_task_cpu * 1000:.2f} ms of the bare worker's CPU a task",
@@ -421,17 +424,6 @@ def main(argv: list[str] | None = None) -> None:
         env.remove()
     if failed:
         sys.exit(1)
-
-
-def idle_round_trips(
-    app: Any, env: Env, groups: dict[int, str], samples: int, warmup: int = 20
-) -> tuple[list[float], float]:
-    """The bare round trip on the idle system, and the CPU seconds its worker (main process
-    and pool, as the notify worker is counted) spent on each of them, the warm-up included."""
-    before = cpu_seconds(groups, {}).get("bare round-trip worker", 0.0)
-    times = RoundTrip(app, env.redis_url).measure(samples, warmup)
-    after = cpu_seconds(groups, {}).get("bare round-trip worker", 0.0)
-    return times, (after - before) / (samples + warmup)
 
 
 def headline(

@@ -103,6 +103,7 @@ from bench._support import (  # noqa: E402
     cpu_seconds,
     exit_on_sigterm,
     free_port,
+    idle_round_trips,
     load_roundtrip,
     ms,
     percentile,
@@ -1093,12 +1094,9 @@ class Measurement:
 def idle_baseline(app: Any, env: Env, procs: Processes, samples: int) -> tuple[list[float], float]:
     """The bare round trip on the idle system, and the CPU seconds its worker's process group
     (main process and pool) spent on each of them, the warm-up included."""
-    groups, warmup = component_groups(procs), 20
-    worker = component("roundtrip")
-    before = cpu_seconds(groups, {}).get(worker, 0.0)
-    times = RoundTrip(app, env.redis_url).measure(samples, warmup)
-    after = cpu_seconds(groups, {}).get(worker, 0.0)
-    return times, (after - before) / (samples + warmup)
+    return idle_round_trips(
+        app, env.redis_url, component_groups(procs), component("roundtrip"), samples
+    )
 
 
 def report(args: argparse.Namespace, m: Measurement) -> None:
